@@ -1,0 +1,1 @@
+"""Typer command groups; the only package that imports typer and rich."""

@@ -1,0 +1,71 @@
+"""The ``dynamo-plan`` command: the root Typer app, error handling and exit codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from dynamo_plan import __version__
+from dynamo_plan.cli.output import err_console
+from dynamo_plan.errors import DynamoPlanError
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok · 1 invalid input · 2 usage error · "
+    "3 an outside service failed (cluster, Prometheus, etcd) · 4 the SLA cannot be met."
+)
+
+
+class _ErrorHandlingGroup(TyperGroup):
+    """Turns every DynamoPlanError (raised by any subcommand) into one red line and its exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DynamoPlanError as e:
+            err_console.print(f"[red]error:[/] {e}", soft_wrap=True, markup=True, emoji=False)
+            raise typer.Exit(e.exit_code) from e
+        except KeyboardInterrupt:
+            err_console.print("[red]interrupted[/]")
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    name="dynamo-plan",
+    cls=_ErrorHandlingGroup,
+    help="Turn an LLM-serving SLA into a right-sized disaggregated deployment, and keep it "
+    "right-sized.\n\n" + EXIT_CODES_HELP,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"dynamo-plan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """dynamo-plan."""
+
+
+# Command groups: each module owns one group (a Typer app) or one command.
+from dynamo_plan.cli import predict as _predict  # noqa: E402
+from dynamo_plan.cli import trace as _trace  # noqa: E402
+
+app.add_typer(_predict.app, name="predict")
+app.add_typer(_trace.app, name="trace")
+
+
+def main() -> None:
+    """Console-script entry point (exits with the documented exit code)."""
+    app(prog_name="dynamo-plan")

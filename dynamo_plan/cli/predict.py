@@ -1,0 +1,5 @@
+"""Placeholder replaced by the predict command group."""
+
+import typer
+
+app = typer.Typer(help="predict")

@@ -1,0 +1,5 @@
+"""Placeholder replaced by the trace command group."""
+
+import typer
+
+app = typer.Typer(help="trace")
