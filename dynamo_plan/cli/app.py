@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from dynamo_plan import __version__
@@ -24,7 +25,9 @@ class _ErrorHandlingGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except DynamoPlanError as e:
-            err_console.print(f"[red]error:[/] {e}", soft_wrap=True, markup=True, emoji=False)
+            err_console.print(
+                f"[red]error:[/] {escape(str(e))}", soft_wrap=True, markup=True, emoji=False
+            )
             raise typer.Exit(e.exit_code) from e
         except KeyboardInterrupt:
             err_console.print("[red]interrupted[/]")
@@ -59,11 +62,21 @@ def _root(
 
 
 # Command groups: each module owns one group (a Typer app) or one command.
+from dynamo_plan.cli import estimate as _estimate  # noqa: E402
+from dynamo_plan.cli import plan as _plan  # noqa: E402
 from dynamo_plan.cli import predict as _predict  # noqa: E402
+from dynamo_plan.cli import profile as _profile  # noqa: E402
 from dynamo_plan.cli import trace as _trace  # noqa: E402
 
 app.add_typer(_predict.app, name="predict")
+app.add_typer(_plan.app, name="plan")
 app.add_typer(_trace.app, name="trace")
+app.command(
+    "profile", help="Size prefill/decode engines for an SLA and write a performance profile."
+)(_profile.profile)
+app.command(
+    "estimate", help="Estimate prefill TTFT / decode ITL and tokens/s/GPU offline (no GPU)."
+)(_estimate.estimate)
 
 
 def main() -> None:

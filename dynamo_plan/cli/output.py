@@ -17,6 +17,7 @@ import numpy as np
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -92,7 +93,7 @@ def _cell(value: Any) -> str:
 
 def warn(message: str) -> None:
     """One yellow warning line on stderr."""
-    err_console.print(f"[yellow]warning:[/] {message}")
+    err_console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
 
 @contextmanager

@@ -1,5 +1,157 @@
-"""Placeholder replaced by the trace command group."""
+"""``dynamo-plan trace``: statistics of request traces and conversion to Mooncake JSONL."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from rich.console import Group
 
-app = typer.Typer(help="trace")
+from dynamo_plan.cli.output import (
+    OutputFormat,
+    OutputOption,
+    emit,
+    err_console,
+    simple_table,
+    warn,
+)
+from dynamo_plan.trace import Trace, load_trace, trace_stats, write_mooncake
+
+app = typer.Typer(
+    help="Request traces (Mooncake JSONL, Azure LLM inference CSV, rate-series CSV): "
+    "statistics and conversion to Mooncake JSONL.",
+    no_args_is_help=True,
+)
+
+
+class FormatChoice(StrEnum):
+    """Trace formats accepted by --format."""
+
+    mooncake = "mooncake"
+    azure = "azure"
+    rate = "rate"
+
+
+FilesArgument = Annotated[
+    list[str],
+    typer.Argument(
+        help="Trace files (.jsonl, .jsonl.gz, .csv), directories or glob patterns; "
+        "all of one format, concatenated.",
+        show_default=False,
+    ),
+]
+FormatOption = Annotated[
+    FormatChoice | None,
+    typer.Option("--format", help="Trace format; default: detected from the first line."),
+]
+SkipOption = Annotated[
+    bool,
+    typer.Option("--skip-bad-lines", help="Skip malformed lines (counted) instead of failing."),
+]
+
+
+def _load(files: list[str], fmt: FormatChoice | None, skip_bad_lines: bool) -> Trace:
+    trace = load_trace(files, fmt.value if fmt else None, skip_bad_lines=skip_bad_lines)
+    if trace.skipped_lines:
+        warn(f"skipped {trace.skipped_lines} bad line(s) in {len(trace.sources)} file(s)")
+    if trace.was_unsorted:
+        warn("timestamps were not in ascending order; records were sorted (stable)")
+    return trace
+
+
+def _fmt_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return value
+
+
+def _stats_table(data: dict[str, Any]) -> Group:
+    rate, disp = data["rate_rps"], data["index_of_dispersion"]
+    interval = f"{data['interval_s']:g} s"
+    rows: list[tuple[str, Any]] = [
+        ("files", _fmt_value(data["files"])),
+        ("format", data["format"]),
+        ("requests", data["requests"]),
+        ("records", data["records"]),
+        ("skipped lines", data["skipped_lines"]),
+        ("sorted on read", _fmt_value(data["was_unsorted"])),
+        ("span (s)", data["span_s"]),
+        (f"intervals of {interval}", data["intervals"]),
+        ("empty intervals", data["empty_intervals"]),
+        (f"mean rate (req/s, per {interval})", rate["mean"]),
+        (f"peak rate (req/s, per {interval})", rate["peak"]),
+    ]
+    if data["step_s"] is not None:
+        rows.insert(2, ("series step (s)", data["step_s"]))
+    rows += [(f"index of dispersion, {w} windows", v) for w, v in disp.items()]
+    overview = simple_table("trace", ["", "value"], rows)
+    lengths = simple_table(
+        "tokens per request",
+        ["", "mean", "p50", "p90", "p99"],
+        [
+            (name.upper(), *(data[name][k] for k in ("mean", "p50", "p90", "p99")))
+            for name in ("isl", "osl")
+        ],
+    )
+    return Group(overview, lengths)
+
+
+@app.command("stats")
+def stats(
+    files: FilesArgument,
+    fmt: FormatOption = None,
+    interval: Annotated[
+        float, typer.Option("--interval", help="Interval for the rate figures, in seconds.")
+    ] = 60.0,
+    skip_bad_lines: SkipOption = False,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Statistics of a trace: requests, span, mean/peak rate, ISL/OSL percentiles, burstiness."""
+    trace = _load(files, fmt, skip_bad_lines)
+    data = trace_stats(trace, interval)
+    emit(data, output, table=lambda: _stats_table(data))
+
+
+@app.command("convert")
+def convert(
+    files: FilesArgument,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Mooncake JSONL file to write (.jsonl, or .jsonl.gz for gzip).",
+            show_default=False,
+        ),
+    ],
+    fmt: FormatOption = None,
+    skip_bad_lines: SkipOption = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Also print a JSON summary on stdout.")
+    ] = False,
+) -> None:
+    """Convert request traces to Mooncake JSONL (timestamps in ms from the first request).
+
+    A rate series cannot be converted: it has request counts per step, not requests."""
+    trace = _load(files, fmt, skip_bad_lines)
+    rows = write_mooncake(trace, out)
+    err_console.print(
+        f"wrote {rows} requests to {out} (Mooncake JSONL) from {len(trace.sources)} "
+        f"{trace.fmt} file(s)",
+        markup=False,
+        soft_wrap=True,
+    )
+    if as_json:
+        summary = {
+            "output": str(out),
+            "rows": rows,
+            "format": trace.fmt,
+            "files": list(trace.sources),
+            "skipped_lines": trace.skipped_lines,
+            "was_unsorted": trace.was_unsorted,
+        }
+        emit(summary, OutputFormat.json)
