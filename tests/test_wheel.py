@@ -40,9 +40,7 @@ def test_wheel_contains_shipped_folders(wheel: Path) -> None:
     assert "dynamo_plan/_shipped/sample_traces/mooncake_conversation_10min.jsonl" in names
 
 
-def test_fresh_venv_runs_a_command_that_reads_a_shipped_file(
-    wheel: Path, tmp_path: Path
-) -> None:
+def test_fresh_venv_runs_a_command_that_reads_a_shipped_file(wheel: Path, tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     py = env_dir / "bin" / "python"
@@ -68,7 +66,15 @@ def test_fresh_venv_runs_a_command_that_reads_a_shipped_file(
     ).stdout.strip()
     assert Path(where).is_relative_to(Path(purelib)), where
     run = subprocess.run(
-        [env_dir / "bin" / "dynamo-plan", "predict", "backtest", "--predictors", "constant", "-o", "json"],
+        [
+            env_dir / "bin" / "dynamo-plan",
+            "predict",
+            "backtest",
+            "--predictors",
+            "constant",
+            "-o",
+            "json",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -76,7 +76,10 @@ def estimate(
     ] = DtypeChoice.fp8,
     kv_dtype: Annotated[
         DtypeChoice | None,
-        typer.Option("--kv-dtype", help="KV-cache precision (default: bf16 on vllm/sglang, --dtype on trtllm)."),
+        typer.Option(
+            "--kv-dtype",
+            help="KV-cache precision (default: bf16 on vllm/sglang, --dtype on trtllm).",
+        ),
     ] = None,
     tp: Annotated[
         str, typer.Option("--tp", help="Tensor-parallel degrees, comma-separated.")
