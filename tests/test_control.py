@@ -41,7 +41,14 @@ def test_constant_predictor_sizes_for_the_last_interval(profile: PerformanceProf
     fp = ForecastingPlanner(cfg, profile, "constant")
     for i, n in enumerate([600.0, 6000.0, 20000.0, 1200.0]):
         d = fp.tick(Observation(60.0 * i, n, 2000.0, 300.0))
-        plan = size_replicas(Load(n, 2000, 300, 60), profile, cfg.sla, cfg.engines, cfg.limits)
+        plan = size_replicas(
+            Load(n, 2000, 300, 60),
+            profile,
+            cfg.sla,
+            cfg.engines,
+            cfg.limits,
+            ttft_quantile=cfg.ttft_quantile,
+        )
         assert (d.prefill, d.decode) == (plan.prefill, plan.decode)
     assert (fp.state.prefill, fp.state.decode) == (d.prefill, d.decode)
 

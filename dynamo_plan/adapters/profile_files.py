@@ -69,7 +69,16 @@ def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
                     f"{path}: missing key '{missing[0]}'; expected keys {', '.join(keys)}, "
                     f"found {', '.join(data.files) or 'none'}"
                 )
-            return {k: np.asarray(data[k]) for k in keys}
+            out: dict[str, np.ndarray] = {}
+            for k in keys:
+                raw = data[k]
+                try:
+                    out[k] = np.asarray(raw, dtype=np.float64)
+                except (TypeError, ValueError) as e:
+                    raise InputError(
+                        f"{path}: key '{k}' must hold numbers, got an array of {raw.dtype}"
+                    ) from e
+            return out
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise InputError(f"{path}: not a readable .npz file ({e})") from e
 
@@ -79,6 +88,8 @@ def _read_json(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from e
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
     except json.JSONDecodeError as e:
         raise InputError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from e
     if not isinstance(doc, dict):
@@ -137,6 +148,8 @@ def _read_meta(path: Path) -> dict[str, Any]:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from e
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
     except json.JSONDecodeError as e:
         raise InputError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from e
     if not isinstance(doc, dict):

@@ -29,6 +29,14 @@ class _ErrorHandlingGroup(TyperGroup):
                 f"[red]error:[/] {escape(str(e))}", soft_wrap=True, markup=True, emoji=False
             )
             raise typer.Exit(e.exit_code) from e
+        except OSError as e:  # a file the user named cannot be read or written: bad input
+            where = f": {e.filename}" if e.filename else ""
+            err_console.print(
+                f"[red]error:[/] {escape(e.strerror or str(e))}{escape(where)}",
+                soft_wrap=True,
+                emoji=False,
+            )
+            raise typer.Exit(1) from e
         except KeyboardInterrupt:
             err_console.print("[red]interrupted[/]")
             raise typer.Exit(130) from None
@@ -62,10 +70,12 @@ def _root(
 
 
 # Command groups: each module owns one group (a Typer app) or one command.
+from dynamo_plan.cli import demo as _demo  # noqa: E402
 from dynamo_plan.cli import estimate as _estimate  # noqa: E402
 from dynamo_plan.cli import plan as _plan  # noqa: E402
 from dynamo_plan.cli import predict as _predict  # noqa: E402
 from dynamo_plan.cli import profile as _profile  # noqa: E402
+from dynamo_plan.cli import simulate as _simulate  # noqa: E402
 from dynamo_plan.cli import trace as _trace  # noqa: E402
 
 app.add_typer(_predict.app, name="predict")
@@ -77,6 +87,13 @@ app.command(
 app.command(
     "estimate", help="Estimate prefill TTFT / decode ITL and tokens/s/GPU offline (no GPU)."
 )(_estimate.estimate)
+app.command(
+    "simulate",
+    help="Replay a trace through a simulated deployment scaled by a policy (or --compare all).",
+)(_simulate.simulate)
+app.command(
+    "demo", help="Offline demo: estimate a profile, replay a bundled trace, compare policies."
+)(_demo.demo)
 
 
 def main() -> None:

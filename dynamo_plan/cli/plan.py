@@ -77,8 +77,12 @@ def decide(
     ] = True,
     ttft_quantile: Annotated[
         float | None,
-        typer.Option("--ttft-quantile", help="Size prefill for this TTFT quantile, e.g. 0.9."),
-    ] = None,
+        typer.Option(
+            "--ttft-quantile",
+            help="Size prefill so this TTFT quantile meets the target (M/D/c queueing); "
+            "0: the mean TTFT.",
+        ),
+    ] = 0.99,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """One decision: prefill and decode replicas, throughput per GPU, expected latencies, why."""
@@ -103,7 +107,7 @@ def decide(
         limits=Limits(min_endpoint, None if max_gpu_budget == -1 else max_gpu_budget),
         correction=CorrectionConfig(enabled=not no_correction),
         prefill_queueing=prefill_queueing,
-        ttft_quantile=ttft_quantile,
+        ttft_quantile=ttft_quantile or None,
     )
     load = Load(n, isl, osl, interval)
     prof = load_profile(profile)

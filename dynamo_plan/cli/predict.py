@@ -19,7 +19,7 @@ from dynamo_plan.cli.output import (
     simple_table,
     warn,
 )
-from dynamo_plan.errors import InputError
+from dynamo_plan.errors import InputError, UsageError
 from dynamo_plan.predict import (
     DEFAULT_WARMUP,
     BacktestResult,
@@ -154,12 +154,39 @@ def backtest_cmd(
         Path | None,
         typer.Option("--csv", help="Write every scored forecast to this CSV.", dir_okay=False),
     ] = None,
+    score_gpu_hours: Annotated[
+        bool,
+        typer.Option(
+            "--score-gpu-hours",
+            help="Also replay the trace with the planner policy using each predictor (simulate) "
+            "and add its GPU-hours and SLA attainment to the count results; needs --profile, "
+            "--ttft, --itl.",
+        ),
+    ] = False,
+    profile: Annotated[
+        Path | None,
+        typer.Option("--profile", help="--score-gpu-hours: performance-profile directory."),
+    ] = None,
+    ttft: Annotated[
+        float | None, typer.Option("--ttft", help="--score-gpu-hours: TTFT target (ms).")
+    ] = None,
+    itl: Annotated[
+        float | None, typer.Option("--itl", help="--score-gpu-hours: ITL target (ms).")
+    ] = None,
+    startup_s: Annotated[
+        float,
+        typer.Option("--startup-s", help="--score-gpu-hours: replica start-up time (s)."),
+    ] = 60.0,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Rolling-origin backtest: at each interval t, every predictor forecasts t from the data up
     to t - horizon; scored intervals are t = warmup + horizon - 1 .. last (the same for all)."""
     if not interval > 0:
         raise InputError(f"--interval must be > 0 seconds, got {interval:g}")
+    if score_gpu_hours and (profile is None or ttft is None or itl is None):
+        raise UsageError("--score-gpu-hours needs --profile, --ttft and --itl")
+    if not score_gpu_hours and (profile is not None or ttft is not None or itl is not None):
+        raise UsageError("--profile, --ttft and --itl apply to --score-gpu-hours")
     chosen_series = _split_series(series)
     names = _predictor_list(predictors)
     factories = {
@@ -197,6 +224,12 @@ def backtest_cmd(
     with progress_bar("backtest", total, enabled=total > 2000) as advance:
         results = backtest(data_series, factories, horizon=horizon, warmup=warmup, on_step=advance)
     data = _report(results, interval, traces, n)
+    if score_gpu_hours:
+        assert profile is not None and ttft is not None and itl is not None
+        scores = _gpu_hour_scores(trace, names, profile, ttft, itl, interval, startup_s)
+        for row in data["results"]:
+            if row["series"] == "count" and row["predictor"] in scores:
+                row.update(scores[row["predictor"]])
     if csv is not None:
         _write_csv(results, interval, csv)
     if plot is not None:
@@ -218,6 +251,47 @@ def _report(
         "results": [r.row() for r in results],
         "best": best_by_wape(results),
     }
+
+
+def _gpu_hour_scores(
+    trace: Any,
+    names: list[str],
+    profile_dir: Path,
+    ttft: float,
+    itl: float,
+    interval: float,
+    startup_s: float,
+) -> dict[str, dict[str, float]]:
+    """Per predictor: GPU-hours and SLA attainment of the ``planner`` policy using it, replaying
+    ``trace`` through the simulator (``simulate --policy planner --predictor NAME``)."""
+    from dynamo_plan.adapters.profile_files import load_profile
+    from dynamo_plan.core.sla import SLA
+    from dynamo_plan.sim import SimConfig, simulate
+    from dynamo_plan.sim.compare import (
+        PolicyOptions,
+        check_feasible,
+        make_policy,
+        requests_from_trace,
+    )
+
+    prof = load_profile(profile_dir)
+    sla = SLA(ttft, itl)
+    config = SimConfig(interval_s=interval, startup_s=startup_s)
+    requests = requests_from_trace(trace)
+    check_feasible(requests, prof, sla, config)
+    scores: dict[str, dict[str, float]] = {}
+    with progress_bar("score GPU-hours", len(names), enabled=True) as advance:
+        for name in names:
+            params = {"interval_s": interval} if name == "prophet" else None
+            options = PolicyOptions(predictor=name, predictor_params=params)
+            policy = make_policy("planner", requests, prof, sla, config, options)
+            result = simulate(requests, prof, sla, config, policy)
+            scores[name] = {
+                "gpu_hours": result.gpu_hours,
+                "sla_attainment": result.sla_attainment,
+            }
+            advance()
+    return scores
 
 
 def _write_csv(results: list[BacktestResult], interval: float, path: Path) -> None:

@@ -1,5 +1,5 @@
-"""``default``: an online ensemble of cheap forecasters weighted by recent error, guarded by
-the last value.
+"""``default``: an online ensemble of cheap forecasters weighted by recent error, gated by a
+sequential test against the last value.
 
 Members (one-step forecasts from the raw history; multi-step forecasts hold the level, Holt adds
 its damped trend, seasonal-naive repeats its period):
@@ -12,25 +12,33 @@ its damped trend, seasonal-naive repeats its period):
   ``kalman``: the ``kalman`` predictor (local linear trend, Dynamo's q/r) as a member;
 - ``segment``: mean since the last level shift (restart when a value is more than ``segment_k``
   robust standard deviations from the segment mean) — an average that resets on regime changes;
-- ``snaive``: seasonal naive at the lag ``p`` maximising the sample autocorrelation (ACF > 0.3,
-  ``p`` <= n/3), re-detected every ``season_every`` observations.
+- ``snaive``: seasonal naive at the lag ``p`` <= n/3 of the highest local peak of the sample
+  autocorrelation (ACF > 0.3), re-detected every ``season_every`` observations; ``smean``:
+  the last cycle's level plus the phase's mean deviation over the last three cycles (seasonal
+  naive with its noise averaged; the last value while no season is found).
 
 Blend weights: each member's exponentially-weighted absolute one-step error ``E_i`` (decay
 ``decay``) gives ``w_i ∝ exp(-eta (E_i / min_j E_j - 1))``: a softmax over relative error (hedge)
 that follows the leader as ``eta`` grows. Before ``min_scored`` errors the blend is the last value.
 
-Guard (why "never worse than constant" holds in practice): the blend is used only while a
-Diebold-Mariano-style test says it beats the last value — with ``d_t = |e_last| - |e_blend|``
-summed with the long decay ``guard_decay`` (0.995: up to ~200 intervals of evidence), the blend
-is used iff ``sum d > guard_z sqrt(sum d^2)`` (``guard_z`` 2: about 97.7 % one-sided evidence).
-On persistent (random-walk, regime) series the forecast stays the last value; on noisy levels
-the evidence builds within ~10-20 intervals and the blend takes over. The price: on short
-series (tens of intervals) the default is usually exactly ``constant``. Cost: ~0.1 ms/step.
+Guard (why "never worse than ``constant``" holds as far as statistics allows): the forecast is
+``last + s (blend - last)`` with ``s`` from :class:`~dynamo_plan.predict.guard.ProdGuard`, a
+test-gated (A,B)-Prod (Sani, Neu & Lazaric 2014). ``s = 0`` exactly — the forecast *is*
+``constant``'s — before ``min_compare`` (30) one-step comparisons of blend and last value, and
+while the betting e-process of their loss differentials is below ``1 / guard_alpha`` (20): on a
+series where the blend has no edge this holds at every step with probability >= 95 % (Ville's
+inequality). Past the gate, ``s`` is the Prod weight (>= 1/2, at most ``guard_max_weight``),
+whose cumulative absolute error exceeds the last value's by at most ~0.1 blend-vs-last gaps.
+The price: a series of at most ``min_compare + 1`` (31) intervals is forecast exactly as
+``constant`` by construction (in practice ~40: the gate needs at least 8 winning comparisons
+too), and a blend must keep beating the last value to earn weight. Cost: ~0.15 ms/step.
 
-Band: conformal quantiles of the ensemble's own one-step errors (:class:`ResidualWindow`).
+Band: split-conformal quantiles of the combined forecast's own one-step errors
+(:class:`ResidualWindow`), i.e. ``constant``'s band while ``s = 0``.
 Hyper-parameters were chosen on ``mooncake_synthetic`` and synthetic series (iid levels,
 Poisson, random walks, trends, seasonal, bursty, level steps) only; the other traces are held out
-(``benchmarks/backtest.py``).
+(``benchmarks/backtest.py``). The guard's constants are not fitted at all: ``min_compare`` 30,
+``alpha`` 0.05 and Prod's largest learning rate 1/2 are the literature's conventional values.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ import numpy as np
 
 from dynamo_plan.errors import InputError
 from dynamo_plan.predict.base import Forecast, Predictor, ResidualWindow
+from dynamo_plan.predict.guard import ProdGuard
 from dynamo_plan.predict.kalman import KalmanPredictor
 
 _HOLT_ALPHA, _HOLT_BETA, _HOLT_PHI = 0.5, 0.1, 0.9
@@ -64,9 +73,10 @@ class DefaultPredictor(Predictor):
         seasonal: bool = True,
         season_every: int = 10,
         guard: bool = True,
-        guard_decay: float = 0.995,
         segment_k: float = 3.0,
-        guard_z: float = 2.0,
+        min_compare: int = 30,
+        guard_alpha: float = 0.05,
+        guard_max_weight: float = 0.95,
     ) -> None:
         super().__init__()
         if not ma_windows or min(ma_windows) < 1:
@@ -82,16 +92,14 @@ class DefaultPredictor(Predictor):
         self._median_windows = tuple(int(k) for k in median_windows)
         self._decay, self._eta, self._min_scored, self._window = decay, eta, min_scored, window
         self._seasonal, self._season_every = seasonal, season_every
-        self._guard, self._guard_decay = guard, guard_decay
+        self._use_guard = guard
         self._segment_k = segment_k
-        self._guard_z = guard_z
-        self._gain_sq = 0.0  # EW sum of squared loss differentials (last - blend)
+        self._guard = ProdGuard(
+            min_compare=min_compare, alpha=guard_alpha, max_weight=guard_max_weight
+        )
         self._segment: deque[float] = deque(maxlen=max(self._ma_windows))
         self._dev = 0.0  # EW mean absolute deviation from the segment mean
         self._dev_w = 0.0
-        self._blend_err = 0.0  # long-memory EW absolute error of the weighted blend
-        self._last_err = 0.0  # long-memory EW absolute error of the last value
-        self._use_blend = False
         self.members: tuple[str, ...] = (
             "last",
             *(f"ma{k}" for k in self._ma_windows),
@@ -100,7 +108,7 @@ class DefaultPredictor(Predictor):
             "holt",
             "kalman",
             "segment",
-            *(("snaive",) if seasonal else ()),
+            *(("snaive", "smean") if seasonal else ()),
         )
         m = len(self.members)
         self._history: deque[float] = deque(
@@ -129,10 +137,11 @@ class DefaultPredictor(Predictor):
             "window": self._window,
             "seasonal": self._seasonal,
             "season_every": self._season_every,
-            "guard": self._guard,
-            "guard_decay": self._guard_decay,
+            "guard": self._use_guard,
             "segment_k": self._segment_k,
-            "guard_z": self._guard_z,
+            "min_compare": self._guard.min_compare,
+            "guard_alpha": self._guard.alpha,
+            "guard_max_weight": self._guard.max_weight,
         }
 
     # -- members ---------------------------------------------------------------------------
@@ -165,7 +174,26 @@ class DefaultPredictor(Predictor):
                 out[i] = hist[idx]
             else:
                 out[i] = hist[-1]
+            i += 1
+            out[i] = self._seasonal_mean(hist, h)
         return np.maximum(out, 0.0)
+
+    def _seasonal_mean(self, hist: np.ndarray, h: int) -> np.ndarray:
+        """Level of the last full cycle plus the phase's mean deviation over the last (up to 3)
+        cycles: ``mean(W_1) + mean_j (y[t+k-jp] - mean(W_j))`` with ``W_j`` the ``j``-th most
+        recent cycle — seasonal naive with its noise averaged over cycles (classical
+        decomposition, Hyndman & Athanasopoulos, FPP3 §3.4). The last value without a season."""
+        p = self._period
+        cycles = min(3, hist.size // p) if p >= 2 else 0
+        if cycles == 0:
+            return np.full(h, hist[-1])
+        n = hist.size
+        steps = np.arange(h) % p  # phase offset of t+1..t+h within the last cycle
+        dev = np.zeros(h)
+        for j in range(1, cycles + 1):
+            window = hist[n - j * p : n - (j - 1) * p]
+            dev += window[steps] - window.mean()
+        return np.asarray(hist[n - p :].mean() + dev / cycles, dtype=float)
 
     def _advance_segment(self, y: float) -> None:
         """Mean since the last level shift: restart when ``|y - mean| > segment_k * 1.25 * MAD``."""
@@ -180,6 +208,12 @@ class DefaultPredictor(Predictor):
         self._segment.append(y)
 
     def _detect_period(self, hist: np.ndarray) -> int:
+        """Seasonal period: the lag ``2 <= p <= n/3`` whose sample ACF is a local peak
+        (``acf[p-1] < acf[p] >= acf[p+1]``) above 0.3, the highest such peak; 0 when none.
+
+        A season shows as a peak of the ACF at its period; a smooth or trending series has a
+        decaying ACF with high values at small lags but no peak, and gets no season.
+        """
         n = hist.size
         max_lag = n // 3
         if max_lag < 2:
@@ -188,9 +222,13 @@ class DefaultPredictor(Predictor):
         denom = float(x @ x)
         if denom <= 0.0:
             return 0
-        acf = np.array([float(x[:-lag] @ x[lag:]) / denom for lag in range(2, max_lag + 1)])
-        best = int(np.argmax(acf))
-        return best + 2 if acf[best] > 0.3 else 0
+        acf = np.array([float(x[:-lag] @ x[lag:]) / denom for lag in range(1, max_lag + 2)])
+        lags = np.arange(2, max_lag + 1)
+        mid = acf[lags - 1]
+        peak = (mid > acf[lags - 2]) & (mid >= acf[lags]) & (mid > 0.3)
+        if not peak.any():
+            return 0
+        return int(lags[peak][np.argmax(mid[peak])])
 
     def _blend_weights(self) -> np.ndarray:
         if self._scored < self._min_scored:
@@ -206,20 +244,14 @@ class DefaultPredictor(Predictor):
     def _observe(self, y: float) -> None:
         if self._pending is not None:
             # score the forecasts made before y was known (weights as they were then)
+            last = float(self._pending[0])
             blend = float(self._blend_weights() @ self._pending)
-            combined = blend if self._use_blend else float(self._pending[0])
-            self._residuals.add(y, combined)
-            g = self._guard_decay
-            d = abs(y - float(self._pending[0])) - abs(y - blend)
-            self._blend_err = g * self._blend_err + abs(y - blend)
-            self._last_err = g * self._last_err + abs(y - float(self._pending[0]))
-            self._gain_sq = g * self._gain_sq + d * d
+            s = self._guard.weight() if self._use_guard else 1.0
+            self._residuals.add(y, last + s * (blend - last))
+            self._guard.update(y, blend, last)
             self._err = self._decay * self._err + np.abs(y - self._pending)
             self._err_w = self._decay * self._err_w + 1.0
             self._scored += 1
-            # guard: use the blend only while its long-run error beats the last value's
-            gain = self._last_err - self._blend_err
-            self._use_blend = not self._guard or gain > self._guard_z * np.sqrt(self._gain_sq)
         # advance member states with y
         if not self._history:
             self._ses[:] = y
@@ -246,11 +278,10 @@ class DefaultPredictor(Predictor):
         return self._residuals.forecast(mean)
 
     def _weights(self) -> np.ndarray:
-        """Weights the forecast uses now: the blend's, or all on ``last`` when the guard trips."""
-        if self._use_blend:
-            return self._blend_weights()
-        w = np.zeros(len(self.members))
-        w[0] = 1.0
+        """Weights the forecast uses now: ``s`` times the blend's plus ``1 - s`` on ``last``."""
+        s = self._guard.weight() if self._use_guard else 1.0
+        w = s * self._blend_weights()
+        w[0] += 1.0 - s
         return w
 
     def member_weights(self) -> dict[str, float]:

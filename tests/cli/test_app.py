@@ -19,3 +19,12 @@ def test_version() -> None:
 def test_unknown_command_is_usage_error() -> None:
     result = run_cli("no-such-command")
     assert result.exit_code == 2
+
+
+def test_unwritable_output_is_one_line_exit_1(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An OSError escaping a command (here: a CSV path inside a missing folder) is bad input."""
+    target = tmp_path / "no-such-dir" / "forecasts.csv"
+    result = run_cli("predict", "backtest", "--predictors", "constant", "--csv", target)
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error:") and "Traceback" not in result.stderr

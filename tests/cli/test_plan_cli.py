@@ -20,7 +20,9 @@ def decide(shared_data: Path, *args: str) -> list[str]:
 
 
 def test_issue_example(shared_data: Path) -> None:
-    res = run_cli(*decide(shared_data, "--rps", "20", "-o", "json"))
+    """The issue's example is the classic sizing: prefill for the mean TTFT (``--ttft-quantile 0``;
+    the default sizes for the p99 TTFT, see test_default_sizes_prefill_for_p99_ttft)."""
+    res = run_cli(*decide(shared_data, "--rps", "20", "--ttft-quantile", "0", "-o", "json"))
     assert res.exit_code == 0, res.stderr
     out = res.json()
     with np.load(shared_data / PROFILE / "selected_prefill_interpolation/raw_data.npz") as p:
@@ -36,6 +38,15 @@ def test_issue_example(shared_data: Path) -> None:
     assert out["gpus"] == 3
     for key in ("decode_thpt_per_gpu", "expected_ttft_queued_ms", "notes", "detail"):
         assert key in out
+
+
+def test_default_sizes_prefill_for_p99_ttft(shared_data: Path) -> None:
+    """By default prefill is sized so the p99 TTFT (M/D/c queueing) meets the target: more
+    engines than the mean-TTFT sizing, never fewer, and the decode side is unchanged."""
+    mean = run_cli(*decide(shared_data, "--rps", "20", "--ttft-quantile", "0", "-o", "json")).json()
+    p99 = run_cli(*decide(shared_data, "--rps", "20", "-o", "json")).json()
+    assert p99["prefill_replicas"] > mean["prefill_replicas"]
+    assert p99["decode_replicas"] == mean["decode_replicas"]
 
 
 def test_requests_and_rps_agree(shared_data: Path) -> None:
@@ -56,7 +67,7 @@ def test_observed_latencies_set_corrections_unless_disabled(shared_data: Path) -
         on["decode_thpt_per_gpu"]
         < run_cli(*decide(shared_data, "--rps", "20", "-o", "json")).json()["decode_thpt_per_gpu"]
     )
-    off = run_cli(*decide(shared_data, *observed, "--no-correction")).json()
+    off = run_cli(*decide(shared_data, *observed, "--no-correction", "--ttft-quantile", "0")).json()
     assert off["p_correction"] == off["d_correction"] == 1.0
     assert (off["prefill_replicas"], off["decode_replicas"]) == (2, 1)
     assert off["reason"] == "no_change"

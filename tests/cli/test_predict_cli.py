@@ -105,3 +105,29 @@ def test_predict_list_json() -> None:
     assert predictors["prophet"]["params"]["window"] == 50
     assert predictors["prophet"]["installed"] == available_predictors()["prophet"]
     assert all(p["installed"] for n, p in predictors.items() if n != "prophet")
+
+
+def test_backtest_score_gpu_hours(shared_data: Path) -> None:
+    profile = shared_data / "profiles" / "h200_llama3.1-8b-fp8_tp1p_tp1d"
+    args = ["predict", "backtest", SAMPLE, "--interval", "30", "--predictors", "constant,kalman"]
+    plain = run_cli(*args, "-o", "json")
+    scored = run_cli(
+        *args, "--score-gpu-hours", "--profile", profile, "--ttft", "2000", "--itl", "25",
+        "-o", "json",
+    )  # fmt: skip
+    assert scored.exit_code == 0, scored.stderr
+    base = {(r["series"], r["predictor"]): r for r in plain.json()["results"]}
+    for r in scored.json()["results"]:
+        extra = set(r) - set(base[(r["series"], r["predictor"])])
+        if r["series"] == "count":
+            assert extra == {"gpu_hours", "sla_attainment"}
+            assert r["gpu_hours"] > 0 and 0 <= r["sla_attainment"] <= 1
+        else:
+            assert not extra
+    assert set(scored.json()) == set(plain.json())
+
+
+def test_backtest_score_gpu_hours_needs_profile_and_sla() -> None:
+    result = run_cli("predict", "backtest", SAMPLE, "--score-gpu-hours", "--ttft", "300")
+    assert result.exit_code == 2
+    assert "--profile" in result.stderr

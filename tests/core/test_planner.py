@@ -49,7 +49,13 @@ def cfg(**kw: object) -> PlannerConfig:
 
 def need(profile: PerformanceProfile, config: PlannerConfig, n: float) -> tuple[int, int]:
     plan = size_replicas(
-        Load(n, ISL, OSL, config.interval_s), profile, config.sla, config.engines, config.limits
+        Load(n, ISL, OSL, config.interval_s),
+        profile,
+        config.sla,
+        config.engines,
+        config.limits,
+        prefill_queueing=config.prefill_queueing,
+        ttft_quantile=config.ttft_quantile,
     )
     return plan.prefill, plan.decode
 
@@ -271,7 +277,7 @@ def test_invariants_over_random_sequences(
 
 
 def test_decide_once(profile: PerformanceProfile) -> None:
-    config = cfg(limits=Limits(1, 8))
+    config = cfg(limits=Limits(1, 8), ttft_quantile=None)  # mean-TTFT sizing: the classic answer
     load = Load(1200, ISL, OSL, 60)
     d = decide_once(config, profile, load)
     assert (d.prefill, d.decode, d.reason) == (2, 1, "scale_up")

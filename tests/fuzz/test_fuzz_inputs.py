@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -35,6 +36,29 @@ FILE_COMMANDS: list[FileCommand] = [
         lambda path: ["trace", "convert", str(path), "-o", str(path.parent / "converted.jsonl")],
     ),
     ("predict backtest", lambda path: ["predict", "backtest", str(path), "-o", "json"]),
+    (
+        # static (cheap ticks) and day-long intervals: a mutated timestamp far in the future
+        # must not make the fuzz slow; the SLA is loose so any profile shape is feasible
+        "simulate",
+        lambda path: [
+            "simulate",
+            str(path),
+            "--profile",
+            str(SHARED_DATA / "profiles" / "h200_llama3.1-8b-fp8_tp1p_tp1d"),
+            "--ttft",
+            "10000",
+            "--itl",
+            "100",
+            "--policy",
+            "static",
+            "--interval",
+            "86400",
+            "--requests-csv",
+            str(path.parent / "requests.csv"),
+            "-o",
+            "json",
+        ],
+    ),
 ]
 
 SUFFIXES = [".jsonl", ".csv", ".jsonl.gz"]
@@ -199,3 +223,102 @@ def test_mutated_real_files(
         content = content if gz_cut < 0 else content[:gz_cut]
         suffix += ".gz"
     run_on_bytes(command, suffix, content)
+
+
+# --- profile directories -------------------------------------------------------------------------
+
+PROFILE_PARTS = {
+    "prefill": "selected_prefill_interpolation/raw_data.npz",
+    "decode": "selected_decode_interpolation/raw_data.npz",
+}
+JSON_PARTS = ["prefill_raw_data.json", "decode_raw_data.json", "profile.json"]
+DECIDE = ["--rps", "10", "--isl", "1000", "--osl", "100", "--ttft", "300", "--itl", "20"]
+ODD_VALUES = [np.nan, np.inf, -np.inf, -1.0, 0.0, 1e30, -1e30, 0.5]
+
+
+def _decide_on(folder: Path) -> None:
+    """``plan decide`` on a profile directory: exit 0, or 1 (bad profile) / 4 (a valid but odd
+    profile that cannot meet the SLA) with one ``error:`` line, never a traceback."""
+    result = run_cli("plan", "decide", "--profile", str(folder), *DECIDE, "-o", "json")
+    assert result.exit_code in (0, 1, 4), f"exit {result.exit_code}\n{result.stderr}"
+    assert "Traceback" not in result.stderr + result.stdout
+    if result.exit_code:
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:"), lines
+        assert lines[0].isprintable(), lines
+
+
+def _profile_copy(folder: Path, json_form: bool) -> Path:
+    """The shared H200 profile in ``folder/profile``: npz form, or JSON form only."""
+    from dynamo_plan.adapters.profile_files import load_profile, save_profile
+
+    target = folder / "profile"
+    save_profile(load_profile(SHARED_DATA / "profiles" / "h200_llama3.1-8b-fp8_tp1p_tp1d"), target)
+    if json_form:
+        for part in PROFILE_PARTS.values():
+            (target / part).unlink()
+        (target / "profile.json").write_text('{"model": "llama-3.1-8b", "sla": {"ttft": 300}}\n')
+    return target
+
+
+@FUZZ_SETTINGS
+@given(
+    part=st.sampled_from(sorted(PROFILE_PARTS)),
+    ops=st.lists(MUTATIONS, min_size=1, max_size=4),
+)
+def test_profile_npz_bytes(part: str, ops: list[tuple[str, int, object]]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        root = _profile_copy(Path(folder), json_form=False)
+        path = root / PROFILE_PARTS[part]
+        path.write_bytes(mutate(path.read_bytes(), ops))
+        _decide_on(root)
+
+
+@FUZZ_SETTINGS
+@given(
+    part=st.sampled_from(sorted(PROFILE_PARTS)),
+    key_index=st.integers(0, 10),
+    action=st.sampled_from(["value", "truncate", "drop", "reverse", "scalar", "text"]),
+    at=st.integers(0, 10**6),
+    value=st.sampled_from(ODD_VALUES),
+)
+def test_profile_npz_values(part: str, key_index: int, action: str, at: int, value: float) -> None:
+    """Valid npz files holding odd arrays: NaN/inf/negative values, lengths that disagree, a
+    missing key, unsorted axes, a scalar, text."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = _profile_copy(Path(folder), json_form=False)
+        path = root / PROFILE_PARTS[part]
+        with np.load(path) as data:
+            arrays = {k: np.array(data[k]) for k in data.files}
+        key = sorted(arrays)[key_index % len(arrays)]
+        arr = arrays[key].astype(np.float64)
+        if action == "value" and arr.size:
+            arr.reshape(-1)[at % arr.size] = value
+        elif action == "truncate":
+            arr = arr.reshape(-1)[: at % (arr.size + 1)]
+        elif action == "reverse":
+            arr = arr.reshape(-1)[::-1].copy()
+        elif action == "scalar":
+            arr = np.array(value)
+        if action == "drop":
+            del arrays[key]
+        elif action == "text":
+            arrays[key] = np.array(["x"] * max(arr.size, 1))
+        else:
+            arrays[key] = arr
+        with path.open("wb") as handle:
+            np.savez(handle, **arrays)
+        _decide_on(root)
+
+
+@FUZZ_SETTINGS
+@given(
+    part=st.sampled_from(JSON_PARTS),
+    ops=st.lists(MUTATIONS, min_size=1, max_size=4),
+)
+def test_profile_json_text(part: str, ops: list[tuple[str, int, object]]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        root = _profile_copy(Path(folder), json_form=True)
+        path = root / part
+        path.write_bytes(mutate(path.read_bytes(), ops))
+        _decide_on(root)

@@ -1,0 +1,328 @@
+"""``dynamo-plan simulate``: replay a trace through a simulated disaggregated deployment with a
+scaling policy in the loop (or all of them with ``--compare``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from dynamo_plan.cli.output import (
+    OutputFormat,
+    OutputOption,
+    emit,
+    progress_bar,
+    simple_table,
+    warn,
+)
+from dynamo_plan.cli.predict import FormatChoice
+from dynamo_plan.errors import InputError, UsageError
+from dynamo_plan.sim.policies_planner import (
+    DEFAULT_LOAD_QUANTILE,
+    DEFAULT_SCALE_DOWN_PATIENCE,
+    DEFAULT_TTFT_QUANTILE,
+)
+
+if TYPE_CHECKING:  # the simulator is imported when a run starts
+    from dynamo_plan.core.profile import PerformanceProfile
+    from dynamo_plan.core.sla import SLA
+    from dynamo_plan.sim import RequestArrays, SimConfig, SimResult
+    from dynamo_plan.sim.compare import PolicyOptions
+
+
+class PolicyChoice(StrEnum):
+    """Policies accepted by --policy."""
+
+    planner = "planner"
+    static = "static"
+    oracle = "oracle"
+    reactive = "reactive"
+
+
+def run_and_report(
+    requests: RequestArrays,
+    profile: PerformanceProfile,
+    sla: SLA,
+    config: SimConfig,
+    names: Sequence[str],
+    options: PolicyOptions,
+    *,
+    compare: bool,
+    output: OutputFormat,
+    plot: Path | None = None,
+    requests_csv: Path | None = None,
+    title: str = "",
+    show: bool = True,
+) -> list[SimResult]:
+    """Check feasibility, run ``names`` with a progress bar, write the plot/CSV and (``show``)
+    print the results."""
+    from dynamo_plan.sim.compare import check_feasible, compare_json, run_policies
+
+    check_feasible(requests, profile, sla, config)
+    steps = 100
+    done: dict[str, int] = {}
+    with progress_bar("simulate", steps * len(names), enabled=True) as advance:
+
+        def progress(name: str, fraction: float) -> None:
+            target = int(fraction * steps)
+            while done.get(name, 0) < target:
+                done[name] = done.get(name, 0) + 1
+                advance()
+
+        results = run_policies(names, requests, profile, sla, config, options, progress)
+    if requests_csv is not None:
+        _write_csv(results, requests_csv)
+    if plot is not None:
+        from dynamo_plan.sim.plot import plot_simulation
+
+        plot_simulation(results, sla, config.interval_s, plot, title=title)
+    oop = results[0].out_of_profile_requests
+    if oop:
+        warn(
+            f"{oop} of {results[0].requests} requests are beyond the profile's range "
+            "(served with clamped lookups)"
+        )
+    if not show:
+        return results
+    if compare:
+        docs = compare_json(results)
+        emit(docs, output, table=lambda: compare_table(docs, sla, title))
+    else:
+        doc = results[0].to_json()
+        emit(doc, output, table=lambda: _single_table(doc, sla, title))
+    return results
+
+
+def _write_csv(results: Sequence[SimResult], path: Path) -> None:
+    import pandas as pd
+
+    frame = pd.concat([r.per_request.assign(policy=r.policy) for r in results], ignore_index=True)
+    cols = ["policy", *[c for c in frame.columns if c != "policy"]]
+    try:
+        frame[cols].to_csv(path, index_label="request")
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e.strerror or e}") from e
+
+
+def _pct(x: float | None) -> float | None:
+    return None if x is None else 100.0 * x
+
+
+def compare_table(docs: list[dict[str, Any]], sla: SLA, title: str) -> Any:
+    """The ``--compare`` table: attainment, GPU-hours (and × the oracle's), p99 latencies,
+    most replicas per role (wall time: in -o json)."""
+    rows = [
+        [
+            d["policy"],
+            _pct(d["sla_attainment"]),
+            d["gpu_hours"],
+            d.get("gpu_hours_vs_oracle"),
+            d["ttft_ms"]["p99"],
+            d["itl_ms"]["p99"],
+            max((e["prefill"] for e in d["replica_timeline"]), default=0),
+            max((e["decode"] for e in d["replica_timeline"]), default=0),
+        ]
+        for d in docs
+    ]
+    head = f"SLA TTFT {sla.ttft_ms:g} ms, ITL {sla.itl_ms:g} ms"
+    return simple_table(
+        f"{title} — {head}" if title else head,
+        ["policy", "SLA %", "GPU-h", "× oracle", "TTFT p99", "ITL p99", "max P", "max D"],
+        rows,
+    )
+
+
+def _single_table(doc: dict[str, Any], sla: SLA, title: str) -> Any:
+    rows: list[list[Any]] = [
+        ["policy", doc["policy"]],
+        ["requests", doc["requests"]],
+        ["completed", doc["completed"]],
+        ["SLA met %", _pct(doc["sla_attainment"])],
+        ["GPU-hours", doc["gpu_hours"]],
+        *[[f"TTFT {k} (ms)", v] for k, v in doc["ttft_ms"].items()],
+        *[[f"ITL {k} (ms)", v] for k, v in doc["itl_ms"].items()],
+        ["max prefill", max((e["prefill"] for e in doc["replica_timeline"]), default=0)],
+        ["max decode", max((e["decode"] for e in doc["replica_timeline"]), default=0)],
+        ["decisions", len(doc["replica_timeline"])],
+        ["out-of-profile requests", doc["out_of_profile_requests"]],
+        ["wall s", doc["wall_s"]],
+    ]
+    head = f"SLA TTFT {sla.ttft_ms:g} ms, ITL {sla.itl_ms:g} ms"
+    return simple_table(f"{title} — {head}" if title else head, ["field", "value"], rows)
+
+
+def simulate(
+    trace: Annotated[
+        list[str],
+        typer.Argument(help="Trace files (.jsonl, .jsonl.gz, .csv), directories or globs."),
+    ],
+    profile: Annotated[
+        Path, typer.Option("--profile", help="Performance-profile directory (Dynamo layout).")
+    ],
+    ttft: Annotated[float, typer.Option("--ttft", help="TTFT target (ms).")],
+    itl: Annotated[float, typer.Option("--itl", help="Mean inter-token latency target (ms).")],
+    interval: Annotated[
+        float, typer.Option("--interval", help="Planner adjustment interval (s).")
+    ] = 60.0,
+    policy: Annotated[
+        PolicyChoice, typer.Option("--policy", help="Scaling policy to replay.")
+    ] = PolicyChoice.planner,
+    predictor: Annotated[
+        str, typer.Option("--predictor", help="Load predictor of the planner policy.")
+    ] = "default",
+    load_quantile: Annotated[
+        float | None,
+        typer.Option(
+            "--load-quantile",
+            help="Size for this quantile of the request-count forecast (e.g. 0.9); "
+            f"default: {DEFAULT_LOAD_QUANTILE if DEFAULT_LOAD_QUANTILE is not None else 'the mean'}.",
+            show_default=False,
+        ),
+    ] = DEFAULT_LOAD_QUANTILE,
+    scale_down_patience: Annotated[
+        int,
+        typer.Option(
+            "--scale-down-patience",
+            help="Decisions a lower target must hold before the planner scales down (0: at once).",
+        ),
+    ] = DEFAULT_SCALE_DOWN_PATIENCE,
+    ttft_quantile: Annotated[
+        float | None,
+        typer.Option(
+            "--ttft-quantile",
+            help="planner: size prefill so this TTFT quantile meets the target (M/D/c "
+            "queueing); 0: the mean TTFT.",
+        ),
+    ] = DEFAULT_TTFT_QUANTILE,
+    startup_s: Annotated[
+        float,
+        typer.Option("--startup-s", help="Seconds from ordering a replica to its serving."),
+    ] = 60.0,
+    rate_scale: Annotated[
+        float,
+        typer.Option("--rate-scale", help="Compress the trace's time by this factor (k× rate)."),
+    ] = 1.0,
+    max_gpu_budget: Annotated[
+        int, typer.Option("--max-gpu-budget", help="Most GPUs in total; -1 for no budget.")
+    ] = -1,
+    min_endpoint: Annotated[
+        int, typer.Option("--min-endpoint", help="Fewest replicas per role.")
+    ] = 1,
+    prefill_gpus: Annotated[
+        int, typer.Option("--prefill-engine-num-gpu", help="GPUs per prefill engine.")
+    ] = 1,
+    decode_gpus: Annotated[
+        int, typer.Option("--decode-engine-num-gpu", help="GPUs per decode engine.")
+    ] = 1,
+    prefill_replicas: Annotated[
+        int | None,
+        typer.Option(
+            "--prefill-replicas",
+            help="static: prefill replicas (default: sized for the busiest interval).",
+        ),
+    ] = None,
+    decode_replicas: Annotated[
+        int | None,
+        typer.Option(
+            "--decode-replicas",
+            help="static: decode replicas (default: sized for the busiest interval).",
+        ),
+    ] = None,
+    compare: Annotated[
+        bool,
+        typer.Option("--compare", help="Run every policy and print one comparison table."),
+    ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot", help="Write a PNG: load, replicas, TTFT/ITL over time.", dir_okay=False
+        ),
+    ] = None,
+    requests_csv: Annotated[
+        Path | None,
+        typer.Option(
+            "--requests-csv", help="Write per-request results to this CSV.", dir_okay=False
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the engines' tie-breaks.")] = 0,
+    fmt: Annotated[
+        FormatChoice | None,
+        typer.Option("--format", help="Trace format; default: detected from the first line."),
+    ] = None,
+    skip_bad_lines: Annotated[
+        bool, typer.Option("--skip-bad-lines", help="Skip malformed lines instead of failing.")
+    ] = False,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Replay TRACE against a simulated prefill/decode deployment scaled by a policy: SLA
+    attainment, GPU-hours, latency percentiles and the replica timeline."""
+    from dynamo_plan.adapters.profile_files import load_profile
+    from dynamo_plan.core.sla import SLA, Limits
+    from dynamo_plan.sim import SimConfig
+    from dynamo_plan.sim.compare import POLICY_NAMES, PolicyOptions, requests_from_trace
+    from dynamo_plan.trace import load_trace
+
+    if (prefill_replicas is None) != (decode_replicas is None):
+        raise UsageError("give both --prefill-replicas and --decode-replicas, or neither")
+    if prefill_replicas is not None and policy is not PolicyChoice.static and not compare:
+        raise UsageError("--prefill-replicas/--decode-replicas apply to --policy static")
+    if max_gpu_budget == 0 or max_gpu_budget < -1:
+        raise InputError(f"--max-gpu-budget must be >= 1 or -1 (no budget), got {max_gpu_budget}")
+    if min_endpoint < 1:
+        raise InputError(f"--min-endpoint must be >= 1, got {min_endpoint}")
+    if load_quantile is not None and not 0.0 < load_quantile < 1.0:
+        raise InputError(f"--load-quantile must be in (0, 1), got {load_quantile:g}")
+    if ttft_quantile is not None and not 0.0 <= ttft_quantile < 1.0:
+        raise InputError(f"--ttft-quantile must be in [0, 1), got {ttft_quantile:g}")
+    if scale_down_patience < 0:
+        raise InputError(f"--scale-down-patience must be >= 0, got {scale_down_patience}")
+    sla = SLA(ttft, itl)
+    config = SimConfig(
+        interval_s=interval,
+        startup_s=startup_s,
+        prefill_gpus=prefill_gpus,
+        decode_gpus=decode_gpus,
+        seed=seed,
+    )
+    options = PolicyOptions(
+        predictor=predictor,
+        load_quantile=load_quantile,
+        scale_down_patience=scale_down_patience,
+        ttft_quantile=ttft_quantile or None,
+        limits=Limits(min_endpoint, None if max_gpu_budget == -1 else max_gpu_budget),
+        predictor_params={"interval_s": interval} if predictor == "prophet" else None,
+        static_replicas=(
+            None
+            if prefill_replicas is None or decode_replicas is None
+            else (prefill_replicas, decode_replicas)
+        ),
+    )
+    if policy is PolicyChoice.planner or compare:
+        from dynamo_plan.predict.registry import make_predictor
+
+        make_predictor(predictor, **(options.predictor_params or {}))  # fail fast
+    prof = load_profile(profile)
+    tr = load_trace(trace, fmt.value if fmt else None, skip_bad_lines=skip_bad_lines)
+    if tr.skipped_lines:
+        warn(f"skipped {tr.skipped_lines} bad line(s)")
+    requests = requests_from_trace(tr, rate_scale=rate_scale)
+    names = list(POLICY_NAMES) if compare else [policy.value]
+    title = ", ".join(Path(t).name for t in trace) + (
+        f" ×{rate_scale:g}" if rate_scale != 1 else ""
+    )
+    run_and_report(
+        requests,
+        prof,
+        sla,
+        config,
+        names,
+        options,
+        compare=compare,
+        output=output,
+        plot=plot,
+        requests_csv=requests_csv,
+        title=title,
+    )

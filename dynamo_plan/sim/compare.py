@@ -1,0 +1,207 @@
+"""Build the named policies (``planner``, ``static``, ``oracle``, ``reactive``) for one request
+set and run them: what ``simulate`` and ``simulate --compare`` do.
+
+Every adaptive policy (``planner``, ``reactive``) starts with the replicas the oracle starts
+with (sized for the first ``ceil(startup_s / interval_s) + 1`` intervals), so the comparison is
+about how each follows the load, not where it starts. ``static`` without explicit replicas is
+sized for the trace's busiest interval (:func:`~dynamo_plan.sim.policies.static_peak_policy`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from dynamo_plan.core.profile import PerformanceProfile
+from dynamo_plan.core.sla import SLA, EngineGpus, Limits, Load, check_budget, size_replicas
+from dynamo_plan.errors import InputError
+from dynamo_plan.sim.config import SimConfig
+from dynamo_plan.sim.engine import simulate
+from dynamo_plan.sim.policies import OraclePolicy, Policy, StaticPolicy, static_peak_policy
+from dynamo_plan.sim.policies_planner import (
+    DEFAULT_LOAD_QUANTILE,
+    DEFAULT_SCALE_DOWN_PATIENCE,
+    DEFAULT_TTFT_QUANTILE,
+    PlannerPolicy,
+    planner_config,
+    reactive_policy,
+)
+from dynamo_plan.sim.requests import RequestArrays
+from dynamo_plan.sim.result import SimResult
+from dynamo_plan.trace import Trace
+
+__all__ = [
+    "MAX_INTERVALS",
+    "MAX_REQUESTS",
+    "POLICY_NAMES",
+    "PolicyName",
+    "PolicyOptions",
+    "check_feasible",
+    "check_span",
+    "compare_json",
+    "make_policy",
+    "requests_from_trace",
+    "run_policies",
+]
+
+PolicyName = Literal["planner", "static", "oracle", "reactive"]
+#: Order of ``--compare`` (the oracle first: the others are compared with it).
+POLICY_NAMES: tuple[PolicyName, ...] = ("oracle", "planner", "reactive", "static")
+
+
+#: Most requests one run replays (the simulator keeps a few hundred bytes per request).
+MAX_REQUESTS = 20_000_000
+
+#: Most policy decisions one run may take (a year of 60 s intervals is 525,600): a trace whose
+#: timestamps jump far ahead would otherwise tick through an empty span for a long time.
+MAX_INTERVALS = 1_000_000
+
+
+@dataclass(frozen=True)
+class PolicyOptions:
+    """Knobs of the named policies: the planner's predictor, load quantile, hysteresis and TTFT
+    quantile (prefill sized so this quantile of TTFT meets the target; None: the mean), the
+    replica limits (all adaptive policies and the oracle) and fixed ``static`` replicas (None:
+    sized for the busiest interval)."""
+
+    predictor: str = "default"
+    load_quantile: float | None = DEFAULT_LOAD_QUANTILE
+    scale_down_patience: int = DEFAULT_SCALE_DOWN_PATIENCE
+    limits: Limits = field(default_factory=Limits)
+    static_replicas: tuple[int, int] | None = None
+    predictor_params: dict[str, Any] | None = None
+    ttft_quantile: float | None = DEFAULT_TTFT_QUANTILE
+
+
+def requests_from_trace(trace: Trace, rate_scale: float = 1.0) -> RequestArrays:
+    """:meth:`RequestArrays.from_trace`, refusing (InputError) more than :data:`MAX_REQUESTS`
+    requests — a rate series is expanded to one row per request, so check its total first."""
+    total = float(np.sum(np.round(trace.weight))) if trace.fmt == "rate" else float(len(trace))
+    if not total <= MAX_REQUESTS:
+        where = trace.sources[0] if trace.sources else "trace"
+        raise InputError(
+            f"{where}: {total:.4g} requests; at most {MAX_REQUESTS} are simulated "
+            "(check the request counts)"
+        )
+    return RequestArrays.from_trace(trace, rate_scale=rate_scale)
+
+
+def check_span(requests: RequestArrays, config: SimConfig) -> None:
+    """InputError when the trace spans more than :data:`MAX_INTERVALS` intervals."""
+    intervals = requests.span_s / config.interval_s
+    if intervals > MAX_INTERVALS:
+        raise InputError(
+            f"the trace spans {requests.span_s:.4g} s = {intervals:.4g} intervals of "
+            f"{config.interval_s:g} s; at most {MAX_INTERVALS} are simulated (check the "
+            "timestamps, or give a longer --interval)"
+        )
+
+
+def check_feasible(
+    requests: RequestArrays, profile: PerformanceProfile, sla: SLA, config: SimConfig
+) -> None:
+    """InfeasibleSLAError when the SLA cannot be met at the trace's mean request shape (e.g. an
+    ITL target below the profile's lowest ITL at that context); InputError when the trace spans
+    more than :data:`MAX_INTERVALS` intervals."""
+    check_span(requests, config)
+    engines = EngineGpus(config.prefill_gpus, config.decode_gpus)
+    span = max(requests.span_s, config.interval_s)
+    load = Load(
+        requests=len(requests) * config.interval_s / span,
+        isl=float(np.mean(requests.isl)),
+        osl=float(np.mean(requests.osl)),
+        interval_s=config.interval_s,
+    )
+    size_replicas(load, profile, sla, engines, Limits(), best_effort=False)
+
+
+def make_policy(
+    name: str,
+    requests: RequestArrays,
+    profile: PerformanceProfile,
+    sla: SLA,
+    config: SimConfig,
+    options: PolicyOptions | None = None,
+    *,
+    oracle: OraclePolicy | None = None,
+) -> Policy:
+    """The policy ``name`` for this run (module docstring); ``oracle`` reuses a built oracle
+    for the adaptive policies' start."""
+    opts = options if options is not None else PolicyOptions()
+    engines = EngineGpus(config.prefill_gpus, config.decode_gpus)
+    check_budget(engines, opts.limits)
+    if name == "static":
+        if opts.static_replicas is not None:
+            p, d = opts.static_replicas
+            if p < 1 or d < 1:
+                raise InputError(
+                    f"static replicas must be >= 1 per role, got {p} prefill, {d} decode"
+                )
+            return StaticPolicy(p, d)
+        return static_peak_policy(requests, profile, sla, config, opts.limits)
+    if name not in POLICY_NAMES:
+        raise InputError(f"unknown policy '{name}'; known policies: {', '.join(POLICY_NAMES)}")
+    orc = (
+        oracle if oracle is not None else OraclePolicy(requests, profile, sla, config, opts.limits)
+    )
+    if name == "oracle":
+        return orc
+    start = orc.initial()
+    if name == "reactive":
+        return reactive_policy(profile, sla, config, limits=opts.limits, initial=start)
+    cfg = planner_config(
+        sla,
+        config,
+        limits=opts.limits,
+        load_quantile=opts.load_quantile,
+        scale_down_patience=opts.scale_down_patience,
+        ttft_quantile=opts.ttft_quantile,
+    )
+    return PlannerPolicy(
+        cfg,
+        profile,
+        opts.predictor,
+        initial=start,
+        predictor_params=opts.predictor_params,
+    )
+
+
+def run_policies(
+    names: Sequence[str],
+    requests: RequestArrays,
+    profile: PerformanceProfile,
+    sla: SLA,
+    config: SimConfig,
+    options: PolicyOptions | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> list[SimResult]:
+    """Simulate each named policy on the same requests (same seed); results in ``names`` order.
+    ``progress(name, fraction)`` is called as each run advances."""
+    opts = options if options is not None else PolicyOptions()
+    check_span(requests, config)
+    oracle: OraclePolicy | None = None
+    if any(n != "static" for n in names):
+        oracle = OraclePolicy(requests, profile, sla, config, opts.limits)
+    results = []  # the oracle is stateless (decides from obs.t_s), so it is shared
+    for name in names:
+        policy = make_policy(name, requests, profile, sla, config, opts, oracle=oracle)
+        cb = None if progress is None else (lambda f, _n=name: progress(_n, f))
+        results.append(simulate(requests, profile, sla, config, policy, cb))
+    return results
+
+
+def compare_json(results: Sequence[SimResult]) -> list[dict[str, Any]]:
+    """``simulate --compare -o json``: each result's document plus ``gpu_hours_vs_oracle`` (the
+    ratio of its GPU-hours to the oracle's; absent without an oracle run)."""
+    oracle = next((r for r in results if r.policy == "oracle"), None)
+    out = []
+    for r in results:
+        doc = r.to_json()
+        if oracle is not None and oracle.gpu_hours > 0 and math.isfinite(r.gpu_hours):
+            doc["gpu_hours_vs_oracle"] = r.gpu_hours / oracle.gpu_hours
+        out.append(doc)
+    return out

@@ -1,0 +1,177 @@
+"""``dynamo-plan simulate``: JSON shape, --compare, --plot, --requests-csv, static replicas, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dynamo_plan.resources import shipped_file
+from tests.conftest import CliResult, run_cli
+
+H200 = Path("profiles") / "h200_llama3.1-8b-fp8_tp1p_tp1d"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+KEYS = {
+    "policy",
+    "requests",
+    "completed",
+    "sla_attainment",
+    "ttft_ms",
+    "itl_ms",
+    "gpu_hours",
+    "replica_timeline",
+    "out_of_profile_requests",
+    "wall_s",
+}
+
+
+@pytest.fixture(scope="module")
+def trace() -> Path:
+    return shipped_file("sample_traces", "azure2023_conv_10min.csv")
+
+
+@pytest.fixture(scope="module")
+def n_requests(trace: Path) -> int:
+    return sum(1 for _ in trace.open()) - 1  # header
+
+
+def sim(shared_data: Path, trace: Path, *extra: str | Path) -> CliResult:
+    """The Azure excerpt ×10 with intervals scaled with it (6 s = 60 s of trace time)."""
+    return run_cli(
+        "simulate",
+        trace,
+        "--profile",
+        shared_data / H200,
+        "--ttft",
+        "300",
+        "--itl",
+        "20",
+        "--rate-scale",
+        "10",
+        "--interval",
+        "6",
+        "--startup-s",
+        "6",
+        *extra,
+    )
+
+
+def one_error_line(result: CliResult, code: int) -> str:
+    assert result.exit_code == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), lines
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_json_shape(shared_data: Path, trace: Path, n_requests: int) -> None:
+    r = sim(shared_data, trace, "-o", "json")
+    assert r.exit_code == 0, r.stderr
+    doc = r.json()
+    assert set(doc) == KEYS
+    assert doc["policy"] == "planner"
+    assert doc["requests"] == doc["completed"] == n_requests
+    assert 0.0 <= doc["sla_attainment"] <= 1.0
+    for key in ("ttft_ms", "itl_ms"):
+        assert set(doc[key]) == {"p50", "p90", "p99"}
+        assert doc[key]["p50"] <= doc[key]["p90"] <= doc[key]["p99"]
+    assert doc["gpu_hours"] > 0
+    timeline = doc["replica_timeline"]
+    assert timeline[0]["t_s"] == 0
+    assert all(set(e) == {"t_s", "prefill", "decode"} for e in timeline)
+    assert all(e["prefill"] >= 1 and e["decode"] >= 1 for e in timeline)
+
+
+def test_compare_plot_and_csv(
+    shared_data: Path, trace: Path, n_requests: int, tmp_path: Path
+) -> None:
+    png, csv = tmp_path / "cmp.png", tmp_path / "req.csv"
+    r = sim(shared_data, trace, "--compare", "--plot", png, "--requests-csv", csv, "-o", "json")
+    assert r.exit_code == 0, r.stderr
+    docs = r.json()
+    assert sorted(d["policy"] for d in docs) == ["oracle", "planner", "reactive", "static"]
+    oracle = next(d for d in docs if d["policy"] == "oracle")
+    for d in docs:
+        assert set(d) >= KEYS
+        assert d["gpu_hours_vs_oracle"] == pytest.approx(d["gpu_hours"] / oracle["gpu_hours"])
+    assert png.read_bytes()[:8] == PNG_MAGIC
+    frame = pd.read_csv(csv)
+    assert len(frame) == 4 * n_requests
+    assert {"policy", "arrival_s", "ttft_ms", "itl_ms", "sla_met"} <= set(frame.columns)
+    for d in docs:
+        rows = frame[frame["policy"] == d["policy"]]
+        assert rows["sla_met"].mean() == pytest.approx(d["sla_attainment"])
+
+
+def test_single_plot_and_table(shared_data: Path, trace: Path, tmp_path: Path) -> None:
+    png = tmp_path / "one.png"
+    r = sim(shared_data, trace, "--policy", "reactive", "--plot", png)
+    assert r.exit_code == 0, r.stderr
+    assert "reactive" in r.stdout
+    assert png.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_static_replicas(shared_data: Path, trace: Path) -> None:
+    r = sim(
+        shared_data,
+        trace,
+        "--policy",
+        "static",
+        "--prefill-replicas",
+        "2",
+        "--decode-replicas",
+        "3",
+        "-o",
+        "json",
+    )
+    assert r.exit_code == 0, r.stderr
+    assert {(e["prefill"], e["decode"]) for e in r.json()["replica_timeline"]} == {(2, 3)}
+
+
+def test_yaml_output(shared_data: Path, trace: Path) -> None:
+    r = sim(shared_data, trace, "--policy", "oracle", "-o", "yaml")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.startswith("policy: oracle")
+
+
+def test_infeasible_itl_exits_4(shared_data: Path, trace: Path) -> None:
+    r = run_cli("simulate", trace, "--profile", shared_data / H200, "--ttft", "300", "--itl", "0.5")
+    assert "itl" in one_error_line(r, 4).lower()
+
+
+@pytest.mark.parametrize(
+    ("extra", "code"),
+    [
+        (["--predictor", "nope"], 1),
+        (["--load-quantile", "1.5"], 1),
+        (["--max-gpu-budget", "0"], 1),
+        (["--prefill-replicas", "2"], 2),
+        (["--interval", "0"], 1),
+    ],
+)
+def test_bad_flags(shared_data: Path, trace: Path, extra: list[str], code: int) -> None:
+    one_error_line(sim(shared_data, trace, *extra), code)
+
+
+def test_bad_profile_and_trace(shared_data: Path, trace: Path, tmp_path: Path) -> None:
+    r = run_cli("simulate", trace, "--profile", tmp_path, "--ttft", "300", "--itl", "20")
+    one_error_line(r, 1)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"timestamp": 0, "input_length": -3, "output_length": 5}\n')
+    r = run_cli("simulate", bad, "--profile", shared_data / H200, "--ttft", "300", "--itl", "20")
+    one_error_line(r, 1)
+
+
+def test_rate_series(shared_data: Path, tmp_path: Path) -> None:
+    rate = tmp_path / "rate.csv"
+    rate.write_text("timestamp,requests,isl,osl\n0,300,1000,100\n60,900,1200,120\n120,200,800,80\n")
+    r = run_cli(
+        "simulate", rate, "--profile", shared_data / H200, "--ttft", "300", "--itl", "20",
+        "--compare", "-o", "json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert all(d["requests"] == d["completed"] == 1400 for d in r.json())
+    rate.write_text("timestamp,requests,isl,osl\n0,1000000000000,100,20\n60,4,100,20\n")
+    r = run_cli("simulate", rate, "--profile", shared_data / H200, "--ttft", "300", "--itl", "20")
+    assert "requests" in one_error_line(r, 1)
