@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, simple_table
+from dynamo_plan.core.planner import DEFAULT_TTFT_QUANTILE
 from dynamo_plan.errors import InputError, UsageError
 
 app = typer.Typer(
@@ -82,7 +83,7 @@ def decide(
             help="Size prefill so this TTFT quantile meets the target (M/D/c queueing); "
             "0: the mean TTFT.",
         ),
-    ] = 0.99,
+    ] = DEFAULT_TTFT_QUANTILE,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """One decision: prefill and decode replicas, throughput per GPU, expected latencies, why."""

@@ -19,12 +19,12 @@ from dynamo_plan.cli.output import (
     warn,
 )
 from dynamo_plan.cli.predict import FormatChoice
-from dynamo_plan.errors import InputError, UsageError
-from dynamo_plan.sim.policies_planner import (
+from dynamo_plan.core.planner import (
     DEFAULT_LOAD_QUANTILE,
     DEFAULT_SCALE_DOWN_PATIENCE,
     DEFAULT_TTFT_QUANTILE,
 )
+from dynamo_plan.errors import InputError, UsageError
 
 if TYPE_CHECKING:  # the simulator is imported when a run starts
     from dynamo_plan.core.profile import PerformanceProfile

@@ -69,6 +69,15 @@ DecisionReason = Literal[
 ]
 
 
+#: Defaults chosen by simulation (benchmarks/planner_defaults.py, benchmarks/simulate.py).
+DEFAULT_LOAD_QUANTILE: float | None = None  # size for the mean request-count forecast
+DEFAULT_SCALE_DOWN_PATIENCE = 3
+# The SLA counts requests (attainment = share whose TTFT meets the target), so prefill is sized
+# for a high TTFT quantile, not the mean (benchmarks/simulate.py, Azure conv ×10: 98.83% →
+# 99.50% attainment at 1.052× → 1.088× the oracle's GPU-hours).
+DEFAULT_TTFT_QUANTILE: float | None = 0.99
+
+
 @dataclass(frozen=True)
 class PlannerConfig:
     """Everything a decision depends on besides state, observation and forecast.
@@ -85,14 +94,11 @@ class PlannerConfig:
     engines: EngineGpus = field(default_factory=EngineGpus)
     limits: Limits = field(default_factory=Limits)
     startup_s: float = 0.0
-    load_quantile: float | None = None  # defaults chosen by benchmarks/planner_defaults.py
-    scale_down_patience: int = 3
+    load_quantile: float | None = DEFAULT_LOAD_QUANTILE
+    scale_down_patience: int = DEFAULT_SCALE_DOWN_PATIENCE
     correction: CorrectionConfig = field(default_factory=CorrectionConfig)
     prefill_queueing: bool = True
-    # The SLA counts requests (attainment = share whose TTFT meets the target), so prefill is
-    # sized for a high TTFT quantile, not the mean (benchmarks/simulate.py: Azure conv ×10,
-    # 98.83% → 99.50% attainment at 1.052× → 1.088× the oracle's GPU-hours).
-    ttft_quantile: float | None = 0.99
+    ttft_quantile: float | None = DEFAULT_TTFT_QUANTILE
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.interval_s) and self.interval_s > 0):

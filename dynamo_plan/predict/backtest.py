@@ -15,13 +15,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from dynamo_plan.errors import InputError
 from dynamo_plan.predict.base import Predictor, check_horizon
 from dynamo_plan.predict.metrics import forecast_metrics
+
+if TYPE_CHECKING:  # pandas only for forecasts_frame (--csv)
+    import pandas as pd
 
 QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.99)
 DEFAULT_WARMUP = 5
@@ -157,6 +160,8 @@ def best_by_wape(results: Sequence[BacktestResult]) -> dict[str, str]:
 def forecasts_frame(results: Sequence[BacktestResult], interval_s: float) -> pd.DataFrame:
     """Long table of every scored forecast: series, predictor, interval, start_s (``interval ×
     interval_s``), actual, forecast (the mean), p50, p90, p99."""
+    import pandas as pd
+
     frames = [
         pd.DataFrame(
             {

@@ -14,12 +14,11 @@ from collections import deque
 from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
 
 from dynamo_plan.errors import InputError, MissingExtraError
 from dynamo_plan.predict.base import Forecast, Predictor, ResidualWindow
 
-_EPOCH = pd.Timestamp("2000-01-01")
+_EPOCH = "2000-01-01"  # timestamps handed to Prophet start here (pandas.Timestamp)
 
 
 class ProphetPredictor(Predictor):
@@ -60,10 +59,13 @@ class ProphetPredictor(Predictor):
     def _mean(self, h: int) -> np.ndarray:
         if len(self._history) < self._min_points:
             return np.full(h, self._history[-1][1])
+        import pandas as pd  # with prophet only: no pandas import on every CLI start
+
+        epoch = pd.Timestamp(_EPOCH)
         idx = np.array([i for i, _ in self._history], dtype=float)
         frame = pd.DataFrame(
             {
-                "ds": _EPOCH + pd.to_timedelta(idx * self._interval_s, unit="s"),
+                "ds": epoch + pd.to_timedelta(idx * self._interval_s, unit="s"),
                 "y": [v for _, v in self._history],
             }
         )
@@ -72,7 +74,7 @@ class ProphetPredictor(Predictor):
         last = idx[-1]
         future = pd.DataFrame(
             {
-                "ds": _EPOCH
+                "ds": epoch
                 + pd.to_timedelta((last + np.arange(1, h + 1)) * self._interval_s, unit="s")
             }
         )

@@ -16,20 +16,18 @@ from typing import Any, Literal
 
 import numpy as np
 
+from dynamo_plan.core.planner import (
+    DEFAULT_LOAD_QUANTILE,
+    DEFAULT_SCALE_DOWN_PATIENCE,
+    DEFAULT_TTFT_QUANTILE,
+)
 from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.core.sla import SLA, EngineGpus, Limits, Load, check_budget, size_replicas
 from dynamo_plan.errors import InputError
 from dynamo_plan.sim.config import SimConfig
 from dynamo_plan.sim.engine import simulate
 from dynamo_plan.sim.policies import OraclePolicy, Policy, StaticPolicy, static_peak_policy
-from dynamo_plan.sim.policies_planner import (
-    DEFAULT_LOAD_QUANTILE,
-    DEFAULT_SCALE_DOWN_PATIENCE,
-    DEFAULT_TTFT_QUANTILE,
-    PlannerPolicy,
-    planner_config,
-    reactive_policy,
-)
+from dynamo_plan.sim.policies_planner import PlannerPolicy, planner_config, reactive_policy
 from dynamo_plan.sim.requests import RequestArrays
 from dynamo_plan.sim.result import SimResult
 from dynamo_plan.trace import Trace

@@ -23,23 +23,25 @@ from typing import Any
 
 from dynamo_plan.control import ForecastingPlanner
 from dynamo_plan.core.correction import CorrectionConfig
-from dynamo_plan.core.planner import Decision, Observation, PlannerConfig
+from dynamo_plan.core.planner import (
+    DEFAULT_LOAD_QUANTILE,
+    DEFAULT_SCALE_DOWN_PATIENCE,
+    DEFAULT_TTFT_QUANTILE,
+    Decision,
+    Observation,
+    PlannerConfig,
+)
 from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.core.sla import SLA, EngineGpus, Limits
 from dynamo_plan.sim.config import SimConfig
 
 __all__ = [
-    "DEFAULT_LOAD_QUANTILE",
-    "DEFAULT_SCALE_DOWN_PATIENCE",
     "PlannerPolicy",
     "planner_config",
     "reactive_policy",
 ]
 
 #: Defaults of the ``planner`` policy; the same as :class:`PlannerConfig`'s.
-DEFAULT_LOAD_QUANTILE: float | None = PlannerConfig.__dataclass_fields__["load_quantile"].default  # type: ignore[assignment]
-DEFAULT_SCALE_DOWN_PATIENCE: int = PlannerConfig.__dataclass_fields__["scale_down_patience"].default  # type: ignore[assignment]
-DEFAULT_TTFT_QUANTILE: float | None = PlannerConfig.__dataclass_fields__["ttft_quantile"].default  # type: ignore[assignment]
 
 
 def planner_config(

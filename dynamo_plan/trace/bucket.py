@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
 
 from dynamo_plan.errors import InputError
 from dynamo_plan.trace.model import Trace
+
+if TYPE_CHECKING:  # pandas is imported when a trace is bucketed, not on every CLI start
+    import pandas as pd
 
 __all__ = ["MAX_INTERVALS", "STEP_TOLERANCE", "IntervalSeries", "bucket", "interval_index"]
 
@@ -99,6 +101,8 @@ def bucket(trace: Trace, interval_s: float) -> IntervalSeries:
         step_ms = trace.step_s * 1000.0
         ts = ts[0] + np.round((ts - ts[0]) / step_ms) * step_ms
     idx = interval_index(ts, interval_s)
+    import pandas as pd
+
     n = int(idx[-1]) + 1
     weight = trace.weight
     count = np.bincount(idx, weights=weight, minlength=n)
