@@ -140,11 +140,13 @@ def make_policy(
                     f"static replicas must be >= 1 per role, got {p} prefill, {d} decode"
                 )
             return StaticPolicy(p, d)
-        return static_peak_policy(requests, profile, sla, config, opts.limits)
+        return static_peak_policy(requests, profile, sla, config, opts.limits, opts.ttft_quantile)
     if name not in POLICY_NAMES:
         raise InputError(f"unknown policy '{name}'; known policies: {', '.join(POLICY_NAMES)}")
     orc = (
-        oracle if oracle is not None else OraclePolicy(requests, profile, sla, config, opts.limits)
+        oracle
+        if oracle is not None
+        else OraclePolicy(requests, profile, sla, config, opts.limits, opts.ttft_quantile)
     )
     if name == "oracle":
         return orc
@@ -183,7 +185,7 @@ def run_policies(
     check_span(requests, config)
     oracle: OraclePolicy | None = None
     if any(n != "static" for n in names):
-        oracle = OraclePolicy(requests, profile, sla, config, opts.limits)
+        oracle = OraclePolicy(requests, profile, sla, config, opts.limits, opts.ttft_quantile)
     results = []  # the oracle is stateless (decides from obs.t_s), so it is shared
     for name in names:
         policy = make_policy(name, requests, profile, sla, config, opts, oracle=oracle)

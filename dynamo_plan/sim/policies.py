@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from dynamo_plan.core.planner import Observation
+from dynamo_plan.core.planner import DEFAULT_TTFT_QUANTILE, Observation
 from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.core.sla import SLA, EngineGpus, Limits, Load, size_replicas
 from dynamo_plan.sim.config import SimConfig
@@ -68,13 +68,17 @@ def interval_needs(
     sla: SLA,
     config: SimConfig,
     limits: Limits | None = None,
+    ttft_quantile: float | None = DEFAULT_TTFT_QUANTILE,
 ) -> np.ndarray:
     """Replicas each interval's *actual* load needs: int array of shape ``(intervals, 2)``
     (prefill, decode), interval ``j`` = arrivals in ``[j·I, (j+1)·I)``.
 
     Sized with :func:`~dynamo_plan.core.sla.size_replicas` on the interval's request count and
     mean ISL/OSL (``best_effort=True``: an interval whose shape no replica count can serve is
-    sized at the nearest achievable point); an empty interval needs ``min_endpoint`` of each.
+    sized at the nearest achievable point), with the planner's own sizing rule (``ttft_quantile``:
+    prefill sized so that TTFT quantile meets the target; None: the mean), so that oracle and
+    static differ from the planner only in knowing the load; an empty interval needs
+    ``min_endpoint`` of each.
     """
     limits = limits if limits is not None else Limits()
     engines = EngineGpus(prefill=config.prefill_gpus, decode=config.decode_gpus)
@@ -90,7 +94,9 @@ def interval_needs(
     for j in np.flatnonzero(count):
         c = float(count[j])
         load = Load(requests=c, isl=isl[j] / c, osl=osl[j] / c, interval_s=interval)
-        plan = size_replicas(load, profile, sla, engines, limits, best_effort=True)
+        plan = size_replicas(
+            load, profile, sla, engines, limits, best_effort=True, ttft_quantile=ttft_quantile
+        )
         needs[j] = (plan.prefill, plan.decode)
     return needs
 
@@ -101,6 +107,7 @@ def static_peak_policy(
     sla: SLA,
     config: SimConfig,
     limits: Limits | None = None,
+    ttft_quantile: float | None = DEFAULT_TTFT_QUANTILE,
 ) -> StaticPolicy:
     """Static replicas sized for the trace's busiest interval — the usual manual choice.
 
@@ -108,7 +115,7 @@ def static_peak_policy(
     (:func:`interval_needs`): the prefill peak is the interval with the most prompt work, the
     decode peak the one with the most output work.
     """
-    needs = interval_needs(requests, profile, sla, config, limits)
+    needs = interval_needs(requests, profile, sla, config, limits, ttft_quantile)
     return StaticPolicy(int(needs[:, 0].max()), int(needs[:, 1].max()))
 
 
@@ -132,10 +139,11 @@ class OraclePolicy:
         sla: SLA,
         config: SimConfig,
         limits: Limits | None = None,
+        ttft_quantile: float | None = DEFAULT_TTFT_QUANTILE,
     ) -> None:
         self.limits = limits if limits is not None else Limits()
         self.interval_s = config.interval_s
-        self.needs = interval_needs(requests, profile, sla, config, self.limits)
+        self.needs = interval_needs(requests, profile, sla, config, self.limits, ttft_quantile)
         self.horizon = math.ceil(config.startup_s / config.interval_s - 1e-9)
 
     def _target(self, k: int) -> tuple[int, int]:

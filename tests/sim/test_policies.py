@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dynamo_plan.core.planner import Observation
+from dynamo_plan.core.planner import DEFAULT_TTFT_QUANTILE, Observation
 from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.core.sla import SLA, EngineGpus, Limits, Load, size_replicas
 from dynamo_plan.sim import (
@@ -43,6 +43,7 @@ def test_interval_needs_size_each_interval(profile: PerformanceProfile, sla: SLA
         EngineGpus(),
         Limits(),
         best_effort=True,
+        ttft_quantile=DEFAULT_TTFT_QUANTILE,  # the planner's own sizing rule
     )
     assert tuple(needs[1]) == (plan.prefill, plan.decode)
     assert needs[1, 0] > needs[0, 0]
