@@ -67,7 +67,7 @@ def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
             if missing:
                 raise InputError(
                     f"{path}: missing key '{missing[0]}'; expected keys {', '.join(keys)}, "
-                    f"found {', '.join(data.files) or 'none'}"
+                    f"found {', '.join(map(_printable, data.files)) or 'none'}"
                 )
             out: dict[str, np.ndarray] = {}
             for k in keys:
@@ -79,19 +79,30 @@ def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
                         f"{path}: key '{k}' must hold numbers, got an array of {raw.dtype}"
                     ) from e
             return out
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise InputError(f"{path}: not a readable .npz file ({e})") from e
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, RuntimeError) as e:
+        # RuntimeError (NotImplementedError too): zipfile on encryption/unsupported-method flags
+        raise InputError(f"{path}: not a readable .npz file ({_printable(str(e))})") from e
 
 
-def _read_json(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+def _printable(text: str) -> str:
+    """``text`` with non-printable characters escaped (error messages stay one readable line)."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
+def _parse_json(path: Path) -> Any:
+    """The parsed JSON document in ``path``; InputError naming the file (and line) otherwise."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from e
     except UnicodeDecodeError as e:
         raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
     except json.JSONDecodeError as e:
         raise InputError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from e
+
+
+def _read_json(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    doc = _parse_json(path)
     if not isinstance(doc, dict):
         raise InputError(f"{path}: expected a JSON object with keys {', '.join(keys)}")
     out: dict[str, np.ndarray] = {}
@@ -144,14 +155,7 @@ def load_profile(path: Path) -> PerformanceProfile:
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror or e})") from e
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from e
+    doc = _parse_json(path)
     if not isinstance(doc, dict):
         raise InputError(f"{path}: expected a JSON object")
     return doc

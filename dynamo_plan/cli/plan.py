@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from dynamo_plan.cli.options import (
+    DecodeGpusOption,
+    ItlOption,
+    MaxGpuBudgetOption,
+    MinEndpointOption,
+    PrefillGpusOption,
+    ProfileDirOption,
+    TtftOption,
+    gpu_budget,
+)
 from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, simple_table
 from dynamo_plan.core.planner import DEFAULT_TTFT_QUANTILE
 from dynamo_plan.errors import InputError, UsageError
@@ -19,13 +28,11 @@ app = typer.Typer(
 
 @app.command("decide")
 def decide(
-    profile: Annotated[
-        Path, typer.Option("--profile", help="Performance-profile directory (Dynamo layout).")
-    ],
+    profile: ProfileDirOption,
     isl: Annotated[float, typer.Option("--isl", help="Mean input length (tokens).")],
     osl: Annotated[float, typer.Option("--osl", help="Mean output length (tokens).")],
-    ttft: Annotated[float, typer.Option("--ttft", help="TTFT target (ms).")],
-    itl: Annotated[float, typer.Option("--itl", help="Mean inter-token latency target (ms).")],
+    ttft: TtftOption,
+    itl: ItlOption,
     requests: Annotated[
         float | None,
         typer.Option("--requests", help="Requests in the interval (or give --rps)."),
@@ -34,18 +41,10 @@ def decide(
         float | None, typer.Option("--rps", help="Request rate, requests/s (or give --requests).")
     ] = None,
     interval: Annotated[float, typer.Option("--interval", help="Adjustment interval (s).")] = 60.0,
-    prefill_gpus: Annotated[
-        int, typer.Option("--prefill-engine-num-gpu", help="GPUs per prefill engine.")
-    ] = 1,
-    decode_gpus: Annotated[
-        int, typer.Option("--decode-engine-num-gpu", help="GPUs per decode engine.")
-    ] = 1,
-    min_endpoint: Annotated[
-        int, typer.Option("--min-endpoint", help="Fewest replicas per role.")
-    ] = 1,
-    max_gpu_budget: Annotated[
-        int, typer.Option("--max-gpu-budget", help="Most GPUs in total; -1 for no budget.")
-    ] = 8,
+    prefill_gpus: PrefillGpusOption = 1,
+    decode_gpus: DecodeGpusOption = 1,
+    min_endpoint: MinEndpointOption = 1,
+    max_gpu_budget: MaxGpuBudgetOption = 8,
     current_prefill: Annotated[
         int | None,
         typer.Option("--current-prefill", help="Prefill replicas now (default: --min-endpoint)."),
@@ -96,8 +95,7 @@ def decide(
         raise UsageError("give either --requests or --rps, not both")
     if requests is None and rps is None:
         raise UsageError("give the load: --requests N (per interval) or --rps R")
-    if max_gpu_budget == 0 or max_gpu_budget < -1:
-        raise InputError(f"--max-gpu-budget must be >= 1 or -1 (no budget), got {max_gpu_budget}")
+    budget = gpu_budget(max_gpu_budget)
     if interval <= 0:
         raise InputError(f"--interval must be > 0 seconds, got {interval:g}")
     n = requests if requests is not None else float(rps or 0.0) * interval
@@ -105,7 +103,7 @@ def decide(
         interval_s=interval,
         sla=SLA(ttft, itl),
         engines=EngineGpus(prefill_gpus, decode_gpus),
-        limits=Limits(min_endpoint, None if max_gpu_budget == -1 else max_gpu_budget),
+        limits=Limits(min_endpoint, budget),
         correction=CorrectionConfig(enabled=not no_correction),
         prefill_queueing=prefill_queueing,
         ttft_quantile=ttft_quantile or None,

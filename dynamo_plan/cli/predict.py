@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,6 +9,7 @@ import numpy as np
 import typer
 from rich.console import Group
 
+from dynamo_plan.cli.options import SkipBadLinesOption, TraceFormatOption, predictor_params
 from dynamo_plan.cli.output import (
     OutputFormat,
     OutputOption,
@@ -52,14 +52,6 @@ _METRIC_COLUMNS = (  # the table's subset; -o json/yaml carry every metric
     ("p90 cov", "p90_coverage"),
     ("ms/step", "ms_per_step"),
 )
-
-
-class FormatChoice(StrEnum):
-    """Trace formats accepted by --format."""
-
-    mooncake = "mooncake"
-    azure = "azure"
-    rate = "rate"
 
 
 def _split_series(value: str) -> list[str]:
@@ -137,13 +129,8 @@ def backtest_cmd(
             help="Intervals fed before the first scored forecast (all predictors).",
         ),
     ] = DEFAULT_WARMUP,
-    fmt: Annotated[
-        FormatChoice | None,
-        typer.Option("--format", help="Trace format; default: detected from the first line."),
-    ] = None,
-    skip_bad_lines: Annotated[
-        bool, typer.Option("--skip-bad-lines", help="Skip malformed lines instead of failing.")
-    ] = False,
+    fmt: TraceFormatOption = None,
+    skip_bad_lines: SkipBadLinesOption = False,
     plot: Annotated[
         Path | None,
         typer.Option(
@@ -189,10 +176,7 @@ def backtest_cmd(
         raise UsageError("--profile, --ttft and --itl apply to --score-gpu-hours")
     chosen_series = _split_series(series)
     names = _predictor_list(predictors)
-    factories = {
-        name: factory(name, interval_s=interval) if name == "prophet" else factory(name)
-        for name in names
-    }
+    factories = {name: factory(name, **(predictor_params(name, interval) or {})) for name in names}
     if not traces:
         sample = shipped_file("sample_traces", SAMPLE_TRACE)
         err_console.print(f"no trace given: backtesting the bundled sample trace {sample}")
@@ -282,8 +266,9 @@ def _gpu_hour_scores(
     scores: dict[str, dict[str, float]] = {}
     with progress_bar("score GPU-hours", len(names), enabled=True) as advance:
         for name in names:
-            params = {"interval_s": interval} if name == "prophet" else None
-            options = PolicyOptions(predictor=name, predictor_params=params)
+            options = PolicyOptions(
+                predictor=name, predictor_params=predictor_params(name, interval)
+            )
             policy = make_policy("planner", requests, prof, sla, config, options)
             result = simulate(requests, prof, sla, config, policy)
             scores[name] = {

@@ -10,6 +10,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from dynamo_plan.cli.options import (
+    DecodeGpusOption,
+    ItlOption,
+    MaxGpuBudgetOption,
+    MinEndpointOption,
+    PrefillGpusOption,
+    ProfileDirOption,
+    SkipBadLinesOption,
+    TraceFormatOption,
+    TtftOption,
+    gpu_budget,
+    predictor_params,
+)
 from dynamo_plan.cli.output import (
     OutputFormat,
     OutputOption,
@@ -18,7 +31,6 @@ from dynamo_plan.cli.output import (
     simple_table,
     warn,
 )
-from dynamo_plan.cli.predict import FormatChoice
 from dynamo_plan.core.planner import (
     DEFAULT_LOAD_QUANTILE,
     DEFAULT_SCALE_DOWN_PATIENCE,
@@ -122,14 +134,13 @@ def compare_table(docs: list[dict[str, Any]], sla: SLA, title: str) -> Any:
             d.get("gpu_hours_vs_oracle"),
             d["ttft_ms"]["p99"],
             d["itl_ms"]["p99"],
-            max((e["prefill"] for e in d["replica_timeline"]), default=0),
-            max((e["decode"] for e in d["replica_timeline"]), default=0),
+            _most(d, "prefill"),
+            _most(d, "decode"),
         ]
         for d in docs
     ]
-    head = f"SLA TTFT {sla.ttft_ms:g} ms, ITL {sla.itl_ms:g} ms"
     return simple_table(
-        f"{title} — {head}" if title else head,
+        _heading(sla, title),
         ["policy", "SLA %", "GPU-h", "× oracle", "TTFT p99", "ITL p99", "max P", "max D"],
         rows,
     )
@@ -144,14 +155,23 @@ def _single_table(doc: dict[str, Any], sla: SLA, title: str) -> Any:
         ["GPU-hours", doc["gpu_hours"]],
         *[[f"TTFT {k} (ms)", v] for k, v in doc["ttft_ms"].items()],
         *[[f"ITL {k} (ms)", v] for k, v in doc["itl_ms"].items()],
-        ["max prefill", max((e["prefill"] for e in doc["replica_timeline"]), default=0)],
-        ["max decode", max((e["decode"] for e in doc["replica_timeline"]), default=0)],
+        ["max prefill", _most(doc, "prefill")],
+        ["max decode", _most(doc, "decode")],
         ["decisions", len(doc["replica_timeline"])],
         ["out-of-profile requests", doc["out_of_profile_requests"]],
         ["wall s", doc["wall_s"]],
     ]
+    return simple_table(_heading(sla, title), ["field", "value"], rows)
+
+
+def _most(doc: dict[str, Any], role: str) -> int:
+    """Most replicas of ``role`` (prefill/decode) in a result document's replica timeline."""
+    return max((e[role] for e in doc["replica_timeline"]), default=0)
+
+
+def _heading(sla: SLA, title: str) -> str:
     head = f"SLA TTFT {sla.ttft_ms:g} ms, ITL {sla.itl_ms:g} ms"
-    return simple_table(f"{title} — {head}" if title else head, ["field", "value"], rows)
+    return f"{title} — {head}" if title else head
 
 
 def simulate(
@@ -159,11 +179,9 @@ def simulate(
         list[str],
         typer.Argument(help="Trace files (.jsonl, .jsonl.gz, .csv), directories or globs."),
     ],
-    profile: Annotated[
-        Path, typer.Option("--profile", help="Performance-profile directory (Dynamo layout).")
-    ],
-    ttft: Annotated[float, typer.Option("--ttft", help="TTFT target (ms).")],
-    itl: Annotated[float, typer.Option("--itl", help="Mean inter-token latency target (ms).")],
+    profile: ProfileDirOption,
+    ttft: TtftOption,
+    itl: ItlOption,
     interval: Annotated[
         float, typer.Option("--interval", help="Planner adjustment interval (s).")
     ] = 60.0,
@@ -205,18 +223,10 @@ def simulate(
         float,
         typer.Option("--rate-scale", help="Compress the trace's time by this factor (k× rate)."),
     ] = 1.0,
-    max_gpu_budget: Annotated[
-        int, typer.Option("--max-gpu-budget", help="Most GPUs in total; -1 for no budget.")
-    ] = -1,
-    min_endpoint: Annotated[
-        int, typer.Option("--min-endpoint", help="Fewest replicas per role.")
-    ] = 1,
-    prefill_gpus: Annotated[
-        int, typer.Option("--prefill-engine-num-gpu", help="GPUs per prefill engine.")
-    ] = 1,
-    decode_gpus: Annotated[
-        int, typer.Option("--decode-engine-num-gpu", help="GPUs per decode engine.")
-    ] = 1,
+    max_gpu_budget: MaxGpuBudgetOption = -1,
+    min_endpoint: MinEndpointOption = 1,
+    prefill_gpus: PrefillGpusOption = 1,
+    decode_gpus: DecodeGpusOption = 1,
     prefill_replicas: Annotated[
         int | None,
         typer.Option(
@@ -248,13 +258,8 @@ def simulate(
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the engines' tie-breaks.")] = 0,
-    fmt: Annotated[
-        FormatChoice | None,
-        typer.Option("--format", help="Trace format; default: detected from the first line."),
-    ] = None,
-    skip_bad_lines: Annotated[
-        bool, typer.Option("--skip-bad-lines", help="Skip malformed lines instead of failing.")
-    ] = False,
+    fmt: TraceFormatOption = None,
+    skip_bad_lines: SkipBadLinesOption = False,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Replay TRACE against a simulated prefill/decode deployment scaled by a policy: SLA
@@ -269,8 +274,7 @@ def simulate(
         raise UsageError("give both --prefill-replicas and --decode-replicas, or neither")
     if prefill_replicas is not None and policy is not PolicyChoice.static and not compare:
         raise UsageError("--prefill-replicas/--decode-replicas apply to --policy static")
-    if max_gpu_budget == 0 or max_gpu_budget < -1:
-        raise InputError(f"--max-gpu-budget must be >= 1 or -1 (no budget), got {max_gpu_budget}")
+    budget = gpu_budget(max_gpu_budget)
     if min_endpoint < 1:
         raise InputError(f"--min-endpoint must be >= 1, got {min_endpoint}")
     if load_quantile is not None and not 0.0 < load_quantile < 1.0:
@@ -292,8 +296,8 @@ def simulate(
         load_quantile=load_quantile,
         scale_down_patience=scale_down_patience,
         ttft_quantile=ttft_quantile or None,
-        limits=Limits(min_endpoint, None if max_gpu_budget == -1 else max_gpu_budget),
-        predictor_params={"interval_s": interval} if predictor == "prophet" else None,
+        limits=Limits(min_endpoint, budget),
+        predictor_params=predictor_params(predictor, interval),
         static_replicas=(
             None
             if prefill_replicas is None or decode_replicas is None

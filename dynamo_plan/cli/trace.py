@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Group
 
+from dynamo_plan.cli.options import FormatChoice, SkipBadLinesOption, TraceFormatOption
 from dynamo_plan.cli.output import (
     OutputFormat,
     OutputOption,
@@ -26,14 +26,6 @@ app = typer.Typer(
 )
 
 
-class FormatChoice(StrEnum):
-    """Trace formats accepted by --format."""
-
-    mooncake = "mooncake"
-    azure = "azure"
-    rate = "rate"
-
-
 FilesArgument = Annotated[
     list[str],
     typer.Argument(
@@ -41,14 +33,6 @@ FilesArgument = Annotated[
         "all of one format, concatenated.",
         show_default=False,
     ),
-]
-FormatOption = Annotated[
-    FormatChoice | None,
-    typer.Option("--format", help="Trace format; default: detected from the first line."),
-]
-SkipOption = Annotated[
-    bool,
-    typer.Option("--skip-bad-lines", help="Skip malformed lines (counted) instead of failing."),
 ]
 
 
@@ -103,11 +87,11 @@ def _stats_table(data: dict[str, Any]) -> Group:
 @app.command("stats")
 def stats(
     files: FilesArgument,
-    fmt: FormatOption = None,
+    fmt: TraceFormatOption = None,
     interval: Annotated[
         float, typer.Option("--interval", help="Interval for the rate figures, in seconds.")
     ] = 60.0,
-    skip_bad_lines: SkipOption = False,
+    skip_bad_lines: SkipBadLinesOption = False,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Statistics of a trace: requests, span, mean/peak rate, ISL/OSL percentiles, burstiness."""
@@ -128,8 +112,8 @@ def convert(
             show_default=False,
         ),
     ],
-    fmt: FormatOption = None,
-    skip_bad_lines: SkipOption = False,
+    fmt: TraceFormatOption = None,
+    skip_bad_lines: SkipBadLinesOption = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Also print a JSON summary on stdout.")
     ] = False,

@@ -120,18 +120,15 @@ class ModelArch:
 
     def total_params(self) -> float:
         """Every weight stored: embeddings, all experts, norms (lm_head once when tied)."""
-        moe = self.num_experts + self.num_shared_experts
-        return (
-            self.embedding_params() * (1 if self.tie_word_embeddings else 2)
-            + self.num_layers * self.attn_params()
-            + self.num_dense_layers * self.dense_mlp_params()
-            + self.num_moe_layers * (moe * self.expert_params() + self.router_params())
-            + self.norm_params()
-        )
+        return self._params(self.num_experts)
 
     def active_params(self) -> float:
         """Weights used per token: as :meth:`total_params` with ``experts_per_token`` routed experts."""
-        moe = self.experts_per_token + self.num_shared_experts
+        return self._params(self.experts_per_token)
+
+    def _params(self, routed_experts: int) -> float:
+        """Weights with ``routed_experts`` routed (+ the shared) experts per MoE layer."""
+        moe = routed_experts + self.num_shared_experts
         return (
             self.embedding_params() * (1 if self.tie_word_embeddings else 2)
             + self.num_layers * self.attn_params()
