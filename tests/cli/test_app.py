@@ -28,3 +28,21 @@ def test_unwritable_output_is_one_line_exit_1(tmp_path) -> None:  # type: ignore
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("error:") and "Traceback" not in result.stderr
+
+
+def test_python_dash_m_runs_the_same_cli() -> None:
+    """``python -m dynamo_plan`` is the console script: same help, same usage-error exit code."""
+    import subprocess
+    import sys
+
+    ok = subprocess.run(
+        [sys.executable, "-m", "dynamo_plan", "--version"], capture_output=True, text=True
+    )
+    assert ok.returncode == 0 and ok.stdout.startswith("dynamo-plan ")
+    bad = subprocess.run(
+        [sys.executable, "-m", "dynamo_plan", "trace", "stats", "/no/such/file.jsonl"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.strip().startswith("error:") and "Traceback" not in bad.stderr
