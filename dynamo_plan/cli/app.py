@@ -71,6 +71,7 @@ def _root(
 
 # Command groups: each module owns one group (a Typer app) or one command.
 from dynamo_plan.cli import demo as _demo  # noqa: E402
+from dynamo_plan.cli import dgdr as _dgdr  # noqa: E402
 from dynamo_plan.cli import estimate as _estimate  # noqa: E402
 from dynamo_plan.cli import plan as _plan  # noqa: E402
 from dynamo_plan.cli import predict as _predict  # noqa: E402
@@ -81,6 +82,7 @@ from dynamo_plan.cli import trace as _trace  # noqa: E402
 app.add_typer(_predict.app, name="predict")
 app.add_typer(_plan.app, name="plan")
 app.add_typer(_trace.app, name="trace")
+app.add_typer(_dgdr.app, name="dgdr")
 app.command(
     "profile", help="Size prefill/decode engines for an SLA and write a performance profile."
 )(_profile.profile)

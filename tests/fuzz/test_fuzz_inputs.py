@@ -59,6 +59,7 @@ FILE_COMMANDS: list[FileCommand] = [
             "json",
         ],
     ),
+    ("dgdr validate", lambda path: ["dgdr", "validate", str(path), "-o", "json"]),
 ]
 
 SUFFIXES = [".jsonl", ".csv", ".jsonl.gz"]

@@ -1,0 +1,123 @@
+"""``dynamo-plan dgdr``: validate DynamoGraphDeploymentRequest files and create new ones."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Group
+from rich.text import Text
+
+from dynamo_plan.cli.options import ItlOption, TtftOption
+from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, err_console
+from dynamo_plan.deploy.create import build_dgdr, dump_dgdr, write_atomic
+from dynamo_plan.deploy.dgdr import FileReport, Finding, validate_file
+from dynamo_plan.errors import InputError
+
+app = typer.Typer(
+    help="DynamoGraphDeploymentRequests (nvidia.com/v1alpha1): validate files, create new ones.",
+    no_args_is_help=True,
+)
+
+
+def _finding_line(file: str, finding: Finding, multi: bool) -> str:
+    where = file if finding.line is None else f"{file}:{finding.line}"
+    if finding.column is not None:
+        where += f":{finding.column}"
+    doc = f" [doc {finding.doc}]" if multi else ""
+    path = finding.path or "(document)"
+    return f"{where}:{doc} {path}: {finding.message}"
+
+
+def _report_table(reports: list[FileReport]) -> Group:
+    lines: list[Text] = []
+    for report in reports:
+        multi = report.documents > 1
+        mark, style = ("✓", "green") if report.valid else ("✗", "red")
+        counts = f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+        lines.append(Text.assemble((mark, style), f" {report.file}  ({counts})"))
+        lines += [Text(f"  {_finding_line(report.file, f, multi)}", "red") for f in report.errors]
+        lines += [
+            Text(f"  {_finding_line(report.file, f, multi)} (warning)", "yellow")
+            for f in report.warnings
+        ]
+    return Group(*lines)
+
+
+@app.command("validate")
+def validate(
+    files: Annotated[
+        list[Path], typer.Argument(help="DGDR YAML files (multi-document files too).")
+    ],
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Check DGDR files against the shipped schema: field path, line and a fix for each problem.
+
+    Unknown keys are warnings (with the nearest known name); exit 1 when any file is invalid.
+    """
+    reports = [validate_file(path) for path in files]
+    emit([r.as_dict() for r in reports], output, table=lambda: _report_table(reports))
+    invalid = sum(not r.valid for r in reports)
+    if invalid:
+        raise InputError(f"{invalid} of {len(reports)} file(s) invalid")
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Option("--name", help="metadata.name of the DGDR.")],
+    model: Annotated[str, typer.Option("--model", help="Model id (Hugging Face).")],
+    backend: Annotated[str, typer.Option("--backend", help="vllm, sglang or trtllm.")],
+    isl: Annotated[int, typer.Option("--isl", help="Mean input sequence length (tokens).")],
+    osl: Annotated[int, typer.Option("--osl", help="Mean output sequence length (tokens).")],
+    ttft: TtftOption,
+    itl: ItlOption,
+    profiler_image: Annotated[
+        str, typer.Option("--profiler-image", help="Container image of the profiling job.")
+    ],
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Profile with the estimator (no GPU jobs).")
+    ] = False,
+    system: Annotated[
+        str | None, typer.Option("--system", help="Estimator GPU system (with --offline).")
+    ] = None,
+    auto_apply: Annotated[
+        bool, typer.Option("--auto-apply", help="Create the DGD once profiling is done.")
+    ] = False,
+    use_mocker: Annotated[
+        bool, typer.Option("--use-mocker", help="Also deploy a mocker DGD (spec.deployMocker).")
+    ] = False,
+    workers_image: Annotated[
+        str | None, typer.Option("--workers-image", help="Image of the worker components.")
+    ] = None,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", help="metadata.namespace of the DGDR.")
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Write here (atomically), not stdout.")
+    ] = None,
+) -> None:
+    """Write a valid DGDR for a model, backend and SLA (stdout, or -f FILE)."""
+    doc = build_dgdr(
+        name=name,
+        model=model,
+        backend=backend,
+        isl=isl,
+        osl=osl,
+        ttft_ms=ttft,
+        itl_ms=itl,
+        profiler_image=profiler_image,
+        offline=offline,
+        system=system,
+        auto_apply=auto_apply,
+        use_mocker=use_mocker,
+        workers_image=workers_image,
+        namespace=namespace,
+    )
+    text = dump_dgdr(doc)
+    if file is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(file, text)
+        err_console.print(f"wrote {file}", highlight=False, markup=False)
