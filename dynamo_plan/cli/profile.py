@@ -9,7 +9,7 @@ from typing import Annotated, Any, cast
 import typer
 
 from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, simple_table
-from dynamo_plan.errors import UsageError
+from dynamo_plan.errors import InputError, UsageError
 
 
 def profile(
@@ -129,6 +129,7 @@ def _intent(
             raise UsageError(
                 f"--dgdr cannot be combined with {', '.join(given)} (the DGDR gives them)"
             )
+        _check_dgdr(dgdr)
         intent = read_dgdr(dgdr)
         sys_name = system or intent.system
         if sys_name is None and gpu_spec is None:
@@ -174,3 +175,19 @@ def _table(result: dict[str, Any]) -> Any:
         f"in {result['elapsed_s']} s"
     )
     return simple_table(title, ["role", "TP", "latency", "ms", "tokens/s/GPU", "concurrency"], rows)
+
+
+def _check_dgdr(path: Path) -> None:
+    """Full schema validation first (as ``dgdr validate``), so a bad DGDR is reported with its
+    line and field path; InputError naming the first error and how many more there are."""
+    from dynamo_plan.deploy.dgdr import validate_file
+
+    report = validate_file(path)
+    if report.valid:
+        return
+    first = report.errors[0]
+    where = f"{path}:{first.line}" if first.line else str(path)
+    field = f" {first.path}:" if first.path else ""
+    more = len(report.errors) - 1
+    tail = f" (and {more} more: dynamo-plan dgdr validate {path})" if more else ""
+    raise InputError(f"{where}:{field} {first.message}{tail}")

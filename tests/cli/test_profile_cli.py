@@ -104,9 +104,12 @@ def test_plots_are_pngs(run: tuple[Path, dict]) -> None:
 def test_dgdr_gives_the_same_result(run: tuple[Path, dict], tmp_path: Path) -> None:
     dgdr = tmp_path / "dgdr.yaml"
     dgdr.write_text(yaml.safe_dump({
+        "apiVersion": "nvidia.com/v1alpha1",
         "kind": "DynamoGraphDeploymentRequest",
+        "metadata": {"name": "llama"},
         "spec": {"model": "meta-llama/Llama-3.1-8B-Instruct", "backend": "vllm",
-                 "profilingConfig": {"config": {
+                 "profilingConfig": {"profilerImage": "nvcr.io/nvidia/ai-dynamo/profiler:x",
+                                     "config": {
                      "sla": {"isl": 3000, "osl": 150, "ttft": 200, "itl": 20},
                      "sweep": {"aicSystem": "h200_sxm"}}}},
     }))  # fmt: skip
@@ -117,6 +120,28 @@ def test_dgdr_gives_the_same_result(run: tuple[Path, dict], tmp_path: Path) -> N
     doc = result.json()
     assert doc["prefill"] == run[1]["prefill"] and doc["decode"] == run[1]["decode"]
     assert doc["plots"] == [] and not list((tmp_path / "p").glob("*.png"))
+
+
+def test_invalid_dgdr_is_reported_with_line_and_field(tmp_path: Path) -> None:
+    """``--dgdr`` validates the whole request first, as ``dgdr validate`` does."""
+    dgdr = tmp_path / "dgdr.yaml"
+    dgdr.write_text(
+        "apiVersion: nvidia.com/v1alpha1\n"
+        "kind: DynamoGraphDeploymentRequest\n"
+        "metadata: {name: llama}\n"
+        "spec:\n"
+        "  model: meta-llama/Llama-3.1-8B\n"
+        "  backend: vllm\n"
+        "  profilingConfig:\n"
+        "    profilerImage: img\n"
+        "    config:\n"
+        "      sla: {isl: 3000, osl: 150, ttft: -5, itl: 20}\n"
+        "      sweep: {aicSystem: h200_sxm}\n"
+    )
+    result = run_cli("profile", "--offline", "--dgdr", dgdr, "--out", tmp_path / "p")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {dgdr}:10: spec.profilingConfig.config.sla.ttft:")
+    assert not (tmp_path / "p").exists()
 
 
 def test_table_output(tmp_path: Path) -> None:
