@@ -70,9 +70,11 @@ def _root(
 
 
 # Command groups: each module owns one group (a Typer app) or one command.
+from dynamo_plan.cli import apply as _apply  # noqa: E402
 from dynamo_plan.cli import demo as _demo  # noqa: E402
 from dynamo_plan.cli import dgdr as _dgdr  # noqa: E402
 from dynamo_plan.cli import estimate as _estimate  # noqa: E402
+from dynamo_plan.cli import generate as _generate  # noqa: E402
 from dynamo_plan.cli import plan as _plan  # noqa: E402
 from dynamo_plan.cli import predict as _predict  # noqa: E402
 from dynamo_plan.cli import profile as _profile  # noqa: E402
@@ -96,6 +98,15 @@ app.command(
 app.command(
     "demo", help="Offline demo: estimate a profile, replay a bundled trace, compare policies."
 )(_demo.demo)
+app.command(
+    "generate-dgd",
+    help="Render a DynamoGraphDeployment (+ Planner, its RBAC and profile ConfigMap) from a DGDR.",
+)(_generate.generate_dgd)
+
+app.command(
+    "apply", help="Server-side apply a manifest (field manager dynamo-plan); --wait for Ready."
+)(_apply.apply)
+app.command("delete", help="Delete every object of a manifest.")(_apply.delete)
 
 
 def main() -> None:

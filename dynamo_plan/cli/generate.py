@@ -1,0 +1,56 @@
+"""``dynamo-plan generate-dgd``: a DynamoGraphDeployment manifest from a DGDR and a profile."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dynamo_plan.adapters.profile_files import load_profile
+from dynamo_plan.cli.output import err_console
+from dynamo_plan.deploy.create import write_atomic
+from dynamo_plan.deploy.render import dump_manifest, load_dgdr, render
+
+
+def generate_dgd(
+    dgdr: Annotated[Path, typer.Option("--dgdr", help="The DGDR YAML file (validated first).")],
+    profile: Annotated[
+        Path, typer.Option("--profile", help="Performance-profile directory (Dynamo layout).")
+    ],
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Write here (atomically), not stdout.")
+    ] = None,
+    no_planner: Annotated[
+        bool,
+        typer.Option("--no-planner", help="Leave out the Planner, its ConfigMap and its RBAC."),
+    ] = False,
+    mocker: Annotated[
+        bool,
+        typer.Option("--mocker", help="Use the mocker template (also when spec.deployMocker)."),
+    ] = False,
+) -> None:
+    """Write the DGD manifest (multi-document YAML) to stdout or -f FILE; summary on stderr.
+
+    Output: the Planner's ServiceAccount, Role and RoleBinding, the ConfigMap planner-profile-data
+    and the DynamoGraphDeployment, rendered from templates/<backend>/disagg.yaml.
+    """
+    request = load_dgdr(dgdr)
+    perf = load_profile(profile)
+    out = render(request, perf, planner=not no_planner, mocker=mocker)
+    text = dump_manifest(out.objects)
+    if file is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(file, text)
+    where = "stdout" if file is None else str(file)
+    ns = f"{out.namespace}/" if out.namespace else ""
+    roles = ", ".join(f"{r} {out.replicas[r]}×TP{out.tp[r]}" for r in ("prefill", "decode"))
+    err_console.print(
+        f"{len(out.objects)} object(s) to {where}: DynamoGraphDeployment {ns}{out.name} "
+        f"from {out.template} ({roles}; planner {'on' if out.planner else 'off'})",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )

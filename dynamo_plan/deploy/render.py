@@ -1,0 +1,292 @@
+"""DGDR + performance profile → DynamoGraphDeployment manifest (``generate-dgd``).
+
+The shipped ``templates/<backend>/disagg.yaml`` (a real DynamoGraphDeployment) and
+``templates/rbac/planner.yaml`` are loaded with ``yaml.safe_load`` and edited as data, never by
+string substitution. The output is a list of Kubernetes objects, in apply order:
+
+ServiceAccount, Role, RoleBinding (the Planner's least-privilege identity), ConfigMap
+``planner-profile-data`` (``prefill_raw_data.json``, ``decode_raw_data.json``, ``profile.json``),
+then the DynamoGraphDeployment. ``planner=False`` leaves out the Planner service and the four
+objects that only it uses.
+
+Edits made to the template:
+
+* name / namespace: ``deploymentOverrides.name|namespace``, else the DGDR's own; labels
+  ``dgdr.nvidia.com/name`` and ``dgdr.nvidia.com/namespace`` (``default`` when the DGDR has none)
+  on every object, on top of ``deploymentOverrides.labels``; ``deploymentOverrides.annotations``
+  on the DGD; ``dynamoNamespace`` of every service = the DGD name.
+* model: the DGDR's ``spec.model`` replaces the value of ``--model``/``--model-path``/
+  ``--served-model-name`` in the worker arguments.
+* TP per role: ``profile.json``'s ``parallelism.<role>.tp`` (as ``profile --offline`` writes it),
+  else ``planner.prefillEngineNumGpu``/``decodeEngineNumGpu``, else 1; a disagreement between the
+  two is an InputError. It sets the backend's TP flag and ``resources.limits.gpu`` (GPU templates).
+* replicas: the DGDR carries no expected request rate, so the initial size is the planner floor,
+  ``planner.plannerMinEndpoint`` (default 1) per role, checked against ``planner.maxGpuBudget``
+  with :func:`dynamo_plan.core.sla.apply_limits` (InfeasibleSLAError when the floor does not fit).
+  The Planner scales from there.
+* images: ``deploymentOverrides.workersImage`` on the frontend and the workers (not the Planner).
+* Planner args: ``--profile /data/profile --ttft --itl --isl --osl`` from ``config.sla``, then
+  ``--prefill-engine-num-gpu``/``--decode-engine-num-gpu`` = the TP, then every
+  ``config.planner`` key (see :mod:`dynamo_plan.deploy.planner_args` for the key → flag mapping).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from dynamo_plan.core.profile import PerformanceProfile
+from dynamo_plan.core.sla import EngineGpus, Limits, apply_limits
+from dynamo_plan.deploy.dgdr import validate_file
+from dynamo_plan.deploy.planner_args import flag_value, planner_flags
+from dynamo_plan.errors import InputError
+from dynamo_plan.resources import shipped_file
+
+__all__ = [
+    "LABEL_NAME",
+    "LABEL_NAMESPACE",
+    "PROFILE_CONFIGMAP",
+    "PROFILE_MOUNT",
+    "Rendered",
+    "dump_manifest",
+    "load_dgdr",
+    "profile_configmap_data",
+    "render",
+]
+
+LABEL_NAME = "dgdr.nvidia.com/name"
+LABEL_NAMESPACE = "dgdr.nvidia.com/namespace"
+PROFILE_CONFIGMAP = "planner-profile-data"
+PROFILE_MOUNT = "/data/profile"
+ROLES = ("prefill", "decode")
+
+# the flag each backend reads the tensor-parallel size from (mocker: none, it uses no GPU)
+TP_FLAG = {"vllm": "--tensor-parallel-size", "sglang": "--tp", "trtllm": "--tensor-parallel-size"}
+MODEL_FLAGS = ("--model", "--model-path", "--served-model-name")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The manifest objects (apply order) and what was chosen, for the one-line summary."""
+
+    objects: list[dict[str, Any]]
+    name: str
+    namespace: str | None
+    template: str
+    tp: dict[str, int]
+    replicas: dict[str, int]
+    planner: bool
+
+
+def load_dgdr(path: Path) -> dict[str, Any]:
+    """The one DGDR in ``path``, validated; InputError ``file:line: field.path: message``."""
+    report = validate_file(path)
+    if report.errors:
+        first = report.errors[0]
+        where = str(path) if first.line is None else f"{path}:{first.line}"
+        field = f" {first.path}:" if first.path else ""
+        more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
+        raise InputError(f"{where}:{field} {first.message}{more}")
+    if report.documents != 1:
+        raise InputError(f"{path}: expected one DGDR document, found {report.documents}")
+    docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+    doc: dict[str, Any] = docs[0]
+    return doc
+
+
+def _load_template(relative: str) -> list[dict[str, Any]]:
+    path = shipped_file("templates", relative)
+    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+
+
+def _set_flag(args: list[str], flag: str, value: str) -> None:
+    """Set ``flag``'s value in an argument list (every occurrence), appending it when absent."""
+    found = False
+    for i, arg in enumerate(args[:-1]):
+        if arg == flag:
+            args[i + 1] = value
+            found = True
+    if not found:
+        args += [flag, value]
+
+
+def _tp(profile: PerformanceProfile, planner: dict[str, Any], role: str) -> int:
+    """TP of ``role``: profile.json's ``parallelism.<role>.tp``, else the planner hint, else 1."""
+    hint_key = f"{role}EngineNumGpu"
+    hint = planner.get(hint_key)
+    par = profile.meta.get("parallelism")
+    entry = par.get(role) if isinstance(par, dict) else None
+    tp = entry.get("tp", entry.get("gpus_per_engine")) if isinstance(entry, dict) else None
+    if tp is None:
+        return int(hint) if hint is not None else 1
+    if isinstance(tp, bool) or not isinstance(tp, int) or tp < 1:
+        raise InputError(f"profile.json: parallelism.{role}.tp must be an integer >= 1, got {tp!r}")
+    if hint is not None and int(hint) != tp:
+        raise InputError(
+            f"profilingConfig.config.planner.{hint_key} is {hint} but the profile was measured "
+            f"at {role} TP {tp}; remove the key or use a matching profile"
+        )
+    return tp
+
+
+def _json_arrays(arrays: dict[str, np.ndarray]) -> str:
+    return json.dumps({k: np.asarray(v).tolist() for k, v in arrays.items()})
+
+
+def profile_configmap_data(profile: PerformanceProfile) -> dict[str, str]:
+    """ConfigMap ``data``: the profile in Dynamo's JSON form plus ``profile.json`` (its meta)."""
+    pf, dc = profile.prefill, profile.decode
+    isl = pf.isl.astype(np.int64) if np.all(pf.isl == np.round(pf.isl)) else pf.isl
+    prefill = {
+        "prefill_isl": isl,
+        "prefill_ttft": pf.ttft_ms,
+        "prefill_thpt_per_gpu": pf.thpt_per_gpu,
+    }
+    decode_doc = json.loads(
+        _json_arrays(
+            {
+                "x_kv_usage": dc.kv_usage,
+                "y_context_length": dc.context,
+                "z_itl": dc.itl_ms,
+                "z_thpt_per_gpu": dc.thpt_per_gpu,
+            }
+        )
+    )
+    decode_doc["max_kv_tokens"] = int(profile.max_kv_tokens)
+    return {
+        "prefill_raw_data.json": _json_arrays(prefill),
+        "decode_raw_data.json": json.dumps(decode_doc),
+        "profile.json": json.dumps(profile.meta, indent=2, sort_keys=True),
+    }
+
+
+def _metadata(obj: dict[str, Any], namespace: str | None, labels: dict[str, str]) -> None:
+    meta = obj.setdefault("metadata", {})
+    if namespace is not None:
+        meta["namespace"] = namespace
+    meta["labels"] = {**meta.get("labels", {}), **labels}
+
+
+def _workers(services: dict[str, Any], template: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for name, svc in services.items():
+        if svc.get("componentType") == "worker" and svc.get("subComponentType") in ROLES:
+            found[svc["subComponentType"]] = (name, svc)
+    missing = [r for r in ROLES if r not in found]
+    if missing:
+        raise InputError(f"template {template}: no worker with subComponentType {missing[0]}")
+    return found
+
+
+def _planner_args(
+    sla: dict[str, Any], planner: dict[str, Any], tp: dict[str, int], where: str
+) -> list[str]:
+    args = ["--profile", PROFILE_MOUNT]
+    for key in ("ttft", "itl", "isl", "osl"):
+        args += [f"--{key}", flag_value(f"{where}.sla.{key}", sla[key])]
+    derived = {"prefillEngineNumGpu": tp["prefill"], "decodeEngineNumGpu": tp["decode"]}
+    return args + planner_flags({**derived, **planner}, f"{where}.planner")
+
+
+def render(
+    dgdr: dict[str, Any],
+    profile: PerformanceProfile,
+    *,
+    planner: bool = True,
+    mocker: bool = False,
+) -> Rendered:
+    """The manifest for a validated DGDR and its profile (module docstring lists every edit)."""
+    spec = dgdr["spec"]
+    meta = dgdr.get("metadata", {})
+    config = spec.get("profilingConfig", {}).get("config", {})
+    sla: dict[str, Any] = config["sla"]
+    planner_cfg: dict[str, Any] = dict(config.get("planner") or {})
+    overrides: dict[str, Any] = spec.get("deploymentOverrides") or {}
+    use_mocker = mocker or bool(spec.get("deployMocker", False))
+    backend = "mocker" if use_mocker else str(spec["backend"])
+    template = f"{backend}/disagg.yaml"
+
+    dgd = _load_template(template)[0]
+    name = str(overrides.get("name") or meta["name"])
+    namespace = overrides.get("namespace") or meta.get("namespace")
+    labels = {str(k): str(v) for k, v in (overrides.get("labels") or {}).items()}
+    labels |= {
+        LABEL_NAME: str(meta["name"]),
+        LABEL_NAMESPACE: str(meta.get("namespace") or "default"),
+    }
+
+    tp = {role: _tp(profile, planner_cfg, role) for role in ROLES}
+    engines = EngineGpus(tp["prefill"], tp["decode"])
+    min_endpoint = int(planner_cfg.get("plannerMinEndpoint", 1))
+    budget = planner_cfg.get("maxGpuBudget")
+    limits = Limits(min_endpoint, None if budget in (None, -1) else int(budget))
+    p_replicas, d_replicas, _ = apply_limits(0, 0, engines, limits)
+    replicas = {"prefill": p_replicas, "decode": d_replicas}
+
+    dgd["metadata"] = {"name": name}
+    _metadata(dgd, namespace, labels)
+    if overrides.get("annotations"):
+        dgd["metadata"]["annotations"] = {
+            str(k): str(v) for k, v in overrides["annotations"].items()
+        }
+    services: dict[str, Any] = dgd["spec"]["services"]
+    workers = _workers(services, template)
+    workers_image = overrides.get("workersImage")
+    for svc in services.values():
+        svc["dynamoNamespace"] = name
+        container = svc.setdefault("extraPodSpec", {}).setdefault("mainContainer", {})
+        if workers_image and svc.get("componentType") in ("frontend", "worker"):
+            container["image"] = str(workers_image)
+    for role, (_, svc) in workers.items():
+        svc["replicas"] = replicas[role]
+        args: list[str] = svc["extraPodSpec"]["mainContainer"].setdefault("args", [])
+        for flag in MODEL_FLAGS:
+            if flag in args:
+                _set_flag(args, flag, str(spec["model"]))
+        if backend in TP_FLAG:
+            _set_flag(args, TP_FLAG[backend], str(tp[role]))
+            svc.setdefault("resources", {}).setdefault("limits", {})["gpu"] = str(tp[role])
+
+    planners = [n for n, s in services.items() if s.get("componentType") == "planner"]
+    objects: list[dict[str, Any]] = []
+    if planner:
+        if not planners:
+            raise InputError(f"template {template}: no service with componentType planner")
+        where = "spec.profilingConfig.config"
+        container = services[planners[0]]["extraPodSpec"]["mainContainer"]
+        container["args"] = _planner_args(sla, planner_cfg, tp, where)
+        for obj in _load_template("rbac/planner.yaml"):
+            _metadata(obj, namespace, labels)
+            objects.append(obj)
+        configmap: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": PROFILE_CONFIGMAP},
+            "data": profile_configmap_data(profile),
+        }
+        _metadata(configmap, namespace, labels)
+        objects.append(configmap)
+    else:
+        for n in planners:
+            del services[n]
+    objects.append(dgd)
+    return Rendered(
+        objects=copy.deepcopy(objects),
+        name=name,
+        namespace=namespace,
+        template=template,
+        tp=tp,
+        replicas=replicas,
+        planner=planner,
+    )
+
+
+def dump_manifest(objects: list[dict[str, Any]]) -> str:
+    """Multi-document YAML (``---`` between objects), keys in the order built."""
+    return yaml.safe_dump_all(objects, sort_keys=False, explicit_start=True, width=100)

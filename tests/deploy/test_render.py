@@ -1,0 +1,335 @@
+"""Rendering a DGD manifest from a DGDR and a profile (``dynamo_plan.deploy.render``).
+
+Golden files ``tests/golden/dgd_<backend>.yaml`` come from :data:`DGDR_TEXT` and the shared H200
+profile copied into a temporary directory with :data:`PROFILE_META` as its ``profile.json``
+(prefill TP 1, decode TP 2). After an intended change, regenerate them with::
+
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/deploy/test_render.py -k golden
+
+and review the diff. There is no DGD CRD in the shared data, so :func:`check_dgd_structure`
+checks the rendered DynamoGraphDeployment structurally (required keys per service).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from dynamo_plan.adapters.profile_files import load_profile
+from dynamo_plan.deploy.planner_args import flag_name, planner_flags
+from dynamo_plan.deploy.render import (
+    LABEL_NAME,
+    LABEL_NAMESPACE,
+    PROFILE_CONFIGMAP,
+    dump_manifest,
+    load_dgdr,
+    render,
+)
+from dynamo_plan.errors import InfeasibleSLAError, InputError
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+SHARED_PROFILE = "profiles/h200_llama3.1-8b-fp8_tp1p_tp1d"
+PROFILE_META: dict[str, Any] = {
+    "model": "meta-llama/Llama-3.1-8B-Instruct",
+    "system": "h200_sxm",
+    "parallelism": {
+        "prefill": {"tp": 1, "gpus_per_engine": 1},
+        "decode": {"tp": 2, "gpus_per_engine": 2},
+    },
+}
+DGDR_TEXT = """\
+apiVersion: nvidia.com/v1alpha1
+kind: DynamoGraphDeploymentRequest
+metadata:
+  name: llama-8b
+  namespace: serving
+spec:
+  model: meta-llama/Llama-3.1-8B-Instruct
+  backend: {backend}
+  profilingConfig:
+    profilerImage: nvcr.io/nvidia/ai-dynamo/vllm-runtime:0.6.1
+    config:
+      sla: {{isl: 3000, osl: 150, ttft: 200, itl: 20.5}}
+      planner:
+        plannerMinEndpoint: 2
+        adjustmentInterval: 60
+        loadPredictor: arima
+        noCorrection: true
+"""
+BACKEND_OF_TEMPLATE = {"vllm": "vllm", "sglang": "sglang", "trtllm": "trtllm", "mocker": "vllm"}
+
+
+def make_profile_dir(shared_data: Path, root: Path, meta: dict[str, Any] | None) -> Path:
+    """The shared profile copied under ``root`` with ``meta`` as profile.json (None: none)."""
+    out = root / "profile"
+    shutil.copytree(shared_data / SHARED_PROFILE, out)
+    if meta is not None:
+        (out / "profile.json").write_text(json.dumps(meta), encoding="utf-8")
+    return out
+
+
+def dgdr_doc(backend: str = "vllm", **planner: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(DGDR_TEXT.format(backend=backend))
+    doc["spec"]["profilingConfig"]["config"]["planner"].update(planner)
+    return doc
+
+
+def check_dgd_structure(dgd: dict[str, Any]) -> None:
+    """Structural check of a DynamoGraphDeployment (no DGD CRD in the shared data)."""
+    assert dgd["apiVersion"] == "nvidia.com/v1alpha1"
+    assert dgd["kind"] == "DynamoGraphDeployment"
+    assert isinstance(dgd["metadata"]["name"], str) and dgd["metadata"]["name"]
+    services = dgd["spec"]["services"]
+    assert isinstance(services, dict) and services
+    for name, svc in services.items():
+        assert svc["componentType"] in ("frontend", "worker", "planner"), name
+        assert isinstance(svc["replicas"], int) and svc["replicas"] >= 1, name
+        container = svc["extraPodSpec"]["mainContainer"]
+        assert isinstance(container["image"], str) and container["image"], name
+        assert all(isinstance(a, str) for a in container["command"] + container["args"]), name
+        if svc["componentType"] == "worker":
+            assert svc["subComponentType"] in ("prefill", "decode"), name
+            gpu = svc.get("resources", {}).get("limits", {}).get("gpu")
+            assert gpu is None or int(gpu) >= 1, name
+    kinds = [s["componentType"] for s in services.values()]
+    assert kinds.count("frontend") == 1
+    subs = sorted(s["subComponentType"] for s in services.values() if "subComponentType" in s)
+    assert subs == ["decode", "prefill"]
+
+
+def by_kind(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {o["kind"]: o for o in objects}
+
+
+def workers(dgd: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        s["subComponentType"]: s
+        for s in dgd["spec"]["services"].values()
+        if s["componentType"] == "worker"
+    }
+
+
+def flag(args: list[str], name: str) -> str:
+    assert args.count(name) == 1, (name, args)
+    return args[args.index(name) + 1]
+
+
+@pytest.fixture
+def profile_dir(shared_data: Path, tmp_path: Path) -> Path:
+    return make_profile_dir(shared_data, tmp_path, PROFILE_META)
+
+
+@pytest.mark.parametrize("template", ["vllm", "sglang", "trtllm", "mocker"])
+def test_golden_manifest(template: str, profile_dir: Path) -> None:
+    doc = dgdr_doc(BACKEND_OF_TEMPLATE[template])
+    out = render(doc, load_profile(profile_dir), mocker=template == "mocker")
+    text = dump_manifest(out.objects)
+    golden = GOLDEN / f"dgd_{template}.yaml"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8"), f"regenerate with UPDATE_GOLDEN=1: {golden}"
+    objects = list(yaml.safe_load_all(text))
+    assert [o["kind"] for o in objects] == [
+        "ServiceAccount", "Role", "RoleBinding", "ConfigMap", "DynamoGraphDeployment",
+    ]  # fmt: skip
+    check_dgd_structure(objects[-1])
+
+
+@pytest.mark.parametrize("backend", ["vllm", "sglang", "trtllm"])
+def test_tp_in_args_and_gpu_limits(backend: str, profile_dir: Path) -> None:
+    dgd = by_kind(render(dgdr_doc(backend), load_profile(profile_dir)).objects)
+    tp_flag = "--tp" if backend == "sglang" else "--tensor-parallel-size"
+    for role, tp in (("prefill", 1), ("decode", 2)):
+        svc = workers(dgd["DynamoGraphDeployment"])[role]
+        assert flag(svc["extraPodSpec"]["mainContainer"]["args"], tp_flag) == str(tp)
+        assert svc["resources"]["limits"]["gpu"] == str(tp)
+
+
+def test_disaggregation_flags_per_backend(profile_dir: Path) -> None:
+    profile = load_profile(profile_dir)
+    vllm = workers(by_kind(render(dgdr_doc("vllm"), profile).objects)["DynamoGraphDeployment"])
+    assert "--is-prefill-worker" in vllm["prefill"]["extraPodSpec"]["mainContainer"]["args"]
+    assert "--is-prefill-worker" not in vllm["decode"]["extraPodSpec"]["mainContainer"]["args"]
+    for backend in ("sglang", "trtllm"):
+        dgd = by_kind(render(dgdr_doc(backend), profile).objects)["DynamoGraphDeployment"]
+        for role, svc in workers(dgd).items():
+            args = svc["extraPodSpec"]["mainContainer"]["args"]
+            assert flag(args, "--disaggregation-mode") == role
+            assert flag(args, "--model-path") == "meta-llama/Llama-3.1-8B-Instruct"
+
+
+def test_mocker_from_spec_deploy_mocker(profile_dir: Path) -> None:
+    doc = dgdr_doc("sglang")
+    doc["spec"]["deployMocker"] = True
+    out = render(doc, load_profile(profile_dir))
+    assert out.template == "mocker/disagg.yaml"
+    for svc in workers(by_kind(out.objects)["DynamoGraphDeployment"]).values():
+        assert svc["extraPodSpec"]["mainContainer"]["command"][-1] == "dynamo.mocker"
+        assert "resources" not in svc
+
+
+def test_planner_keys_pass_through(profile_dir: Path) -> None:
+    doc = dgdr_doc(
+        maxGpuBudget=16, loadQuantile=0.9, prometheusEndpoint="http://prom:9090",
+        noOperation=False, environment="kubernetes",
+    )  # fmt: skip
+    objs = by_kind(render(doc, load_profile(profile_dir)).objects)
+    planner = objs["DynamoGraphDeployment"]["spec"]["services"]["Planner"]
+    container = planner["extraPodSpec"]["mainContainer"]
+    assert container["command"] == ["dynamo-plan", "plan", "run"]
+    args = container["args"]
+    sla = doc["spec"]["profilingConfig"]["config"]["sla"]
+    assert flag(args, "--profile") == "/data/profile"
+    for key in ("ttft", "itl", "isl", "osl"):
+        assert float(flag(args, f"--{key}")) == sla[key]
+    assert flag(args, "--min-endpoint") == "2"
+    assert flag(args, "--adjustment-interval") == "60"
+    assert flag(args, "--load-predictor") == "arima"
+    assert flag(args, "--max-gpu-budget") == "16"
+    assert flag(args, "--load-quantile") == "0.9"
+    assert flag(args, "--prometheus-endpoint") == "http://prom:9090"
+    assert flag(args, "--environment") == "kubernetes"
+    assert flag(args, "--prefill-engine-num-gpu") == "1"
+    assert flag(args, "--decode-engine-num-gpu") == "2"
+    assert "--no-correction" in args and "--no-operation" not in args
+    mount = container["volumeMounts"][0]
+    volume = planner["extraPodSpec"]["volumes"][0]
+    assert mount["mountPath"] == "/data/profile" and mount["name"] == volume["name"]
+    assert volume["configMap"]["name"] == PROFILE_CONFIGMAP == objs["ConfigMap"]["metadata"]["name"]
+    assert (
+        planner["extraPodSpec"]["serviceAccountName"] == objs["ServiceAccount"]["metadata"]["name"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("plannerMinEndpoint", "--min-endpoint"),
+        ("maxGpuBudget", "--max-gpu-budget"),
+        ("prefillEngineNumGpu", "--prefill-engine-num-gpu"),
+        ("loadPredictionWindowSize", "--load-prediction-window-size"),
+        ("startupS", "--startup-s"),
+        ("planner", "--planner"),
+        ("plannerish", "--plannerish"),
+    ],
+)
+def test_flag_name_mapping(key: str, expected: str) -> None:
+    assert flag_name(key) == expected
+
+
+def test_planner_flags_refuse_non_scalars() -> None:
+    with pytest.raises(InputError, match=r"planner\.weights: expected a number or a string"):
+        planner_flags({"weights": [1, 2]})
+    assert planner_flags({"a": 1.0, "b": 0.25, "c": False, "d": True}) == [
+        "--a",
+        "1",
+        "--b",
+        "0.25",
+        "--d",
+    ]
+
+
+def test_deployment_overrides_applied(profile_dir: Path) -> None:
+    doc = dgdr_doc()
+    doc["spec"]["deploymentOverrides"] = {
+        "name": "llama-prod", "namespace": "prod", "labels": {"tier": "gold"},
+        "annotations": {"owner": "platform"}, "workersImage": "registry.local/vllm:custom",
+    }  # fmt: skip
+    out = render(doc, load_profile(profile_dir))
+    assert (out.name, out.namespace) == ("llama-prod", "prod")
+    dgd = by_kind(out.objects)["DynamoGraphDeployment"]
+    meta = dgd["metadata"]
+    assert (meta["name"], meta["namespace"]) == ("llama-prod", "prod")
+    assert meta["labels"] == {"tier": "gold", LABEL_NAME: "llama-8b", LABEL_NAMESPACE: "serving"}
+    assert meta["annotations"] == {"owner": "platform"}
+    for name, svc in dgd["spec"]["services"].items():
+        image = svc["extraPodSpec"]["mainContainer"]["image"]
+        assert svc["dynamoNamespace"] == "llama-prod"
+        assert (image == "registry.local/vllm:custom") == (svc["componentType"] != "planner"), name
+    assert all(o["metadata"]["namespace"] == "prod" for o in out.objects)
+
+
+def test_labels_on_every_object_and_default_namespace(profile_dir: Path) -> None:
+    doc = dgdr_doc()
+    del doc["metadata"]["namespace"]
+    out = render(doc, load_profile(profile_dir))
+    assert out.namespace is None
+    for obj in out.objects:
+        assert "namespace" not in obj["metadata"]
+        labels = obj["metadata"]["labels"]
+        assert labels[LABEL_NAME] == "llama-8b" and labels[LABEL_NAMESPACE] == "default"
+
+
+def test_no_planner_leaves_out_planner_configmap_and_rbac(profile_dir: Path) -> None:
+    out = render(dgdr_doc(), load_profile(profile_dir), planner=False)
+    assert [o["kind"] for o in out.objects] == ["DynamoGraphDeployment"]
+    services = out.objects[0]["spec"]["services"]
+    assert all(s["componentType"] != "planner" for s in services.values())
+    check_dgd_structure(out.objects[0])
+
+
+def test_rbac_least_privilege(profile_dir: Path) -> None:
+    objs = by_kind(render(dgdr_doc(), load_profile(profile_dir)).objects)
+    assert objs["Role"]["rules"] == [
+        {"apiGroups": ["nvidia.com"], "resources": ["dynamographdeployments"],
+         "verbs": ["get", "list", "watch", "patch"]},
+    ]  # fmt: skip
+    binding = objs["RoleBinding"]
+    assert binding["roleRef"]["name"] == objs["Role"]["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": objs["ServiceAccount"]["metadata"]["name"]}
+    ]
+
+
+def test_configmap_round_trips_to_the_profile(profile_dir: Path, tmp_path: Path) -> None:
+    profile = load_profile(profile_dir)
+    data = by_kind(render(dgdr_doc(), profile).objects)["ConfigMap"]["data"]
+    assert sorted(data) == ["decode_raw_data.json", "prefill_raw_data.json", "profile.json"]
+    mounted = tmp_path / "mounted"
+    mounted.mkdir()
+    for name, text in data.items():
+        (mounted / name).write_text(text, encoding="utf-8")
+    back = load_profile(mounted)
+    assert back.meta == PROFILE_META and back.max_kv_tokens == profile.max_kv_tokens
+    np.testing.assert_array_equal(back.prefill.ttft_ms, profile.prefill.ttft_ms)
+    np.testing.assert_array_equal(back.decode.thpt_per_gpu, profile.decode.thpt_per_gpu)
+
+
+def test_replicas_floor_and_budget(profile_dir: Path) -> None:
+    profile = load_profile(profile_dir)
+    out = render(dgdr_doc(plannerMinEndpoint=3), profile)
+    assert out.replicas == {"prefill": 3, "decode": 3}
+    assert {r: s["replicas"] for r, s in workers(out.objects[-1]).items()} == out.replicas
+    with pytest.raises(InfeasibleSLAError, match="max_gpu_budget 8"):
+        render(dgdr_doc(plannerMinEndpoint=3, maxGpuBudget=8), profile)  # needs 3·(1+2) = 9
+
+
+def test_tp_from_planner_hint_without_profile_json(shared_data: Path, tmp_path: Path) -> None:
+    profile = load_profile(make_profile_dir(shared_data, tmp_path, None))
+    out = render(dgdr_doc(decodeEngineNumGpu=4), profile)
+    assert out.tp == {"prefill": 1, "decode": 4}
+
+
+def test_tp_hint_disagreeing_with_profile_is_input_error(profile_dir: Path) -> None:
+    with pytest.raises(InputError, match=r"planner\.decodeEngineNumGpu is 1 .* decode TP 2"):
+        render(dgdr_doc(decodeEngineNumGpu=1), load_profile(profile_dir))
+
+
+def test_load_dgdr_error_names_file_line_and_path(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(DGDR_TEXT.format(backend="vllm").replace("ttft: 200", "ttft: -5"))
+    with pytest.raises(InputError) as info:
+        load_dgdr(bad)
+    assert (
+        str(info.value) == f"{bad}:12: spec.profilingConfig.config.sla.ttft: must be > 0 ms, got -5"
+    )
+    good = tmp_path / "good.yaml"
+    good.write_text(DGDR_TEXT.format(backend="vllm"))
+    assert load_dgdr(good)["metadata"]["name"] == "llama-8b"

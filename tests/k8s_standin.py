@@ -1,0 +1,355 @@
+"""A loopback stand-in for the Kubernetes API server, for tests.
+
+The real API server (with etcd) cannot run here, so the tests talk real HTTP, through the
+official ``kubernetes`` Python client, to this small threaded server on ``127.0.0.1``. It speaks
+the Kubernetes REST protocol for the few resources dynamo-plan uses and nothing more:
+
+* namespaced resources: ``nvidia.com/v1alpha1`` ``dynamographdeployments`` and
+  ``dynamographdeploymentrequests`` (with the ``/status`` subresource), core ``v1``
+  ``configmaps`` and ``serviceaccounts``, ``rbac.authorization.k8s.io/v1`` ``roles`` and
+  ``rolebindings``;
+* verbs: GET (one object or a list), POST, PUT, PATCH and DELETE; PATCH takes
+  ``application/apply-patch+yaml`` (server-side apply with ``fieldManager`` and ``force``) and
+  ``application/merge-patch+json`` (RFC 7386);
+* ``metadata.resourceVersion`` (one global counter; a no-op write keeps it), ``uid``,
+  ``generation`` (bumped when anything outside metadata and status changes),
+  ``creationTimestamp`` and a simplified ``managedFields``: one entry per manager and operation
+  (Apply / Update), listing the leaf fields it set (lists are atomic). Server-side apply fails
+  with 409 and a ``FieldManagerConflict`` cause naming the other manager when the request
+  changes a field another manager owns, unless ``force=true`` (then ownership moves). Fields a
+  manager applied before and no longer applies are removed when nobody else owns them;
+* 404 and 409 ``Status`` objects (409 ``AlreadyExists`` on create, 409 ``Conflict`` on a PUT with a
+  stale ``resourceVersion``), ``dryRun=All`` (computed, not stored), the ``/status``
+  subresource (writes to the main resource ignore ``status``; ``/status`` writes touch only it),
+  and ``/version``, ``/api``, ``/apis`` discovery (enough for ``kubernetes.dynamic``);
+* ``?watch=true`` on a collection: ADDED / MODIFIED / DELETED events, one JSON object a line,
+  from ``resourceVersion`` (or the current objects first) until ``timeoutSeconds``;
+* failure injection for retry tests: :meth:`StandIn.inject_failures` makes the next N requests
+  answer a given status (409 ``Conflict`` as from a stale write, 429 with ``Retry-After: 0``,
+  5xx).
+
+Not implemented: label/field selectors, bookmarks, strategic merge patch, JSON patch, admission,
+validation against CRD schemas, finalizers and garbage collection.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+from tests.k8s_standin_store import (
+    RESOURCES,
+    WITH_STATUS,
+    Collection,
+    HttpError,
+    Store,
+    status_body,
+)
+
+
+class StandIn:
+    """The running server: ``url``, ``store``, ``kubeconfig()``, ``inject_failures()``."""
+
+    def __init__(self) -> None:
+        self.store = Store()
+        self.failures: list[int] = []
+        self.requests: list[tuple[str, str]] = []
+        handler = type("Handler", (_Handler,), {"standin": self})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def kubeconfig(self, path: Path, namespace: str = "default") -> Path:
+        """Write a kubeconfig pointing at this server (context ``standin``) and return its path."""
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "standin", "cluster": {"server": self.url}}],
+            "users": [{"name": "standin", "user": {}}],
+            "contexts": [
+                {
+                    "name": "standin",
+                    "context": {"cluster": "standin", "user": "standin", "namespace": namespace},
+                }
+            ],
+            "current-context": "standin",
+        }
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    def inject_failures(self, *codes: int) -> None:
+        """The next ``len(codes)`` requests answer these HTTP status codes, in order."""
+        with self.store.lock:
+            self.failures.extend(codes)
+
+    def get(self, plural: str, namespace: str, name: str) -> dict | None:
+        """The stored object (a copy), or None."""
+        for (_g, _v, p, ns, n), obj in self.store.objects.items():
+            if (p, ns, n) == (plural, namespace, name):
+                return copy.deepcopy(obj)
+        return None
+
+    def set_condition(
+        self, plural: str, namespace: str, name: str, ctype: str, status: str, reason: str = ""
+    ) -> None:
+        """Write ``status.conditions[type=ctype]`` as a controller would (through HTTP-free code)."""
+        with self.store.lock:
+            for key, obj in self.store.objects.items():
+                if key[2:] == (plural, namespace, name):
+                    conds = [
+                        c
+                        for c in obj.setdefault("status", {}).get("conditions", [])
+                        if c.get("type") != ctype
+                    ]
+                    conds.append({"type": ctype, "status": status, "reason": reason})
+                    obj["status"]["conditions"] = conds
+                    obj["metadata"]["resourceVersion"] = self.store.next_rv()
+                    self.store.record("MODIFIED", key, obj)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    standin: StandIn
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:  # silence
+        pass
+
+    def _send(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _handle(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        si = self.standin
+        with si.store.lock:
+            si.requests.append((method, parts.path))
+            failure = si.failures.pop(0) if si.failures else None
+        if failure is not None:
+            headers = {"Retry-After": "0"} if failure == 429 else {}
+            reason = {409: "Conflict", 429: "TooManyRequests"}.get(failure, "InternalError")
+            self._send(failure, status_body(failure, reason, "injected failure"), headers)
+            return
+        if method == "GET" and query.get("watch") in ("true", "1"):
+            try:
+                self._watch(parts.path, query)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client stopped watching
+            except HttpError as e:
+                self._send(e.code, status_body(e.code, e.reason, e.message))
+            return
+        try:
+            code, body = self._route(method, parts.path, query, raw)
+        except HttpError as e:
+            code, body = e.code, status_body(e.code, e.reason, e.message, e.causes)
+        self._send(code, body)
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def _watch(self, path: str, query: dict) -> None:
+        """Stream watch events (one JSON object a line) of a collection until timeoutSeconds.
+
+        Without ``resourceVersion`` the current objects come first as ADDED events; with one,
+        the events after it. Sent chunked over HTTP/1.1; the connection closes at the end.
+        """
+        segs = [s for s in path.split("/") if s]
+        group, rest = ("", segs[1:]) if segs[:1] == ["api"] else (segs[1], segs[2:])
+        if len(rest) != 4 or rest[1] != "namespaces" or (group, rest[0], rest[3]) not in RESOURCES:
+            raise HttpError(
+                404, "NotFound", f"the server could not find the requested resource {path}"
+            )
+        prefix = (group, rest[0], rest[3], rest[2])
+        timeout = float(query.get("timeoutSeconds") or 5)
+        store = self.standin.store
+        with store.lock:
+            if query.get("resourceVersion"):
+                since = int(query["resourceVersion"])
+                pending = []
+            else:
+                since = store.rv
+                pending = [
+                    {"type": "ADDED", "object": copy.deepcopy(o)}
+                    for k, o in sorted(store.objects.items())
+                    if k[:4] == prefix
+                ]
+        self.protocol_version = "HTTP/1.1"  # chunked: each event reaches the client at once
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in pending:
+                line = json.dumps(event).encode() + b"\n"
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+            self.wfile.flush()
+            with store.lock:
+                store.changed.wait_for(
+                    lambda after=since: (
+                        any(rv > after for rv, *_ in store.events) or time.monotonic() >= deadline
+                    ),
+                    timeout=max(0.0, deadline - time.monotonic()),
+                )
+                new = [e for e in store.events if e[0] > since]
+                if new:
+                    since = new[-1][0]
+                pending = [
+                    {"type": kind, "object": copy.deepcopy(obj)}
+                    for _rv, kind, key, obj in new
+                    if key[:4] == prefix
+                ]
+            if not pending and time.monotonic() >= deadline:
+                self.wfile.write(b"0\r\n\r\n")
+                return
+
+    # -- routing ---------------------------------------------------------------------------------
+    def _route(self, method: str, path: str, query: dict, raw: bytes) -> tuple[int, Any]:
+        segs = [s for s in path.split("/") if s]
+        if segs == ["version"]:
+            return 200, {"major": "1", "minor": "31", "gitVersion": "v1.31.0-standin"}
+        if segs == ["api"]:
+            return 200, {
+                "kind": "APIVersions",
+                "versions": ["v1"],
+                "serverAddressByClientCIDRs": [],
+            }
+        if segs == ["apis"]:
+            groups = sorted({g for g, _v, _p in RESOURCES if g})
+            return 200, {
+                "kind": "APIGroupList",
+                "apiVersion": "v1",
+                "groups": [
+                    {
+                        "name": g,
+                        "versions": [{"groupVersion": f"{g}/{v}", "version": v}],
+                        "preferredVersion": {"groupVersion": f"{g}/{v}", "version": v},
+                    }
+                    for g in groups
+                    for v in sorted({v for gg, v, _p in RESOURCES if gg == g})
+                ],
+            }
+        if segs[:1] == ["api"]:
+            group, rest = "", segs[1:]
+        elif segs[:1] == ["apis"] and len(segs) >= 3:
+            group, rest = segs[1], segs[2:]
+        else:
+            raise HttpError(
+                404, "NotFound", f"the server could not find the requested resource {path}"
+            )
+        version, rest = rest[0], rest[1:]
+        if not rest and method == "GET":
+            return 200, self._resource_list(group, version)
+        if len(rest) < 3 or rest[0] != "namespaces":
+            raise HttpError(
+                404, "NotFound", f"the server could not find the requested resource {path}"
+            )
+        namespace, plural, rest = rest[1], rest[2], rest[3:]
+        kind = RESOURCES.get((group, version, plural))
+        if kind is None:
+            raise HttpError(
+                404, "NotFound", f"the server could not find the requested resource {path}"
+            )
+        name = rest[0] if rest else None
+        sub = rest[1] if len(rest) > 1 else None
+        if sub is not None and (sub != "status" or plural not in WITH_STATUS):
+            raise HttpError(
+                404, "NotFound", f"the server could not find the requested resource {path}"
+            )
+        ctx = Collection(self.standin.store, group, version, plural, kind, namespace, query)
+        body = None
+        if raw:
+            try:
+                body = yaml.safe_load(raw.decode())
+            except yaml.YAMLError as e:
+                raise HttpError(400, "BadRequest", f"cannot decode body: {e}") from None
+        with self.standin.store.lock:
+            if name is None:
+                if method == "GET":
+                    return 200, ctx.list()
+                if method == "POST":
+                    return 201, ctx.create(body)
+                raise HttpError(405, "MethodNotAllowed", f"{method} on a collection")
+            if method == "GET":
+                return 200, ctx.read(name)
+            if method == "PUT":
+                return 200, ctx.replace(name, body, sub)
+            if method == "PATCH":
+                ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+                return ctx.patch(name, body, ctype, sub)
+            if method == "DELETE":
+                return 200, ctx.delete(name)
+        raise HttpError(405, "MethodNotAllowed", method)
+
+    def _resource_list(self, group: str, version: str) -> dict:
+        gv = f"{group}/{version}" if group else version
+        resources = []
+        for (g, v, plural), kind in RESOURCES.items():
+            if (g, v) != (group, version):
+                continue
+            verbs = ["create", "delete", "get", "list", "patch", "update"]
+            resources.append({"name": plural, "namespaced": True, "kind": kind, "verbs": verbs})
+            if plural in WITH_STATUS:
+                resources.append(
+                    {
+                        "name": f"{plural}/status",
+                        "namespaced": True,
+                        "kind": kind,
+                        "verbs": ["get", "patch", "update"],
+                    }
+                )
+        if not resources:
+            raise HttpError(404, "NotFound", f"no resources in {gv}")
+        return {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": gv,
+            "resources": resources,
+        }
+
+
+@contextmanager
+def running_standin() -> Iterator[StandIn]:
+    """Start the stand-in on a free loopback port; stop it (and its threads) on exit."""
+    server = StandIn()
+    thread = threading.Thread(target=server.httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+        thread.join(timeout=5)

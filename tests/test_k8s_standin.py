@@ -1,0 +1,178 @@
+"""The loopback Kubernetes API stand-in, checked through the official ``kubernetes`` client."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config, dynamic, watch
+from kubernetes.client.exceptions import ApiException
+
+from tests.k8s_standin import StandIn, running_standin
+
+GROUP, VERSION, PLURAL = "nvidia.com", "v1alpha1", "dynamographdeployments"
+
+
+@pytest.fixture
+def standin() -> Iterator[StandIn]:
+    with running_standin() as server:
+        yield server
+
+
+@pytest.fixture
+def api(standin: StandIn, tmp_path: Path) -> client.ApiClient:
+    return config.new_client_from_config(str(standin.kubeconfig(tmp_path / "kubeconfig")))
+
+
+def _dgd(replicas: int = 1) -> dict:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "DynamoGraphDeployment",
+        "metadata": {"name": "llama"},
+        "spec": {"services": {"decode": {"replicas": replicas}}},
+    }
+
+
+def _message(e: pytest.ExceptionInfo[ApiException]) -> str:
+    body = json.loads(e.value.body)
+    assert body["kind"] == "Status" and body["code"] == e.value.status
+    return str(body["message"])
+
+
+def _apply(api: client.ApiClient, body: dict, manager: str, force: bool = False) -> dict:
+    return client.CustomObjectsApi(api).patch_namespaced_custom_object(
+        GROUP, VERSION, "default", PLURAL, body["metadata"]["name"], body,
+        field_manager=manager, force=force,
+        _content_type="application/apply-patch+yaml",
+    )  # fmt: skip
+
+
+def test_discovery_serves_the_dynamic_client(api: client.ApiClient) -> None:
+    dyn = dynamic.DynamicClient(api)
+    dgds = dyn.resources.get(api_version=f"{GROUP}/{VERSION}", kind="DynamoGraphDeployment")
+    cms = dyn.resources.get(api_version="v1", kind="ConfigMap")
+    assert dgds.namespaced and dgds.name == PLURAL
+    cms.create(body={"metadata": {"name": "cm"}, "data": {"k": "v"}}, namespace="default")
+    assert [i.metadata.name for i in cms.get(namespace="default").items] == ["cm"]
+
+
+def test_create_get_404_and_already_exists(api: client.ApiClient) -> None:
+    crd = client.CustomObjectsApi(api)
+    with pytest.raises(ApiException) as e:
+        crd.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "llama")
+    assert (
+        e.value.status == 404
+        and _message(e) == 'dynamographdeployments.nvidia.com "llama" not found'
+    )
+    made = crd.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, _dgd())
+    meta = made["metadata"]
+    assert meta["generation"] == 1 and meta["uid"] and meta["creationTimestamp"]
+    with pytest.raises(ApiException) as e:
+        crd.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, _dgd())
+    assert e.value.status == 409 and "already exists" in _message(e)
+
+
+def test_stale_resource_version_is_409(api: client.ApiClient) -> None:
+    crd = client.CustomObjectsApi(api)
+    first = crd.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, _dgd())
+    first["spec"]["services"]["decode"]["replicas"] = 3
+    second = crd.replace_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "llama", first)
+    assert second["metadata"]["generation"] == 2
+    assert int(second["metadata"]["resourceVersion"]) > int(first["metadata"]["resourceVersion"])
+    with pytest.raises(ApiException) as e:  # first's resourceVersion is now stale
+        crd.replace_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "llama", first)
+    assert e.value.status == 409 and "has been modified" in _message(e)
+
+
+def test_server_side_apply_conflict_names_the_owner_and_force_takes_over(
+    api: client.ApiClient,
+) -> None:
+    _apply(api, _dgd(1), "dynamo-plan")
+    first = _apply(api, _dgd(1), "dynamo-plan")
+    again = _apply(api, _dgd(1), "dynamo-plan")  # a no-op apply keeps the resourceVersion
+    assert again["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+    _apply(api, _dgd(4), "planner", force=True)
+    with pytest.raises(ApiException) as e:
+        _apply(api, _dgd(2), "dynamo-plan")
+    assert e.value.status == 409
+    message = _message(e)
+    assert 'conflict with "planner"' in message and ".spec.services.decode.replicas" in message
+    forced = _apply(api, _dgd(2), "dynamo-plan", force=True)
+    assert forced["spec"]["services"]["decode"]["replicas"] == 2
+    owners = {m["manager"] for m in forced["metadata"]["managedFields"]}
+    assert owners == {"dynamo-plan"}
+
+
+def test_apply_removes_fields_the_manager_no_longer_sets(api: client.ApiClient) -> None:
+    body = _dgd(1)
+    body["spec"]["backend"] = "vllm"
+    _apply(api, body, "dynamo-plan")
+    out = _apply(api, _dgd(1), "dynamo-plan")
+    assert "backend" not in out["spec"]
+
+
+def test_status_subresource_and_merge_patch(api: client.ApiClient, standin: StandIn) -> None:
+    crd = client.CustomObjectsApi(api)
+    crd.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, _dgd())
+    status = {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    out = crd.patch_namespaced_custom_object_status(
+        GROUP, VERSION, "default", PLURAL, "llama", status,
+        _content_type="application/merge-patch+json",
+    )  # fmt: skip
+    assert out["status"] == status["status"] and out["metadata"]["generation"] == 1
+    # the main resource ignores status; a merge patch with null deletes a key
+    patched = crd.patch_namespaced_custom_object(
+        GROUP, VERSION, "default", PLURAL, "llama",
+        {"status": None, "spec": {"services": {"decode": {"replicas": None}}}},
+        _content_type="application/merge-patch+json",
+    )  # fmt: skip
+    assert patched["status"] == status["status"]
+    assert patched["spec"]["services"] == {"decode": {}}  # RFC 7386 keeps the emptied map
+    assert patched["metadata"]["generation"] == 2
+
+
+def test_dry_run_does_not_persist(api: client.ApiClient, standin: StandIn) -> None:
+    crd = client.CustomObjectsApi(api)
+    out = crd.create_namespaced_custom_object(
+        GROUP, VERSION, "default", PLURAL, _dgd(), dry_run="All"
+    )
+    assert out["metadata"]["name"] == "llama"
+    assert standin.get(PLURAL, "default", "llama") is None
+
+
+def test_delete_and_injected_failures(api: client.ApiClient, standin: StandIn) -> None:
+    core = client.CoreV1Api(api)
+    core.create_namespaced_config_map("default", {"metadata": {"name": "cm"}})
+    standin.inject_failures(503)
+    with pytest.raises(ApiException) as e:
+        core.read_namespaced_config_map("cm", "default")
+    assert e.value.status == 503
+    core.delete_namespaced_config_map("cm", "default")
+    with pytest.raises(ApiException) as e:
+        core.delete_namespaced_config_map("cm", "default")
+    assert e.value.status == 404
+
+
+def test_watch_streams_added_modified_and_deleted(api: client.ApiClient, standin: StandIn) -> None:
+    crd = client.CustomObjectsApi(api)
+    crd.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, _dgd())
+
+    def controller() -> None:
+        standin.set_condition(PLURAL, "default", "llama", "Ready", "True", "Up")
+        crd.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "llama")
+
+    seen: list[tuple[str, bool]] = []
+    stream = watch.Watch().stream(
+        crd.list_namespaced_custom_object, GROUP, VERSION, "default", PLURAL, timeout_seconds=5
+    )
+    for event in stream:
+        conditions = (event["object"].get("status") or {}).get("conditions", [])
+        seen.append((event["type"], bool(conditions)))
+        if len(seen) == 1:
+            threading.Thread(target=controller).start()
+        if event["type"] == "DELETED":
+            break
+    assert seen == [("ADDED", False), ("MODIFIED", True), ("DELETED", True)]
