@@ -4,6 +4,12 @@ The real API server (with etcd) cannot run here, so the tests talk real HTTP, th
 official ``kubernetes`` Python client, to this small threaded server on ``127.0.0.1``. It speaks
 the Kubernetes REST protocol for the few resources dynamo-plan uses and nothing more:
 
+* cluster-scoped ``apiextensions.k8s.io/v1`` ``customresourcedefinitions`` (GET one / LIST),
+  none until a test calls :meth:`StandIn.install_crd`;
+* for ``doctor``: cluster-scoped core ``v1`` ``nodes`` (LIST; :meth:`StandIn.add_node`),
+  namespaced ``secrets`` and ``events`` (LIST filtered by ``fieldSelector`` ``a.b=v`` terms),
+  ``authorization.k8s.io/v1`` ``selfsubjectaccessreviews`` (POST; denied per
+  ``StandIn.denied``), and 403 ``Forbidden`` for any path naming a ``StandIn.forbidden`` plural;
 * namespaced resources: ``nvidia.com/v1alpha1`` ``dynamographdeployments`` and
   ``dynamographdeploymentrequests`` (with the ``/status`` subresource), core ``v1``
   ``configmaps`` and ``serviceaccounts``, ``rbac.authorization.k8s.io/v1`` ``roles`` and
@@ -64,6 +70,14 @@ class StandIn:
         self.store = Store()
         self.failures: list[int] = []
         self.requests: list[tuple[str, str]] = []
+        # for `doctor`: cluster-scoped core v1 nodes, plurals answering 403 Forbidden, and the
+        # (verb, resource) pairs a SelfSubjectAccessReview denies ("*" matches any verb)
+        self.nodes: list[dict] = []
+        self.forbidden: set[str] = set()
+        self.denied: set[tuple[str, str]] = set()
+        # cluster-scoped apiextensions.k8s.io/v1 customresourcedefinitions, by name (none
+        # installed until a test calls install_crd)
+        self.crds: dict[str, dict] = {}
         handler = type("Handler", (_Handler,), {"standin": self})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
@@ -92,6 +106,43 @@ class StandIn:
         """The next ``len(codes)`` requests answer these HTTP status codes, in order."""
         with self.store.lock:
             self.failures.extend(codes)
+
+    def install_crd(
+        self, plural: str = "dynamographdeploymentrequests", group: str = "nvidia.com"
+    ) -> None:
+        """Install a CustomResourceDefinition ``<plural>.<group>`` (served by GET / LIST)."""
+        kind = next((k for (g, _v, p), k in RESOURCES.items() if (g, p) == (group, plural)), "")
+        crd = {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.{group}"},
+            "spec": {
+                "group": group,
+                "scope": "Namespaced",
+                "names": {"plural": plural, "kind": kind},
+                "versions": [{"name": "v1alpha1", "served": True, "storage": True}],
+            },
+        }
+        with self.store.lock:
+            self.crds[crd["metadata"]["name"]] = crd
+
+    def add_node(self, name: str, gpus: int = 0, product: str | None = None) -> None:
+        """A Node with ``status.allocatable["nvidia.com/gpu"]`` and ``nvidia.com/gpu.product``."""
+        labels = {"kubernetes.io/hostname": name}
+        if product is not None:
+            labels["nvidia.com/gpu.product"] = product
+        allocatable = {"cpu": "64", "memory": "512Gi"}
+        if gpus:
+            allocatable["nvidia.com/gpu"] = str(gpus)
+        with self.store.lock:
+            self.nodes.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {"name": name, "labels": labels},
+                    "status": {"allocatable": allocatable},
+                }
+            )
 
     def get(self, plural: str, namespace: str, name: str) -> dict | None:
         """The stored object (a copy), or None."""
@@ -238,6 +289,12 @@ class _Handler(BaseHTTPRequestHandler):
     # -- routing ---------------------------------------------------------------------------------
     def _route(self, method: str, path: str, query: dict, raw: bytes) -> tuple[int, Any]:
         segs = [s for s in path.split("/") if s]
+        doctor = self._doctor_route(method, segs, raw)
+        if doctor is not None:
+            return doctor
+        crds = self._crd_route(method, segs)
+        if crds is not None:
+            return crds
         if segs == ["version"]:
             return 200, {"major": "1", "minor": "31", "gitVersion": "v1.31.0-standin"}
         if segs == ["api"]:
@@ -298,7 +355,7 @@ class _Handler(BaseHTTPRequestHandler):
         with self.standin.store.lock:
             if name is None:
                 if method == "GET":
-                    return 200, ctx.list()
+                    return 200, _field_select(ctx.list(), query.get("fieldSelector"))
                 if method == "POST":
                     return 201, ctx.create(body)
                 raise HttpError(405, "MethodNotAllowed", f"{method} on a collection")
@@ -312,6 +369,52 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "DELETE":
                 return 200, ctx.delete(name)
         raise HttpError(405, "MethodNotAllowed", method)
+
+    def _doctor_route(self, method: str, segs: list[str], raw: bytes) -> tuple[int, Any] | None:
+        """403 for ``StandIn.forbidden`` plurals, nodes, SelfSubjectAccessReview; else None."""
+        si = self.standin
+        hit = si.forbidden.intersection(segs)
+        if hit:
+            plural = sorted(hit)[0]
+            raise HttpError(
+                403,
+                "Forbidden",
+                f'{plural} is forbidden: User "standin" cannot {method.lower()} resource "{plural}"',
+            )
+        if segs == ["api", "v1", "nodes"] and method == "GET":
+            with si.store.lock:
+                items = copy.deepcopy(si.nodes)
+            return 200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": items}
+        ssar = ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"]
+        if segs == ssar and method == "POST":
+            review = yaml.safe_load(raw or b"{}")
+            if not isinstance(review, dict):
+                raise HttpError(400, "BadRequest", "the body must be an object")
+            attrs = (review.get("spec") or {}).get("resourceAttributes") or {}
+            verb, resource = attrs.get("verb", ""), attrs.get("resource", "")
+            denied = bool({(verb, resource), ("*", resource)} & si.denied)
+            review["status"] = {"allowed": not denied}
+            if denied:
+                review["status"]["reason"] = f"no rule allows {verb} {resource}"
+            return 201, review
+        return None
+
+    def _crd_route(self, method: str, segs: list[str]) -> tuple[int, Any] | None:
+        """GET / LIST ``apiextensions.k8s.io/v1`` ``customresourcedefinitions``; else None."""
+        base = ["apis", "apiextensions.k8s.io", "v1", "customresourcedefinitions"]
+        if segs[:4] != base or method != "GET" or len(segs) > 5:
+            return None
+        si = self.standin
+        with si.store.lock:
+            if len(segs) == 4:
+                items = [copy.deepcopy(c) for _n, c in sorted(si.crds.items())]
+                kind = "CustomResourceDefinitionList"
+                return 200, {"kind": kind, "apiVersion": "apiextensions.k8s.io/v1", "items": items}
+            crd = si.crds.get(segs[4])
+        if crd is None:
+            what = f'customresourcedefinitions.apiextensions.k8s.io "{segs[4]}" not found'
+            raise HttpError(404, "NotFound", what)
+        return 200, copy.deepcopy(crd)
 
     def _resource_list(self, group: str, version: str) -> dict:
         gv = f"{group}/{version}" if group else version
@@ -338,6 +441,21 @@ class _Handler(BaseHTTPRequestHandler):
             "groupVersion": gv,
             "resources": resources,
         }
+
+
+def _field_select(listing: dict, selector: str | None) -> dict:
+    """Keep the items matching a ``fieldSelector`` of ``a.b=v`` terms (comma-separated, ANDed)."""
+    if not selector:
+        return listing
+    terms = [t.split("=", 1) for t in selector.split(",") if "=" in t]
+
+    def value(obj: Any, dotted: str) -> Any:
+        for step in dotted.split("."):
+            obj = obj.get(step) if isinstance(obj, dict) else None
+        return obj
+
+    listing["items"] = [o for o in listing["items"] if all(str(value(o, k)) == v for k, v in terms)]
+    return listing
 
 
 @contextmanager

@@ -21,6 +21,9 @@ RESOURCES: dict[tuple[str, str, str], str] = {
     ("", "v1", "serviceaccounts"): "ServiceAccount",
     ("rbac.authorization.k8s.io", "v1", "roles"): "Role",
     ("rbac.authorization.k8s.io", "v1", "rolebindings"): "RoleBinding",
+    # for `doctor`: the image pull secret and the events of a stuck DGDR
+    ("", "v1", "secrets"): "Secret",
+    ("", "v1", "events"): "Event",
 }
 WITH_STATUS = {"dynamographdeployments", "dynamographdeploymentrequests"}
 _IGNORED_FIELDS = {("apiVersion",), ("kind",), ("metadata", "name"), ("metadata", "namespace")}

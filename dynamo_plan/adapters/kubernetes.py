@@ -162,7 +162,10 @@ class KubeClient:
 
         self.connect()
         headers = {"Accept": "application/json", "Content-Type": content_type}
-        payload = json.dumps(body) if body is not None else None
+        # The client's transport serialises bodies itself for JSON content types; a YAML
+        # content type (server-side apply) takes the JSON text as is (JSON is valid YAML).
+        json_body = "json" in content_type.lower()
+        payload = body if json_body or body is None else json.dumps(body)
         for attempt in range(self.retries + 1):
             try:
                 _m, url, hdrs, _b, _p = self._api.param_serialize(

@@ -73,6 +73,7 @@ def _root(
 from dynamo_plan.cli import apply as _apply  # noqa: E402
 from dynamo_plan.cli import demo as _demo  # noqa: E402
 from dynamo_plan.cli import dgdr as _dgdr  # noqa: E402
+from dynamo_plan.cli import doctor as _doctor  # noqa: E402
 from dynamo_plan.cli import estimate as _estimate  # noqa: E402
 from dynamo_plan.cli import generate as _generate  # noqa: E402
 from dynamo_plan.cli import plan as _plan  # noqa: E402
@@ -107,6 +108,10 @@ app.command(
     "apply", help="Server-side apply a manifest (field manager dynamo-plan); --wait for Ready."
 )(_apply.apply)
 app.command("delete", help="Delete every object of a manifest.")(_apply.delete)
+app.command(
+    "doctor",
+    help="Check a cluster for Dynamo: CRDs, GPUs, pull secret, Prometheus, planner RBAC, stuck DGDRs.",
+)(_doctor.doctor)
 
 
 def main() -> None:

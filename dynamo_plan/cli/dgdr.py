@@ -10,11 +10,12 @@ import typer
 from rich.console import Group
 from rich.text import Text
 
+from dynamo_plan.cli.apply import ContextOption, KubeconfigOption
 from dynamo_plan.cli.options import ItlOption, TtftOption
 from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, err_console
 from dynamo_plan.deploy.create import build_dgdr, dump_dgdr, write_atomic
 from dynamo_plan.deploy.dgdr import FileReport, Finding, validate_file
-from dynamo_plan.errors import InputError
+from dynamo_plan.errors import InputError, UsageError
 
 app = typer.Typer(
     help="DynamoGraphDeploymentRequests (nvidia.com/v1alpha1): validate files, create new ones.",
@@ -97,8 +98,16 @@ def create(
     file: Annotated[
         Path | None, typer.Option("--file", "-f", help="Write here (atomically), not stdout.")
     ] = None,
+    apply: Annotated[
+        bool,
+        typer.Option(
+            "--apply", help="Create it in the cluster (server-side apply) instead of stdout."
+        ),
+    ] = False,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
 ) -> None:
-    """Write a valid DGDR for a model, backend and SLA (stdout, or -f FILE)."""
+    """Write a valid DGDR for a model, backend and SLA (stdout, or -f FILE, or --apply)."""
     doc = build_dgdr(
         name=name,
         model=model,
@@ -116,8 +125,93 @@ def create(
         namespace=namespace,
     )
     text = dump_dgdr(doc)
-    if file is None:
-        sys.stdout.write(text)
-    else:
+    if file is not None:
         write_atomic(file, text)
         err_console.print(f"wrote {file}", highlight=False, markup=False)
+    elif not apply:
+        sys.stdout.write(text)
+    if apply:
+        from dynamo_plan.adapters.kubernetes import KubeClient
+        from dynamo_plan.deploy.workflow import apply_dgdr
+
+        outcome = apply_dgdr(KubeClient(kubeconfig, context), doc)
+        err_console.print(
+            f"{outcome.kind}/{outcome.name} in namespace {outcome.namespace} {outcome.action}",
+            highlight=False,
+            markup=False,
+        )
+
+
+@app.command("run")
+def run(
+    file: Annotated[Path, typer.Argument(help="The DGDR YAML file (one document).")],
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", "-n", help="Namespace (default: the DGDR's).")
+    ] = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Keep the profile here (with --no-cluster: all outputs)."),
+    ] = None,
+    no_cluster: Annotated[
+        bool,
+        typer.Option("--no-cluster", help="Touch no cluster: write ConfigMaps and DGD to --out."),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for the DGD to be Ready.")
+    ] = 1800.0,
+    poll: Annotated[
+        float, typer.Option("--poll", help="Seconds between Ready checks while deploying.")
+    ] = 2.0,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Run the DGDR workflow here: validate, profile (offline), generate, apply when autoApply.
+
+    Phases Pending → Profiling → Deploying → Ready | Failed go to the DGDR's status when its CRD
+    is installed (one line each on stderr in any case); ConfigMaps dgdr-output-NAME and
+    planner-profile-data are always written.
+    """
+    from dynamo_plan.adapters.kubernetes import KubeClient
+    from dynamo_plan.deploy.workflow import run_dgdr
+
+    if no_cluster and out is None:
+        raise UsageError("--no-cluster needs --out DIR")
+    if timeout <= 0 or poll <= 0:
+        raise UsageError("--timeout and --poll must be > 0 seconds")
+
+    def on_phase(state: str, message: str) -> None:
+        err_console.print(f"{state}: {message}", highlight=False, markup=False, soft_wrap=True)
+
+    client = None if no_cluster else KubeClient(kubeconfig, context).connect()
+    result = run_dgdr(file, client, namespace, out, on_phase, timeout_s=timeout, poll_s=poll)
+    data = result.as_dict()
+    emit(data, output, table=lambda: Text(f"DGDR {result.namespace}/{result.name}: {result.state}"))
+
+
+@app.command("status")
+def status(
+    name: Annotated[str, typer.Argument(help="metadata.name of the DGDR.")],
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", "-n", help="Namespace (default: the context's).")
+    ] = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Show a DGDR's phase, conditions and generated DGD (from its status or dgdr-output-NAME)."""
+    from dynamo_plan.adapters.kubernetes import KubeClient
+    from dynamo_plan.deploy.workflow import dgdr_status
+
+    data = dgdr_status(KubeClient(kubeconfig, context).connect(), name, namespace)
+
+    def table() -> Group:
+        lines = [Text(f"DGDR {data['namespace']}/{data['name']}: {data['state']}")]
+        for c in data["conditions"]:
+            lines.append(Text(f"  {c.get('type')}={c.get('status')} {c.get('message', '')}"))
+        dgd = data["generatedDeployment"] or {}
+        dgd_name = (dgd.get("metadata") or {}).get("name")
+        lines.append(Text(f"  generated DGD: {dgd_name or '(none yet)'}"))
+        return Group(*lines)
+
+    emit(data, output, table=table)

@@ -101,6 +101,8 @@ def test_create_offline_without_system_is_a_usage_error() -> None:
     assert result.exit_code == 2 and "--offline needs --system" in result.stderr
 
 
-def test_create_has_no_apply_flag() -> None:
-    result = run_cli(*CREATE, "--apply")
-    assert result.exit_code == 2
+def test_create_apply_with_a_missing_kubeconfig_exits_3(tmp_path: Path) -> None:
+    """``--apply`` talks to the cluster (tests/cli/test_dgdr_run_cli.py covers the success)."""
+    missing = tmp_path / "nope"
+    result = run_cli(*CREATE, "--apply", "--kubeconfig", missing)
+    assert result.exit_code == 3 and str(missing) in result.stderr

@@ -208,3 +208,19 @@ def test_namespace_precedence() -> None:
     objects = load_manifest(text, "m.yaml", None, "ctx")
     assert [o.namespace for o in objects] == ["own", "ctx"]
     assert [o.namespace for o in load_manifest(text, "m.yaml", "own", "ctx")] == ["own", "own"]
+
+
+def test_json_bodies_are_sent_as_objects(kube: KubeClient, standin: StandIn) -> None:
+    """A merge patch (application/merge-patch+json) reaches the server as a JSON object, once
+    encoded (the client's transport encodes JSON bodies itself)."""
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "m"}, "data": {"a": "1"}}
+    status, _ = kube.request("POST", "/api/v1/namespaces/default/configmaps", body=cm)
+    assert status in (200, 201)
+    status, live = kube.request(
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/m",
+        body={"data": {"b": "2"}},
+        content_type="application/merge-patch+json",
+    )
+    assert status == 200
+    assert live["data"] == {"a": "1", "b": "2"}
