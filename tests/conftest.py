@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,3 +54,12 @@ def run_cli(*args: str | Path) -> CliResult:
 @pytest.fixture
 def cli() -> Any:
     return run_cli
+
+
+@pytest.fixture
+def standin() -> Iterator[Any]:
+    """A running loopback Kubernetes API stand-in (tests/k8s_standin.py), stopped afterwards."""
+    from tests.k8s_standin import running_standin
+
+    with running_standin() as server:
+        yield server

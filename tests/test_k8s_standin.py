@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kubernetes import client, config, dynamic, watch
 from kubernetes.client.exceptions import ApiException
 
-from tests.k8s_standin import StandIn, running_standin
+from tests.k8s_standin import StandIn
 
 GROUP, VERSION, PLURAL = "nvidia.com", "v1alpha1", "dynamographdeployments"
-
-
-@pytest.fixture
-def standin() -> Iterator[StandIn]:
-    with running_standin() as server:
-        yield server
 
 
 @pytest.fixture

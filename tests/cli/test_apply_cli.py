@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import run_cli
-from tests.k8s_standin import StandIn, running_standin
+from tests.k8s_standin import StandIn
 
 DGD = """\
 apiVersion: nvidia.com/v1alpha1
@@ -31,12 +30,6 @@ rules:
     resources: [dynamographdeployments]
     verbs: [get, list, watch, patch]
 """
-
-
-@pytest.fixture
-def standin() -> Iterator[StandIn]:
-    with running_standin() as server:
-        yield server
 
 
 @pytest.fixture

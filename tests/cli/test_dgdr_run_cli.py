@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,13 +10,7 @@ import yaml
 
 from tests.conftest import run_cli
 from tests.deploy.test_workflow import write_dgdr
-from tests.k8s_standin import StandIn, running_standin
-
-
-@pytest.fixture
-def standin() -> Iterator[StandIn]:
-    with running_standin() as server:
-        yield server
+from tests.k8s_standin import StandIn
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,15 +9,9 @@ import pytest
 from dynamo_plan.adapters.kubernetes import KubeClient
 from tests.conftest import run_cli
 from tests.deploy.test_doctor import closed_port_url, healthy, prometheus
-from tests.k8s_standin import StandIn, running_standin
+from tests.k8s_standin import StandIn
 
 __all__ = ["prometheus"]  # the fixture, imported for these tests
-
-
-@pytest.fixture
-def standin() -> Iterator[StandIn]:
-    with running_standin() as server:
-        yield server
 
 
 @pytest.fixture

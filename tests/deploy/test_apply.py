@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from dynamo_plan.deploy.apply import (
     wait_ready,
 )
 from dynamo_plan.errors import ClusterError, InputError
-from tests.k8s_standin import StandIn, running_standin
+from tests.k8s_standin import StandIn
 
 MANIFEST = """\
 apiVersion: nvidia.com/v1alpha1
@@ -37,12 +36,6 @@ metadata:
 data:
   profile.json: "{{}}"
 """
-
-
-@pytest.fixture
-def standin() -> Iterator[StandIn]:
-    with running_standin() as server:
-        yield server
 
 
 @pytest.fixture

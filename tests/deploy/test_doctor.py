@@ -21,15 +21,9 @@ from dynamo_plan.deploy.doctor import (
     check_stuck_dgdrs,
     run_checks,
 )
-from tests.k8s_standin import StandIn, running_standin
+from tests.k8s_standin import StandIn
 
 NS = "prod"
-
-
-@pytest.fixture
-def standin() -> Iterator[StandIn]:
-    with running_standin() as server:
-        yield server
 
 
 @pytest.fixture

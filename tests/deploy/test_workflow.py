@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from dynamo_plan.deploy.workflow import (
     spec_hash,
 )
 from dynamo_plan.errors import InfeasibleSLAError, InputError
-from tests.k8s_standin import StandIn, running_standin
+from tests.k8s_standin import StandIn
 
 
 def dgdr_doc(
@@ -52,12 +51,6 @@ def dgdr_doc(
 def write_dgdr(path: Path, **kwargs: Any) -> Path:
     path.write_text(yaml.safe_dump(dgdr_doc(**kwargs)))
     return path
-
-
-@pytest.fixture
-def standin() -> Iterator[StandIn]:
-    with running_standin() as server:
-        yield server
 
 
 @pytest.fixture
