@@ -80,7 +80,7 @@ def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
                     ) from e
             return out
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, RuntimeError) as e:
-        # RuntimeError (NotImplementedError too): zipfile on encryption/unsupported-method flags
+        # RuntimeError (and its subclasses): zipfile meets encryption or compression-method flags
         raise InputError(f"{path}: not a readable .npz file ({_printable(str(e))})") from e
 
 

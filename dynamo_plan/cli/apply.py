@@ -11,6 +11,7 @@ from rich.console import Group
 from rich.text import Text
 
 from dynamo_plan.adapters.kubernetes import KubeClient
+from dynamo_plan.cli.options import ContextOption, KubeconfigOption, NamespaceOption
 from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, err_console
 from dynamo_plan.deploy.apply import (
     DryRun,
@@ -26,19 +27,6 @@ from dynamo_plan.errors import UsageError
 
 FileArg = Annotated[
     Path, typer.Argument(help="Manifest: one or more YAML documents (DGD, DGDR, ConfigMap, RBAC).")
-]
-NamespaceOption = Annotated[
-    str | None,
-    typer.Option(
-        "--namespace", "-n", help="Namespace for objects without one (default: the context's)."
-    ),
-]
-ContextOption = Annotated[
-    str | None, typer.Option("--context", help="kubeconfig context (default: the current one).")
-]
-KubeconfigOption = Annotated[
-    Path | None,
-    typer.Option("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)."),
 ]
 DryRunOption = Annotated[
     DryRun | None,

@@ -10,8 +10,7 @@ import typer
 from rich.console import Group
 from rich.text import Text
 
-from dynamo_plan.cli.apply import ContextOption, KubeconfigOption
-from dynamo_plan.cli.options import ItlOption, TtftOption
+from dynamo_plan.cli.options import ContextOption, ItlOption, KubeconfigOption, TtftOption
 from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, err_console
 from dynamo_plan.deploy.create import build_dgdr, dump_dgdr, write_atomic
 from dynamo_plan.deploy.dgdr import FileReport, Finding, validate_file

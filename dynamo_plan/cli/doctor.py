@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from dynamo_plan.adapters.kubernetes import KubeClient
-from dynamo_plan.cli.apply import ContextOption, KubeconfigOption, NamespaceOption
+from dynamo_plan.cli.options import ContextOption, KubeconfigOption, NamespaceOption
 from dynamo_plan.cli.output import OutputFormat, OutputOption, emit
 from dynamo_plan.deploy.doctor import DEFAULT_PULL_SECRET, Check, run_checks
 from dynamo_plan.errors import ClusterError

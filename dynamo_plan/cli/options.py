@@ -59,3 +59,19 @@ def gpu_budget(max_gpu_budget: int) -> int | None:
     if max_gpu_budget == 0 or max_gpu_budget < -1:
         raise InputError(f"--max-gpu-budget must be >= 1 or -1 (no budget), got {max_gpu_budget}")
     return None if max_gpu_budget == -1 else max_gpu_budget
+
+
+# Cluster access, shared by apply/delete, dgdr and doctor.
+NamespaceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace", "-n", help="Namespace for objects without one (default: the context's)."
+    ),
+]
+ContextOption = Annotated[
+    str | None, typer.Option("--context", help="kubeconfig context (default: the current one).")
+]
+KubeconfigOption = Annotated[
+    Path | None,
+    typer.Option("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)."),
+]
