@@ -3,6 +3,13 @@
 # Creates .venv, installs the package with its dev extra, then lint, format check, types, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Real servers the integration tests start on loopback: Debian's prometheus and etcd-server.
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v etcd >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    prometheus etcd-server >/dev/null
+fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
