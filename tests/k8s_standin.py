@@ -13,7 +13,8 @@ the Kubernetes REST protocol for the few resources dynamo-plan uses and nothing 
 * namespaced resources: ``nvidia.com/v1alpha1`` ``dynamographdeployments`` and
   ``dynamographdeploymentrequests`` (with the ``/status`` subresource), core ``v1``
   ``configmaps`` and ``serviceaccounts``, ``rbac.authorization.k8s.io/v1`` ``roles`` and
-  ``rolebindings``;
+  ``rolebindings``, ``batch/v1`` ``jobs`` (with ``/status``; nothing runs them: a test that
+  needs a Job to finish writes its status itself, as the Job controller would);
 * verbs: GET (one object or a list), POST, PUT, PATCH and DELETE; PATCH takes
   ``application/apply-patch+yaml`` (server-side apply with ``fieldManager`` and ``force``) and
   ``application/merge-patch+json`` (RFC 7386);
@@ -28,13 +29,15 @@ the Kubernetes REST protocol for the few resources dynamo-plan uses and nothing 
   stale ``resourceVersion``), ``dryRun=All`` (computed, not stored), the ``/status``
   subresource (writes to the main resource ignore ``status``; ``/status`` writes touch only it),
   and ``/version``, ``/api``, ``/apis`` discovery (enough for ``kubernetes.dynamic``);
+* LIST filtered by ``labelSelector`` (comma-separated, ANDed terms ``k=v``, ``k==v``, ``k!=v``,
+  ``k`` (exists) and ``!k``; no set-based ``in`` / ``notin``), on namespaced collections and nodes;
 * ``?watch=true`` on a collection: ADDED / MODIFIED / DELETED events, one JSON object a line,
   from ``resourceVersion`` (or the current objects first) until ``timeoutSeconds``;
 * failure injection for retry tests: :meth:`StandIn.inject_failures` makes the next N requests
   answer a given status (409 ``Conflict`` as from a stale write, 429 with ``Retry-After: 0``,
   5xx).
 
-Not implemented: label/field selectors, bookmarks, strategic merge patch, JSON patch, admission,
+Not implemented: set-based label selectors, field selectors beyond ``a.b=v``, bookmarks, strategic merge patch, JSON patch, admission,
 validation against CRD schemas, finalizers and garbage collection.
 """
 
@@ -289,7 +292,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- routing ---------------------------------------------------------------------------------
     def _route(self, method: str, path: str, query: dict, raw: bytes) -> tuple[int, Any]:
         segs = [s for s in path.split("/") if s]
-        doctor = self._doctor_route(method, segs, raw)
+        doctor = self._doctor_route(method, segs, raw, query)
         if doctor is not None:
             return doctor
         crds = self._crd_route(method, segs)
@@ -355,7 +358,8 @@ class _Handler(BaseHTTPRequestHandler):
         with self.standin.store.lock:
             if name is None:
                 if method == "GET":
-                    return 200, _field_select(ctx.list(), query.get("fieldSelector"))
+                    listing = _field_select(ctx.list(), query.get("fieldSelector"))
+                    return 200, _label_select(listing, query.get("labelSelector"))
                 if method == "POST":
                     return 201, ctx.create(body)
                 raise HttpError(405, "MethodNotAllowed", f"{method} on a collection")
@@ -370,7 +374,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return 200, ctx.delete(name)
         raise HttpError(405, "MethodNotAllowed", method)
 
-    def _doctor_route(self, method: str, segs: list[str], raw: bytes) -> tuple[int, Any] | None:
+    def _doctor_route(
+        self, method: str, segs: list[str], raw: bytes, query: dict | None = None
+    ) -> tuple[int, Any] | None:
         """403 for ``StandIn.forbidden`` plurals, nodes, SelfSubjectAccessReview; else None."""
         si = self.standin
         hit = si.forbidden.intersection(segs)
@@ -384,7 +390,8 @@ class _Handler(BaseHTTPRequestHandler):
         if segs == ["api", "v1", "nodes"] and method == "GET":
             with si.store.lock:
                 items = copy.deepcopy(si.nodes)
-            return 200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": items}
+            listing = {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": items}
+            return 200, _label_select(listing, (query or {}).get("labelSelector"))
         ssar = ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"]
         if segs == ssar and method == "POST":
             review = yaml.safe_load(raw or b"{}")
@@ -455,6 +462,31 @@ def _field_select(listing: dict, selector: str | None) -> dict:
         return obj
 
     listing["items"] = [o for o in listing["items"] if all(str(value(o, k)) == v for k, v in terms)]
+    return listing
+
+
+def _label_select(listing: dict, selector: str | None) -> dict:
+    """Keep the items whose ``metadata.labels`` match an equality-based ``labelSelector``."""
+    if not selector:
+        return listing
+    terms = [t.strip() for t in selector.split(",") if t.strip()]
+
+    def match(labels: dict, term: str) -> bool:
+        if "!=" in term:
+            k, v = (s.strip() for s in term.split("!=", 1))
+            return labels.get(k) != v
+        if "=" in term:
+            k, v = (s.strip() for s in term.replace("==", "=").split("=", 1))
+            return labels.get(k) == v
+        if term.startswith("!"):
+            return term[1:].strip() not in labels
+        return term in labels
+
+    listing["items"] = [
+        o
+        for o in listing["items"]
+        if all(match((o.get("metadata") or {}).get("labels") or {}, t) for t in terms)
+    ]
     return listing
 
 

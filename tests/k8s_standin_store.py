@@ -21,11 +21,13 @@ RESOURCES: dict[tuple[str, str, str], str] = {
     ("", "v1", "serviceaccounts"): "ServiceAccount",
     ("rbac.authorization.k8s.io", "v1", "roles"): "Role",
     ("rbac.authorization.k8s.io", "v1", "rolebindings"): "RoleBinding",
+    # for online profiling: the profiling Jobs (status written by a test's cluster simulator)
+    ("batch", "v1", "jobs"): "Job",
     # for `doctor`: the image pull secret and the events of a stuck DGDR
     ("", "v1", "secrets"): "Secret",
     ("", "v1", "events"): "Event",
 }
-WITH_STATUS = {"dynamographdeployments", "dynamographdeploymentrequests"}
+WITH_STATUS = {"dynamographdeployments", "dynamographdeploymentrequests", "jobs"}
 _IGNORED_FIELDS = {("apiVersion",), ("kind",), ("metadata", "name"), ("metadata", "namespace")}
 
 Path_ = tuple[str, ...]

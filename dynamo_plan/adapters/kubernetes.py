@@ -12,6 +12,7 @@ header, when present, is used instead (capped at 10 s).
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ KINDS: dict[tuple[str, str], KindInfo] = {
         KindInfo("v1", "ServiceAccount", "serviceaccounts"),
         KindInfo("rbac.authorization.k8s.io/v1", "Role", "roles"),
         KindInfo("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
+        KindInfo("batch/v1", "Job", "jobs"),
     )
 }
 
@@ -111,7 +113,8 @@ class KubeClient:
         self.default_namespace = "default"
 
     def connect(self) -> KubeClient:
-        """Load the kubeconfig (``$KUBECONFIG`` / ``~/.kube/config`` when not given); ClusterError if bad."""
+        """Load the kubeconfig (``$KUBECONFIG`` / ``~/.kube/config`` when not given; a pod's
+        service account when neither exists in a pod); ClusterError if bad."""
         if self._api is not None:
             return self
         from kubernetes import client, config  # the client loads slowly: import on first use
@@ -120,6 +123,8 @@ class KubeClient:
         where = str(self.kubeconfig) if self.kubeconfig else "the default kubeconfig"
         if self.kubeconfig is not None and not self.kubeconfig.is_file():
             raise ClusterError(f"kubeconfig {self.kubeconfig} not found")
+        if self.kubeconfig is None and _in_cluster_only():
+            return self._connect_in_cluster()
         try:
             conf = client.Configuration()
             config.load_kube_config(  # type: ignore[no-untyped-call]
@@ -140,6 +145,26 @@ class KubeClient:
             chosen = active
         self.default_namespace = ((chosen or {}).get("context") or {}).get("namespace") or "default"
         conf.retries = 0  # retries are ours (below), not urllib3's
+        self.server = conf.host
+        self._api = client.ApiClient(conf)
+        return self
+
+    def _connect_in_cluster(self) -> KubeClient:
+        """A pod's service account (token, CA, namespace under ``SERVICE_ACCOUNT_DIR``)."""
+        from kubernetes import client, config
+        from kubernetes.config.config_exception import ConfigException
+
+        try:
+            conf = client.Configuration()
+            config.load_incluster_config(client_configuration=conf)  # type: ignore[no-untyped-call]
+        except (ConfigException, OSError) as e:
+            raise ClusterError(f"cannot load the in-cluster configuration: {_one_line(e)}") from e
+        try:
+            ns = (SERVICE_ACCOUNT_DIR / "namespace").read_text(encoding="utf-8").strip()
+        except OSError:
+            ns = ""
+        self.default_namespace = ns or "default"
+        conf.retries = 0
         self.server = conf.host
         self._api = client.ApiClient(conf)
         return self
@@ -267,6 +292,19 @@ class KubeClient:
         query = {"dryRun": "All"} if dry_run else None
         status, _ = self.request("DELETE", self.path(info, namespace, name), query)
         return status != 404
+
+
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+def _in_cluster_only() -> bool:
+    """Inside a pod with no kubeconfig: ``KUBERNETES_SERVICE_HOST`` set, no ``$KUBECONFIG``, no
+    ``~/.kube/config`` (then the service account is used, as kubectl does)."""
+    return (
+        bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+        and not os.environ.get("KUBECONFIG")
+        and not (Path.home() / ".kube" / "config").is_file()
+    )
 
 
 def _manager_of(message: str) -> str:

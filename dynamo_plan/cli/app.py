@@ -76,16 +76,22 @@ from dynamo_plan.cli import dgdr as _dgdr  # noqa: E402
 from dynamo_plan.cli import doctor as _doctor  # noqa: E402
 from dynamo_plan.cli import estimate as _estimate  # noqa: E402
 from dynamo_plan.cli import generate as _generate  # noqa: E402
+from dynamo_plan.cli import load as _load  # noqa: E402
+from dynamo_plan.cli import mocker as _mocker  # noqa: E402
 from dynamo_plan.cli import plan as _plan  # noqa: E402
 from dynamo_plan.cli import predict as _predict  # noqa: E402
 from dynamo_plan.cli import profile as _profile  # noqa: E402
 from dynamo_plan.cli import simulate as _simulate  # noqa: E402
 from dynamo_plan.cli import trace as _trace  # noqa: E402
+from dynamo_plan.cli import virtual as _virtual  # noqa: E402
 
 app.add_typer(_predict.app, name="predict")
 app.add_typer(_plan.app, name="plan")
 app.add_typer(_trace.app, name="trace")
 app.add_typer(_dgdr.app, name="dgdr")
+app.add_typer(_mocker.app, name="mocker")
+app.add_typer(_load.app, name="load")
+app.add_typer(_virtual.app, name="virtual")
 app.command(
     "profile", help="Size prefill/decode engines for an SLA and write a performance profile."
 )(_profile.profile)

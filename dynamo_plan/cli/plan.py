@@ -1,7 +1,11 @@
-"""``dynamo-plan plan decide``: one planner decision for a given load (what-if questions, scripts)."""
+"""``dynamo-plan plan decide``: one planner decision for a given load (what-if questions, scripts);
+``dynamo-plan plan run``: the live planner loop (:mod:`dynamo_plan.live`)."""
 
 from __future__ import annotations
 
+from dataclasses import fields
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -15,13 +19,15 @@ from dynamo_plan.cli.options import (
     ProfileDirOption,
     TtftOption,
     gpu_budget,
+    predictor_params,
 )
-from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, simple_table
+from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, simple_table, warn
 from dynamo_plan.core.planner import DEFAULT_TTFT_QUANTILE
 from dynamo_plan.errors import InputError, UsageError
+from dynamo_plan.live.config import RunSettings
 
 app = typer.Typer(
-    help="Planner decisions: replicas per role for a load, an SLA and a profile.",
+    help="Planner decisions: replicas per role for a load, an SLA and a profile; the live planner.",
     no_args_is_help=True,
 )
 
@@ -152,3 +158,218 @@ def decide(
         return simple_table("plan decide", ["field", "value"], rows)
 
     emit(result, output, table=table)
+
+
+# --- plan run ------------------------------------------------------------------------------------
+
+
+class ConnectorChoice(StrEnum):
+    """How ``plan run`` carries out its decisions."""
+
+    none = "none"
+    virtual = "virtual"
+    kubernetes = "kubernetes"
+
+
+_RUN = RunSettings()
+
+
+@app.command("run")
+def run(
+    ctx: typer.Context,
+    profile: Annotated[
+        Path | None,
+        typer.Option("--profile", help="Performance-profile directory (Dynamo layout)."),
+    ] = None,
+    prometheus_url: Annotated[
+        str | None,
+        typer.Option(
+            "--prometheus-url",
+            "--prometheus-endpoint",
+            help="Prometheus base URL (default: $PROMETHEUS_ENDPOINT).",
+        ),
+    ] = None,
+    prometheus_token_file: Annotated[
+        Path | None, typer.Option("--prometheus-token-file", help="Bearer token file.")
+    ] = None,
+    prometheus_ca_bundle: Annotated[
+        Path | None, typer.Option("--prometheus-ca-bundle", help="PEM CA bundle for https.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Served model name (frontend `model` label).")
+    ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option("--namespace", help="Dynamo namespace (`dynamo_namespace` label, etcd keys)."),
+    ] = None,
+    connector: Annotated[
+        ConnectorChoice,
+        typer.Option(
+            "--connector",
+            help="none: observe and log only; virtual: state file/etcd; kubernetes: patch the DGD.",
+        ),
+    ] = ConnectorChoice.none,
+    state: Annotated[
+        Path | None, typer.Option("--state", help="Virtual connector: state file.")
+    ] = None,
+    etcd: Annotated[str | None, typer.Option("--etcd", help="Virtual connector: etcd URL.")] = None,
+    virtual_timeout: Annotated[
+        float,
+        typer.Option(
+            "--virtual-timeout", help="Seconds an unacknowledged decision blocks newer ones."
+        ),
+    ] = _RUN.virtual_timeout,
+    dgd: Annotated[
+        str | None,
+        typer.Option("--dgd", help="Kubernetes connector: the DynamoGraphDeployment to scale."),
+    ] = None,
+    kube_namespace: Annotated[
+        str | None,
+        typer.Option(
+            "--kube-namespace",
+            help="Kubernetes connector: the DGD's namespace (default: the context's / the pod's).",
+        ),
+    ] = None,
+    kubeconfig: Annotated[
+        Path | None,
+        typer.Option(
+            "--kubeconfig", help="Kubernetes connector: kubeconfig (default: in-cluster)."
+        ),
+    ] = None,
+    context: Annotated[
+        str | None, typer.Option("--context", help="Kubernetes connector: kubeconfig context.")
+    ] = None,
+    ready_timeout: Annotated[
+        float,
+        typer.Option(
+            "--ready-timeout",
+            help="Kubernetes connector: seconds a scale-up may stay not Ready before it is reported.",
+        ),
+    ] = _RUN.ready_timeout,
+    interval: Annotated[
+        float,
+        typer.Option("--interval", "--adjustment-interval", help="Adjustment interval (s)."),
+    ] = _RUN.interval,
+    ttft: TtftOption = _RUN.ttft,
+    itl: ItlOption = _RUN.itl,
+    isl: Annotated[
+        float,
+        typer.Option("--isl", help="SLA input length (tokens): the shape assumed until measured."),
+    ] = _RUN.isl,
+    osl: Annotated[
+        float,
+        typer.Option("--osl", help="SLA output length (tokens): the shape assumed until measured."),
+    ] = _RUN.osl,
+    predictor: Annotated[
+        str, typer.Option("--predictor", "--load-predictor", help="Load predictor (predict list).")
+    ] = _RUN.predictor,
+    warmup_trace: Annotated[
+        Path | None,
+        typer.Option("--warmup-trace", help="Trace whose bucketed history warms the predictors."),
+    ] = None,
+    max_gpu_budget: MaxGpuBudgetOption = _RUN.max_gpu_budget,
+    min_endpoint: MinEndpointOption = _RUN.min_endpoint,
+    prefill_engine_num_gpu: PrefillGpusOption = _RUN.prefill_engine_num_gpu,
+    decode_engine_num_gpu: DecodeGpusOption = _RUN.decode_engine_num_gpu,
+    no_correction: Annotated[
+        bool,
+        typer.Option("--no-correction", help="Ignore observed latencies (correction factors 1)."),
+    ] = _RUN.no_correction,
+    startup_s: Annotated[
+        float,
+        typer.Option("--startup-s", help="Replica start-up time (s): how far ahead to size."),
+    ] = _RUN.startup_s,
+    load_quantile: Annotated[
+        float | None,
+        typer.Option("--load-quantile", help="Size for this quantile of the load forecast."),
+    ] = _RUN.load_quantile,
+    ttft_quantile: Annotated[
+        float | None,
+        typer.Option("--ttft-quantile", help="TTFT quantile the target applies to; 0: the mean."),
+    ] = _RUN.ttft_quantile,
+    scale_down_patience: Annotated[
+        int,
+        typer.Option("--scale-down-patience", help="Decisions to wait before scaling down."),
+    ] = _RUN.scale_down_patience,
+    metrics_port: Annotated[
+        int, typer.Option("--metrics-port", help="Port of the planner's /metrics; 0 disables.")
+    ] = _RUN.metrics_port,
+    metrics_addr: Annotated[
+        str, typer.Option("--metrics-addr", help="Address /metrics listens on.")
+    ] = _RUN.metrics_addr,
+    max_ticks: Annotated[
+        int | None, typer.Option("--max-ticks", help="Stop after N ticks (default: never).")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="YAML settings (snake_case flag names); flags override it."),
+    ] = None,
+    print_config: Annotated[
+        bool,
+        typer.Option(
+            "--print-config", help="Print the merged settings and exit (connects nothing)."
+        ),
+    ] = False,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Run the planner: every --interval seconds read the frontend's metrics from Prometheus,
+    forecast, decide and scale through the connector; one JSON log line per tick on stderr;
+    /metrics on --metrics-port. SIGTERM/SIGINT stop it after the current tick and print a
+    summary (ticks, decisions by reason, GPU hours)."""
+    import signal
+    import threading
+
+    from dynamo_plan.live.config import check_settings, load_run_config, merge_settings
+    from dynamo_plan.live.service import planner_config, run_planner
+
+    given = {k: getattr(v, "value", v) for k, v in locals().items() if k in _RUN_FIELDS}
+    explicit = {k for k in given if _from_command_line(ctx, k)}
+    file_values = load_run_config(config) if config is not None else {}
+    settings = merge_settings(given, explicit, file_values)
+    check_settings(settings)
+    planner_config(settings)  # InfeasibleSLAError (exit 4) for a budget below the floors
+    if print_config:
+        emit(settings.as_dict(), output, table=lambda: _settings_table(settings.as_dict()))
+        return
+
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, _stop)
+    try:
+        summary = run_planner(
+            settings,
+            stop,
+            predictor_params=predictor_params(settings.predictor, settings.interval),
+            warn=warn,
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    def table() -> Any:
+        rows = [
+            [k, ", ".join(f"{r}: {n}" for r, n in v.items()) if isinstance(v, dict) else v]
+            for k, v in summary.items()
+        ]
+        return simple_table("plan run", ["field", "value"], rows)
+
+    emit(summary, output, table=table)
+
+
+_RUN_FIELDS = frozenset(f.name for f in fields(RunSettings))
+
+
+def _from_command_line(ctx: typer.Context, name: str) -> bool:
+    """Whether flag ``name`` was given on the command line (not its default)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name != "DEFAULT"
+
+
+def _settings_table(values: dict[str, Any]) -> Any:
+    return simple_table("plan run settings", ["setting", "value"], list(values.items()))

@@ -1,4 +1,6 @@
-"""``dynamo-plan profile --offline``: size prefill/decode engines for an SLA and write a profile."""
+"""``dynamo-plan profile``: ``--offline`` sizes prefill/decode engines for an SLA with the
+estimator; ``--online --endpoint URL`` measures the engine behind an endpoint. Both write a
+Dynamo-layout performance profile."""
 
 from __future__ import annotations
 
@@ -8,19 +10,76 @@ from typing import Annotated, Any, cast
 
 import typer
 
-from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, simple_table
+from dynamo_plan.cli.options import ContextOption, KubeconfigOption, NamespaceOption
+from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, progress_bar, simple_table
 from dynamo_plan.errors import InputError, UsageError
 
 
 def profile(
     offline: Annotated[
         bool,
-        typer.Option(
-            "--offline",
-            help="Estimate the profile with the offline estimator (required; online profiling "
-            "on GPUs is not available yet).",
-        ),
+        typer.Option("--offline", help="Estimate the profile with the offline estimator."),
     ] = False,
+    online: Annotated[
+        bool,
+        typer.Option("--online", help="Measure the engine behind --endpoint (OpenAI-compatible)."),
+    ] = False,
+    endpoint: Annotated[
+        str | None,
+        typer.Option("--endpoint", help="--online: endpoint base URL, e.g. http://host:8000."),
+    ] = None,
+    tp: Annotated[
+        int, typer.Option("--tp", help="--online: GPUs (TP) of the engine behind the endpoint.")
+    ] = 1,
+    role: Annotated[
+        str, typer.Option("--role", help="--online: measure prefill, decode or both.")
+    ] = "both",
+    max_kv_tokens: Annotated[
+        int | None,
+        typer.Option(
+            "--max-kv-tokens",
+            help="--online: the engine's KV-cache capacity (tokens); default: as advertised.",
+        ),
+    ] = None,
+    max_isl: Annotated[
+        int | None,
+        typer.Option("--max-isl", help="--online: largest ISL measured (default max(ISL, 8192))."),
+    ] = None,
+    prefill_points: Annotated[
+        int, typer.Option("--prefill-points", help="--online: ISLs in the prefill grid.")
+    ] = 8,
+    prefill_requests: Annotated[
+        int, typer.Option("--prefill-requests", help="--online: requests per prefill ISL.")
+    ] = 3,
+    decode_rows: Annotated[
+        int, typer.Option("--decode-rows", help="--online: context rows of the decode grid.")
+    ] = 3,
+    decode_points: Annotated[
+        int, typer.Option("--decode-points", help="--online: concurrencies per context row.")
+    ] = 4,
+    decode_rounds: Annotated[
+        int,
+        typer.Option(
+            "--decode-rounds", help="--online: requests per decode point = rounds × concurrency."
+        ),
+    ] = 2,
+    max_concurrency: Annotated[
+        int, typer.Option("--max-concurrency", help="--online: most concurrent decode requests.")
+    ] = 256,
+    api: Annotated[str, typer.Option("--api", help="--online: chat or completions.")] = "chat",
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="--online: per-request timeout (s).")
+    ] = 600.0,
+    result_configmap: Annotated[
+        str | None,
+        typer.Option(
+            "--result-configmap",
+            help="--online: also publish the result JSON files as this ConfigMap.",
+        ),
+    ] = None,
+    namespace: NamespaceOption = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Profile directory to write (created or replaced)."),
@@ -63,11 +122,54 @@ def profile(
     ] = True,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Choose prefill and decode TP for an SLA and write a Dynamo-compatible performance profile.
+    """Choose prefill and decode TP for an SLA (--offline), or measure an engine (--online), and
+    write a Dynamo-compatible performance profile.
 
     Writes OUT/selected_{prefill,decode}_interpolation/raw_data.npz, their JSON form, profile.json
-    and PNG plots. Exit 4 when no TP up to --max-gpus-per-engine meets the SLA.
+    and PNG plots. Exit 4 when no TP up to --max-gpus-per-engine meets the SLA (--offline); exit 3
+    when the endpoint cannot be reached (--online).
     """
+    if online:
+        if offline:
+            raise UsageError("--online and --offline cannot be combined")
+        if endpoint is None or out is None or isl is None or osl is None:
+            raise UsageError("profile --online needs --endpoint URL, --out DIR, --isl and --osl")
+        offline_only = {"--dgdr": dgdr, "--model-config": model_config, "--system": system}
+        given = [k for k, v in offline_only.items() if v is not None]
+        if given:
+            raise UsageError(f"profile --online does not take {', '.join(given)}")
+        if role not in ("prefill", "decode", "both"):
+            raise UsageError(f"--role must be prefill, decode or both, got {role!r}")
+        if api not in ("chat", "completions"):
+            raise UsageError(f"--api must be chat or completions, got {api!r}")
+        from dynamo_plan.profiler.online import OnlineRequest
+
+        req = OnlineRequest(
+            endpoint=endpoint,
+            out=out,
+            isl=isl,
+            osl=osl,
+            model=model,
+            tp=tp,
+            role=cast(Any, role),
+            max_kv_tokens=max_kv_tokens,
+            max_isl=max_isl,
+            ttft_ms=ttft,
+            itl_ms=itl,
+            prefill_points=prefill_points,
+            prefill_requests=prefill_requests,
+            decode_rows=decode_rows,
+            decode_points=decode_points,
+            decode_rounds=decode_rounds,
+            max_concurrency=max_concurrency,
+            api=cast(Any, api),
+            timeout_s=timeout,
+            plots=plots,
+        )
+        _online(req, result_configmap, namespace, kubeconfig, context, output)
+        return
+    if endpoint is not None or result_configmap is not None:
+        raise UsageError("--endpoint and --result-configmap need --online")
     started = time.perf_counter()
     from dynamo_plan.profiler.offline import (
         Dtype,
@@ -78,7 +180,9 @@ def profile(
     )
 
     if not offline:
-        raise UsageError("profile needs --offline (online profiling is not available yet)")
+        raise UsageError(
+            "profile needs --offline (estimate) or --online --endpoint URL (measure an engine)"
+        )
     if out is None:
         raise UsageError("profile --offline needs --out DIR")
     if dtype not in ("fp8", "bf16"):
@@ -191,3 +295,81 @@ def _check_dgdr(path: Path) -> None:
     more = len(report.errors) - 1
     tail = f" (and {more} more: dynamo-plan dgdr validate {path})" if more else ""
     raise InputError(f"{where}:{field} {first.message}{tail}")
+
+
+def _online(
+    req: Any,
+    result_configmap: str | None,
+    namespace: str | None,
+    kubeconfig: Path | None,
+    context: str | None,
+    output: OutputFormat,
+) -> None:
+    """Run ``profile --online`` for ``req`` (an OnlineRequest), publish, render."""
+    from dynamo_plan.profiler.online import plan_size, resolve, run_online
+
+    req.check()
+    resolved = resolve(req)
+    total = plan_size(req, resolved[1])
+    with progress_bar(f"profiling {resolved[0]} at {req.endpoint}", total) as advance:
+        outcome = run_online(req, progress=advance, resolved=resolved)
+    if result_configmap is not None:
+        from dynamo_plan.profiler.online_cluster import publish_result_configmap
+
+        publish_result_configmap(outcome.out, result_configmap, namespace, kubeconfig, context)
+    result = _online_summary(outcome, result_configmap)
+    emit(result, output, table=lambda: _online_table(result))
+
+
+def _online_summary(outcome: Any, configmap: str | None) -> dict[str, Any]:
+    import dataclasses
+
+    req = outcome.request
+    return {
+        "model": outcome.model,
+        "endpoint": req.endpoint,
+        "tp": req.tp,
+        "role": req.role,
+        "max_kv_tokens": outcome.max_kv_tokens,
+        "prefill": [dataclasses.asdict(p) for p in outcome.prefill],
+        "decode": [dataclasses.asdict(p) for p in outcome.decode],
+        "out": str(outcome.out),
+        "plots": [str(p) for p in outcome.plots],
+        "result_configmap": configmap,
+        "elapsed_s": round(outcome.elapsed_s, 3),
+    }
+
+
+def _online_table(result: dict[str, Any]) -> Any:
+    from rich.console import Group
+
+    parts: list[Any] = []
+    title = f"{result['model']} at {result['endpoint']} (TP{result['tp']}) → {result['out']}"
+    if result["prefill"]:
+        rows = [
+            [p["isl"], p["ttft_ms"], round(p["thpt_per_gpu"]), p["requests"], p["errors"]]
+            for p in result["prefill"]
+        ]
+        parts.append(
+            simple_table(
+                f"prefill: {title}", ["ISL", "TTFT ms", "tokens/s/GPU", "ok", "errors"], rows
+            )
+        )
+    if result["decode"]:
+        rows = [
+            [
+                p["context"],
+                p["clients"],
+                p["concurrency"],
+                p["kv_usage"],
+                p["itl_ms"],
+                round(p["thpt_per_gpu"]),
+                p["errors"],
+            ]
+            for p in result["decode"]
+        ]
+        head = ["context", "clients", "concurrency", "kv usage", "ITL ms", "tokens/s/GPU", "errors"]
+        parts.append(
+            simple_table(f"decode (max_kv_tokens {result['max_kv_tokens']}): {title}", head, rows)
+        )
+    return Group(*parts)

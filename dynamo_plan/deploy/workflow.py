@@ -1,9 +1,11 @@
 """``dgdr run`` / ``dgdr status``: the DynamoGraphDeploymentRequest workflow on the client side.
 
 Phases (``status.state``): Pending → Profiling → (Deploying, when ``spec.autoApply``) → Ready,
-or Failed with the error's message. Profiling is offline only (``sweep.useAiConfigurator:
-true``: :func:`dynamo_plan.profiler.offline.run_offline` on ``aicSystem``). The generated
-manifest comes from :func:`dynamo_plan.deploy.render.render`.
+or Failed with the error's message. Profiling is offline with ``sweep.useAiConfigurator: true``
+(:func:`dynamo_plan.profiler.offline.run_offline` on ``aicSystem``), otherwise online in the
+cluster (:func:`dynamo_plan.profiler.online_cluster.profile_online_cluster`: a temporary DGD and
+a profiling Job per candidate TP and role, all deleted afterwards; needs a cluster, so not with
+``no_cluster``). The generated manifest comes from :func:`dynamo_plan.deploy.render.render`.
 
 When the DGDR CRD (``dynamographdeploymentrequests.nvidia.com``) is installed, the DGDR object is
 server-side applied (field manager ``dynamo-plan``) and every phase is written to its ``/status``
@@ -64,8 +66,8 @@ __all__ = [
 CRD_NAME = "dynamographdeploymentrequests.nvidia.com"
 SPEC_HASH = "dgdr.nvidia.com/spec-hash"
 ONLINE_MESSAGE = (
-    "online profiling is not available yet: set "
-    "spec.profilingConfig.config.sweep.useAiConfigurator: true"
+    "online profiling runs temporary deployments and Jobs in a cluster: drop --no-cluster, or "
+    "set spec.profilingConfig.config.sweep.useAiConfigurator: true for offline profiling"
 )
 _STARTED = ("Profiling", "Deploying", "Ready", "Failed")
 
@@ -146,7 +148,12 @@ class _Run:
         namespace: str,
         out: Path | None,
         on_phase: Callable[[str, str], None],
+        path: Path | None = None,
+        on_progress: Callable[[Any], None] | None = None,
     ) -> None:
+        self.path = path
+        self.on_progress = on_progress
+        self.timeout_s, self.poll_s = 1800.0, 2.0
         self.dgdr = copy.deepcopy(dgdr)
         self.dgdr.setdefault("metadata", {})["namespace"] = namespace
         self.client = client
@@ -243,8 +250,8 @@ class _Run:
         spec = self.dgdr["spec"]
         config = (spec.get("profilingConfig") or {}).get("config") or {}
         sweep = config.get("sweep") or {}
-        if sweep.get("useAiConfigurator") is not True:
-            raise InputError(ONLINE_MESSAGE)
+        if not self.offline:
+            return self._profile_online(work)
         system = sweep.get("aicSystem")
         if not system:
             raise InputError(
@@ -261,6 +268,29 @@ class _Run:
             plots=False,
         )
         run_offline(request)
+        return load_profile(work)
+
+    @property
+    def offline(self) -> bool:
+        """``sweep.useAiConfigurator: true`` selects the estimator; anything else is online."""
+        config = (self.dgdr["spec"].get("profilingConfig") or {}).get("config") or {}
+        return (config.get("sweep") or {}).get("useAiConfigurator") is True
+
+    def _profile_online(self, work: Path) -> Any:
+        from dynamo_plan.adapters.profile_files import load_profile
+        from dynamo_plan.profiler.online_cluster import profile_online_cluster
+
+        if self.client is None or self.path is None:
+            raise InputError(ONLINE_MESSAGE)
+        profile_online_cluster(
+            self.path,
+            self.client,
+            self.result.namespace,
+            work,
+            progress=self.on_progress,
+            poll_s=self.poll_s,
+            ready_timeout_s=self.timeout_s,
+        )
         return load_profile(work)
 
     def configmaps(self, profile: Any, manifest: str) -> list[dict[str, Any]]:
@@ -286,6 +316,7 @@ class _Run:
         return [output, prof]
 
     def run(self, timeout_s: float, poll_s: float) -> RunResult:
+        self.timeout_s, self.poll_s = timeout_s, poll_s
         if self.client is not None:
             self.result.crd_installed = crd_installed(self.client)
             self._check_immutable()
@@ -302,8 +333,12 @@ class _Run:
 
     def _rest(self, timeout_s: float, poll_s: float) -> RunResult:
         spec = self.dgdr["spec"]
-        self._condition("Profiled", False, "Profiling", "offline profiling running")
-        self.phase("Profiling", "offline profiling with the estimator")
+        if self.offline:
+            self._condition("Profiled", False, "Profiling", "offline profiling running")
+            self.phase("Profiling", "offline profiling with the estimator")
+        else:
+            self._condition("Profiled", False, "Profiling", "online profiling running")
+            self.phase("Profiling", "online profiling: a temporary DGD and Job per TP and role")
         with tempfile.TemporaryDirectory(prefix="dgdr-profile-") as tmp:
             work = (self.out / "profile") if self.out is not None else Path(tmp) / "profile"
             profile = self.profile(work)
@@ -365,11 +400,15 @@ def run_dgdr(
     on_phase: Callable[[str, str], None] = lambda state, message: None,
     timeout_s: float = 1800.0,
     poll_s: float = 2.0,
+    on_progress: Callable[[Any], None] | None = None,
 ) -> RunResult:
     """Run the workflow for the DGDR in ``path`` (see the module doc); ``client`` None = files.
 
     The namespace is ``namespace``, else the DGDR's ``metadata.namespace``, else the client's
-    default. Raises the first error (after writing Failed), e.g. InfeasibleSLAError (exit 4).
+    default. ``timeout_s`` bounds each wait for Ready (the final DGD; with online profiling also
+    each temporary DGD); ``on_progress`` receives online profiling's
+    :class:`~dynamo_plan.profiler.online_cluster.ProfilingProgress` events. Raises the first
+    error (after writing Failed), e.g. InfeasibleSLAError (exit 4).
     """
     dgdr = load_dgdr(path)
     own = (dgdr.get("metadata") or {}).get("namespace")
@@ -381,7 +420,7 @@ def run_dgdr(
     ns = str(namespace or own or default)
     if client is None and out is None:
         raise InputError("--no-cluster needs --out DIR (where the ConfigMaps and DGD are written)")
-    return _Run(dgdr, client, ns, out, on_phase).run(timeout_s, poll_s)
+    return _Run(dgdr, client, ns, out, on_phase, path, on_progress).run(timeout_s, poll_s)
 
 
 def dgdr_status(client: KubeClient, name: str, namespace: str | None) -> dict[str, Any]:

@@ -142,14 +142,14 @@ def test_infeasible_sla_writes_failed_and_raises(
     assert ready[0]["status"] == "False" and ready[0]["message"] == str(e.value)
 
 
-def test_online_profiling_is_refused_with_failed(
-    kube: KubeClient, standin: StandIn, tmp_path: Path
-) -> None:
-    standin.install_crd()
-    with pytest.raises(InputError, match="online profiling is not available yet"):
-        run_dgdr(write_dgdr(tmp_path / "d.yaml", offline=False), kube, None)
-    live = standin.get("dynamographdeploymentrequests", "team", "llama")
-    assert live is not None and live["status"]["state"] == "Failed"
+def test_online_profiling_needs_a_cluster(tmp_path: Path) -> None:
+    # online profiling with a cluster: tests/deploy/test_workflow_online.py
+    seen, on_phase = _phases()
+    with pytest.raises(InputError, match="drop --no-cluster"):
+        run_dgdr(
+            write_dgdr(tmp_path / "d.yaml", offline=False), None, None, tmp_path / "o", on_phase
+        )
+    assert seen == ["Pending", "Profiling", "Failed"]
 
 
 @pytest.mark.parametrize("crd", [True, False])

@@ -1,0 +1,98 @@
+"""``dynamo-plan virtual``: the environment's side of the virtual connector: read, wait for and
+complete decisions (state in a JSON file with ``--state`` or in etcd with ``--etcd``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, simple_table
+from dynamo_plan.connectors.virtual_client import VirtualClient
+from dynamo_plan.connectors.virtual_state import VirtualState
+from dynamo_plan.connectors.virtual_store import make_store
+
+app = typer.Typer(
+    help="The environment's side of the virtual connector: read, wait for and complete decisions.",
+    no_args_is_help=True,
+)
+
+StateOption = Annotated[
+    Path | None,
+    typer.Option("--state", help="Virtual state JSON file (written atomically, flock'ed)."),
+]
+EtcdOption = Annotated[
+    str | None,
+    typer.Option("--etcd", help="etcd URL (v3 HTTP gateway), e.g. http://127.0.0.1:2379."),
+]
+EtcdNamespaceOption = Annotated[
+    str, typer.Option("--namespace", help="etcd key namespace: keys v1/<NS>/planner/<field>.")
+]
+
+
+def _client(state: Path | None, etcd: str | None, namespace: str) -> VirtualClient:
+    return VirtualClient(make_store(state, etcd, namespace))
+
+
+def _render(client: VirtualClient, state: VirtualState | None, fmt: OutputFormat) -> None:
+    data: dict[str, Any] = {
+        "location": client.store.location,
+        "decision_id": None if state is None else state.decision_id,
+        "num_prefill_workers": None if state is None else state.num_prefill_workers,
+        "num_decode_workers": None if state is None else state.num_decode_workers,
+        "scaled_decision_id": None if state is None else state.scaled_decision_id,
+        "acknowledged": None if state is None else state.acknowledged,
+    }
+    emit(data, fmt, table=lambda: simple_table(None, ["field", "value"], list(data.items())))
+
+
+@app.command("get")
+def get(
+    state: StateOption = None,
+    etcd: EtcdOption = None,
+    namespace: EtcdNamespaceOption = "default",
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Print the planner's latest decision and whether it was carried out (fields empty when
+    nothing was decided yet)."""
+    client = _client(state, etcd, namespace)
+    _render(client, client.get(), output)
+
+
+@app.command("wait")
+def wait(
+    state: StateOption = None,
+    etcd: EtcdOption = None,
+    namespace: EtcdNamespaceOption = "default",
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.0, help="Give up after this many seconds (exit 3).")
+    ] = 60.0,
+    after_decision_id: Annotated[
+        int | None,
+        typer.Option(
+            "--after-decision-id",
+            help="Wait for a decision newer than this id (default: any unacknowledged decision).",
+        ),
+    ] = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Wait for a decision to carry out, then print it."""
+    client = _client(state, etcd, namespace)
+    _render(client, client.wait(timeout, after_decision_id), output)
+
+
+@app.command("complete")
+def complete(
+    state: StateOption = None,
+    etcd: EtcdOption = None,
+    namespace: EtcdNamespaceOption = "default",
+    decision_id: Annotated[
+        int | None,
+        typer.Option("--decision-id", help="Decision carried out (default: the latest)."),
+    ] = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Acknowledge a decision as carried out (sets scaled_decision_id), then print the state."""
+    client = _client(state, etcd, namespace)
+    _render(client, client.complete(decision_id), output)

@@ -1,0 +1,209 @@
+"""One online-profiling run's cluster side: a measurement's objects and their cleanup.
+
+:class:`ClusterRun` applies a temporary DGD, waits for Ready, creates the profiling Job, waits
+for it and reads the result ConfigMap; it tracks every object it creates (before creating it)
+and :meth:`ClusterRun.cleanup` deletes them (Jobs with propagation Background, so their pods
+go too), then anything else labelled with the run id. A failed delete is recorded in
+``leftovers``, never raised. The driver is :mod:`dynamo_plan.profiler.online_cluster`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dynamo_plan.adapters.kubernetes import KindInfo, KubeClient, kind_info
+from dynamo_plan.adapters.profile_files import DECODE_JSON, PREFILL_JSON
+from dynamo_plan.deploy.apply import FIELD_MANAGER, ManifestObject, ReadyState, wait_ready
+from dynamo_plan.errors import ClusterError, InputError
+from dynamo_plan.profiler.cluster_render import (
+    ROLE_LABEL,
+    RUN_LABEL,
+    TP_LABEL,
+    Names,
+    frontend_url,
+    profiler_rbac,
+    render_job,
+    render_temp_dgd,
+    run_names,
+)
+
+__all__ = ["CM_INFO", "DGD_INFO", "JOB_INFO", "ClusterRun", "ProfilingProgress", "Progress"]
+
+
+def _info(api_version: str, kind: str) -> KindInfo:
+    info = kind_info(api_version, kind)
+    assert info is not None
+    return info
+
+
+DGD_INFO = _info("nvidia.com/v1alpha1", "DynamoGraphDeployment")
+JOB_INFO = _info("batch/v1", "Job")
+CM_INFO = _info("v1", "ConfigMap")
+
+
+@dataclass(frozen=True)
+class ProfilingProgress:
+    """One progress event: ``stage`` (rbac, deploy, wait-ready, job, wait-job, result, pick,
+    cleanup-failed, done), a message, and the measurement (``step`` of ``steps``, 0-based)."""
+
+    stage: str
+    message: str
+    step: int = 0
+    steps: int = 0
+    tp: int | None = None
+    role: str | None = None
+
+
+Progress = Callable[[ProfilingProgress], None]
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+class ClusterRun:
+    """The objects of one online-profiling run: measure one (TP, role), clean up after."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        namespace: str,
+        dgdr: dict[str, Any],
+        run_id: str,
+        progress: Progress,
+        poll_s: float,
+        ready_timeout_s: float,
+        job_timeout_s: float,
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.client, self.namespace, self.dgdr = client, namespace, dgdr
+        self.run_id, self.progress = run_id, progress
+        self.poll_s, self.ready_timeout_s, self.job_timeout_s = (
+            poll_s,
+            ready_timeout_s,
+            job_timeout_s,
+        )
+        self.sleep = sleep
+        self.tracked: list[tuple[KindInfo, str]] = []  # created (or to be created), in order
+        self.deleted: list[str] = []
+        self.leftovers: list[str] = []
+        self.step, self.steps = 0, 0
+
+    def say(self, stage: str, message: str, tp: int | None = None, role: str | None = None) -> None:
+        self.progress(ProfilingProgress(stage, message, self.step, self.steps, tp, role))
+
+    # -- cleanup ---------------------------------------------------------------------------------
+    def _delete(self, info: KindInfo, name: str) -> None:
+        ref = f"{info.kind}/{name}"
+        try:
+            query = {"propagationPolicy": "Background"}
+            status, _ = self.client.request(
+                "DELETE", KubeClient.path(info, self.namespace, name), query
+            )
+        except ClusterError as e:
+            self.leftovers.append(f"{ref} ({e})")
+            return
+        if status != 404:
+            self.deleted.append(ref)
+
+    def cleanup(self, only: list[tuple[KindInfo, str]] | None = None) -> None:
+        """Delete ``only`` (default: everything tracked, then anything with the run label)."""
+        targets = list(only if only is not None else self.tracked)
+        for info, name in reversed(targets):
+            self._delete(info, name)
+            if (info, name) in self.tracked:
+                self.tracked.remove((info, name))
+        if only is None:
+            for info in (JOB_INFO, DGD_INFO, CM_INFO):
+                try:
+                    _s, listing = self.client.request(
+                        "GET",
+                        KubeClient.path(info, self.namespace),
+                        {"labelSelector": f"{RUN_LABEL}={self.run_id}"},
+                    )
+                except ClusterError as e:
+                    self.leftovers.append(f"{info.plural} labelled {RUN_LABEL}={self.run_id} ({e})")
+                    continue
+                for item in (listing or {}).get("items") or []:
+                    self._delete(info, str(item["metadata"]["name"]))
+
+    # -- one measurement -------------------------------------------------------------------------
+    def _wait_job(self, names: Names, tp: int, role: str) -> None:
+        deadline = time.monotonic() + self.job_timeout_s
+        last = "no status yet"
+        while True:
+            job = self.client.get(JOB_INFO, self.namespace, names.job)
+            if job is None:
+                raise ClusterError(f"Job {self.namespace}/{names.job} disappeared while running")
+            status = job.get("status") or {}
+            conds = {str(c.get("type")): c for c in status.get("conditions") or []}
+            failed = conds.get("Failed")
+            if int(status.get("failed") or 0) > 0 or (failed and failed.get("status") == "True"):
+                why = (failed or {}).get("message") or (failed or {}).get("reason") or "no message"
+                raise ClusterError(
+                    f"profiling Job {self.namespace}/{names.job} (TP {tp} {role}) failed: {why}"
+                )
+            complete = conds.get("Complete")
+            if int(status.get("succeeded") or 0) > 0 or (
+                complete and complete.get("status") == "True"
+            ):
+                return
+            last = f"active {status.get('active', 0)}"
+            self.say("wait-job", f"Job {names.job}: {last}", tp, role)
+            if time.monotonic() >= deadline:
+                raise ClusterError(
+                    f"timed out after {self.job_timeout_s:g} s waiting for profiling Job "
+                    f"{self.namespace}/{names.job} (TP {tp} {role}); last status: {last}"
+                )
+            self.sleep(min(self.poll_s, max(0.0, deadline - time.monotonic())))
+
+    def _result(self, names: Names, role: str) -> str:
+        cm = self.client.get(CM_INFO, self.namespace, names.configmap)
+        key = (PREFILL_JSON if role == "prefill" else DECODE_JSON).name
+        data = (cm or {}).get("data") or {}
+        where = f"ConfigMap {self.namespace}/{names.configmap}"
+        if cm is None:
+            raise ClusterError(f"{where}: not found after Job {names.job} succeeded")
+        if key not in data:
+            raise InputError(f"{where}: no key {key} (found: {', '.join(sorted(data)) or 'none'})")
+        return str(data[key])
+
+    def measure(self, tp: int, role: str, gpu_product: str | None) -> str:
+        """Deploy, wait Ready, run the Job, read its result; delete the three objects after."""
+        name = str(self.dgdr["metadata"]["name"])
+        names = run_names(name, self.run_id, tp, role)
+        labels = {RUN_LABEL: self.run_id, ROLE_LABEL: role, TP_LABEL: str(tp)}
+        mine = [(DGD_INFO, names.dgd), (JOB_INFO, names.job), (CM_INFO, names.configmap)]
+        self.tracked += mine
+        try:
+            dgd = render_temp_dgd(self.dgdr, names, self.namespace, tp, role, labels, gpu_product)
+            self.say("deploy", f"applying DGD {names.dgd} ({role} TP {tp})", tp, role)
+            self.client.apply(DGD_INFO, self.namespace, dgd, FIELD_MANAGER, force=True)
+
+            def polled(states: list[ReadyState]) -> None:
+                self.say("wait-ready", "; ".join(s.summary() for s in states), tp, role)
+
+            obj = ManifestObject(DGD_INFO, names.dgd, self.namespace, dgd)
+            wait_ready(
+                self.client, [obj], self.ready_timeout_s, self.poll_s, on_poll=polled,
+                sleep=self.sleep,
+            )  # fmt: skip
+            job = render_job(
+                self.dgdr, names, self.namespace, frontend_url(dgd), tp, role, labels,
+                int(self.job_timeout_s), gpu_product,
+            )  # fmt: skip
+            self.say("job", f"creating Job {names.job}", tp, role)
+            self.client.request("POST", KubeClient.path(JOB_INFO, self.namespace), body=job)
+            self._wait_job(names, tp, role)
+            text = self._result(names, role)
+            self.say("result", f"read ConfigMap {names.configmap}", tp, role)
+        finally:
+            self.cleanup(only=mine)
+        return text
+
+    def apply_rbac(self) -> None:
+        for obj in profiler_rbac(self.namespace):
+            info = _info(obj["apiVersion"], obj["kind"])
+            self.client.apply(info, self.namespace, obj, FIELD_MANAGER, force=True)

@@ -1,0 +1,329 @@
+"""Online profiling in a cluster: one temporary DGD + one profiling Job per candidate TP and role.
+
+For every candidate TP (powers of two in the per-engine GPU range) and role (prefill, decode):
+
+1. server-side apply a temporary one-role DynamoGraphDeployment
+   (:func:`~dynamo_plan.profiler.cluster_render.render_temp_dgd`) and wait until its condition
+   Ready is True (timeout → ClusterError naming it and its last conditions);
+2. create the profiling Job (:func:`~dynamo_plan.profiler.cluster_render.render_job`) and wait
+   for it (``status.succeeded`` / a ``Complete`` condition; ``status.failed`` / a ``Failed``
+   condition → ClusterError with the condition's message; timeout → ClusterError);
+3. read the result ConfigMap the Job published (:func:`publish_result_configmap`), then delete
+   the DGD, Job (propagation Background: its pods too) and ConfigMap at once (GPUs freed).
+
+Then the TPs are picked with the shared sweep rule (:func:`dynamo_plan.profiler.measured.pick`)
+and the profile directory is written as ``profile --offline`` writes it (``write_profile_dir``).
+Whatever happens — success, error, KeyboardInterrupt — everything this run created is deleted in
+a ``finally`` (the objects it tracked, then any object labelled with its run id). A cleanup
+failure is reported (progress ``cleanup-failed``, a note on the exception, the result's
+``leftovers``) and never replaces the original error.
+
+Candidate range: ``spec.enableGpuDiscovery`` → nodes (:mod:`dynamo_plan.profiler.gpu_discovery`)
+give the system and the most GPUs on one node; else ``config.hardware.{minNumGpusPerEngine,
+maxNumGpusPerEngine, numGpusPerNode, gpuType}`` (max defaults to numGpusPerNode, else 8).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dynamo_plan import __version__
+from dynamo_plan.adapters.kubernetes import KubeClient
+from dynamo_plan.adapters.profile_files import (
+    DECODE_JSON,
+    PREFILL_JSON,
+    PROFILE_JSON,
+    save_profile,
+    write_profile_dir,
+)
+from dynamo_plan.core.profile import PrefillCurve
+from dynamo_plan.deploy.apply import FIELD_MANAGER
+from dynamo_plan.deploy.render import load_dgdr
+from dynamo_plan.errors import InputError
+from dynamo_plan.profiler.cluster_render import run_names
+from dynamo_plan.profiler.cluster_run import CM_INFO, ClusterRun, ProfilingProgress, Progress
+from dynamo_plan.profiler.dgdr import read_dgdr
+from dynamo_plan.profiler.gpu_discovery import GpuDiscovery, discover_gpus
+from dynamo_plan.profiler.measured import DecodeMeasurement, parse_decode, parse_prefill, pick
+from dynamo_plan.profiler.sweep import SweepResult, SweepSLA
+
+__all__ = [
+    "ROLES",
+    "OnlineClusterResult",
+    "ProfilingProgress",
+    "candidate_range",
+    "profile_online_cluster",
+    "publish_result_configmap",
+]
+
+ROLES = ("prefill", "decode")
+CONFIGMAP_LIMIT = 1_048_576  # bytes: the API server's limit on one ConfigMap
+
+
+@dataclass
+class OnlineClusterResult:
+    """What one run did: the pick, where the profile went, what was measured and cleaned."""
+
+    run_id: str
+    namespace: str
+    out: Path
+    system: str
+    candidates: list[int]
+    sweep: SweepResult
+    discovery: GpuDiscovery | None = None
+    measurements: list[dict[str, Any]] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        pre, dec = self.sweep.prefill, self.sweep.decode
+        return {
+            "runId": self.run_id,
+            "namespace": self.namespace,
+            "out": str(self.out),
+            "system": self.system,
+            "candidates": self.candidates,
+            "discovery": self.discovery.as_dict() if self.discovery else None,
+            "prefill": {"tp": pre.tp, "ttft_ms": pre.ttft_ms, "thpt_per_gpu": pre.thpt_per_gpu},
+            "decode": {
+                "tp": dec.tp,
+                "concurrency": dec.concurrency,
+                "itl_ms": dec.itl_ms,
+                "thpt_per_gpu": dec.thpt_per_gpu,
+                "max_kv_tokens": dec.max_kv_tokens,
+            },
+            "measurements": self.measurements,
+            "deleted": self.deleted,
+            "leftovers": self.leftovers,
+        }
+
+
+# -- publishing (runs inside the Job) ---------------------------------------------------------
+
+
+def publish_result_configmap(
+    out_dir: Path,
+    name: str,
+    namespace: str | None,
+    kubeconfig: Path | None,
+    context: str | None,
+) -> None:
+    """Create or replace ConfigMap ``name`` with the profile files found in ``out_dir``.
+
+    Keys: ``prefill_raw_data.json``, ``decode_raw_data.json``, ``profile.json`` (those that
+    exist; at least one). Server-side apply with force, so a rerun replaces the data. The
+    namespace defaults to the kubeconfig context's (in a pod: its own).
+    """
+    data: dict[str, str] = {}
+    for rel in (PREFILL_JSON, DECODE_JSON, PROFILE_JSON):
+        path = out_dir / rel
+        if path.is_file():
+            try:
+                data[rel.name] = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                raise InputError(f"{path}: cannot read ({e})") from e
+    if not data:
+        raise InputError(
+            f"{out_dir}: nothing to publish; expected {PREFILL_JSON}, {DECODE_JSON} or "
+            f"{PROFILE_JSON}"
+        )
+    size = sum(len(k) + len(v.encode()) for k, v in data.items())
+    if size > CONFIGMAP_LIMIT:
+        raise InputError(
+            f"{out_dir}: the result is {size} bytes; a ConfigMap holds at most {CONFIGMAP_LIMIT}"
+        )
+    client = KubeClient(kubeconfig=kubeconfig, context=context).connect()
+    ns = namespace or client.default_namespace
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "labels": {"app.kubernetes.io/managed-by": "dynamo-plan"},
+        },
+        "data": data,
+    }
+    client.apply(CM_INFO, ns, body, FIELD_MANAGER, force=True)
+
+
+# -- candidates ---------------------------------------------------------------------------------
+
+
+def _int_field(hardware: dict[str, Any], key: str) -> int | None:
+    value = hardware.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(
+            f"spec.profilingConfig.config.hardware.{key} must be an integer >= 1, got {value!r}"
+        )
+    return value
+
+
+def candidate_range(
+    dgdr: dict[str, Any], discovery: GpuDiscovery | None
+) -> tuple[list[int], str | None]:
+    """(candidate TPs = powers of two in [min, max] GPUs per engine, system name or None)."""
+    spec = dgdr["spec"]
+    config = (spec.get("profilingConfig") or {}).get("config") or {}
+    hardware = config.get("hardware") or {}
+    lo = _int_field(hardware, "minNumGpusPerEngine") or 1
+    system: Any
+    if discovery is not None:
+        hi, system = discovery.max_gpus_per_node, discovery.system
+    else:
+        hi = (
+            _int_field(hardware, "maxNumGpusPerEngine")
+            or _int_field(hardware, "numGpusPerNode")
+            or 8
+        )
+        sweep = config.get("sweep") or {}
+        system = hardware.get("gpuType") or sweep.get("aicSystem")
+    tps = [1 << k for k in range(hi.bit_length()) if lo <= (1 << k) <= hi]
+    if not tps:
+        raise InputError(
+            f"no power-of-two TP between minNumGpusPerEngine {lo} and {hi} GPUs per engine"
+        )
+    return tps, (str(system) if system else None)
+
+
+def _meta(
+    intent: Any, system: str, run_id: str, result: SweepResult, candidates: list[int]
+) -> dict[str, Any]:
+    sla = result.sla
+    return {
+        "model": intent.model,
+        "system": system,
+        "backend": intent.backend,
+        "parallelism": {
+            "prefill": {"tp": result.prefill.tp, "gpus_per_engine": result.prefill.tp},
+            "decode": {"tp": result.decode.tp, "gpus_per_engine": result.decode.tp},
+        },
+        "sla": {"isl": sla.isl, "osl": sla.osl, "ttft": sla.ttft_ms, "itl": sla.itl_ms},
+        "max_kv_tokens": result.decode.max_kv_tokens,
+        "at_sla": {
+            "prefill": {
+                "ttft_ms": result.prefill.ttft_ms,
+                "thpt_per_gpu": result.prefill.thpt_per_gpu,
+            },
+            "decode": {
+                "context": sla.decode_context,
+                "concurrency": result.decode.concurrency,
+                "itl_ms": result.decode.itl_ms,
+                "thpt_per_gpu": result.decode.thpt_per_gpu,
+            },
+        },
+        "obtained_by": {
+            "method": "measured",
+            "where": "cluster",
+            "run_id": run_id,
+            "candidate_tps": candidates,
+        },
+        "dynamo_plan_version": __version__,
+    }
+
+
+def profile_online_cluster(
+    dgdr_path: Path,
+    client: KubeClient,
+    namespace: str,
+    out: Path,
+    progress: Progress | None = None,
+    poll_s: float = 5.0,
+    ready_timeout_s: float = 1800.0,
+    job_timeout_s: float = 3600.0,
+    run_id: str | None = None,
+    plots: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+) -> OnlineClusterResult:
+    """Profile the DGDR in ``dgdr_path`` on the cluster and write the profile to ``out``.
+
+    See the module doc for the steps. Raises InputError (bad DGDR), ClusterError (API failure,
+    DGD not Ready in ``ready_timeout_s``, Job failed or not done in ``job_timeout_s``, nodes
+    forbidden for GPU discovery) and InfeasibleSLAError (no measured TP meets the SLA). Every
+    object created is deleted before it returns or raises.
+    """
+    dgdr = load_dgdr(dgdr_path)
+    intent = read_dgdr(dgdr_path)
+    sla = SweepSLA(intent.isl, intent.osl, intent.ttft_ms, intent.itl_ms)
+    run = ClusterRun(
+        client, namespace, dgdr, run_id or uuid.uuid4().hex[:8], progress or (lambda _p: None),
+        poll_s, ready_timeout_s, job_timeout_s, sleep,
+    )  # fmt: skip
+    discovery = discover_gpus(client) if dgdr["spec"].get("enableGpuDiscovery") else None
+    candidates, system = candidate_range(dgdr, discovery)
+    product = discovery.product if discovery else None
+    prefill: dict[int, PrefillCurve] = {}
+    decode: dict[int, DecodeMeasurement] = {}
+    measurements: list[dict[str, Any]] = []
+    run.steps = len(candidates) * len(ROLES)
+    try:
+        run.say("rbac", "applying the profiler ServiceAccount, Role and RoleBinding")
+        run.apply_rbac()
+        for tp in candidates:
+            for role in ROLES:
+                text = run.measure(tp, role, product)
+                names = run_names(str(dgdr["metadata"]["name"]), run.run_id, tp, role)
+                where = f"ConfigMap {namespace}/{names.configmap}"
+                if role == "prefill":
+                    prefill[tp] = parse_prefill(text, where)
+                else:
+                    decode[tp] = parse_decode(text, where)
+                measurements.append({"tp": tp, "role": role, "source": where})
+                run.step += 1
+        run.say("pick", f"picking TPs from {len(candidates)} candidate(s)")
+        config = dgdr["spec"]["profilingConfig"].get("config") or {}
+        max_context = (config.get("engine") or {}).get("maxContextLength")
+        result = pick(prefill, decode, sla, int(max_context) if max_context else None)
+        name = system or "unknown"
+        meta = _meta(intent, name, run.run_id, result, candidates)
+        result = dataclasses.replace(result, profile=dataclasses.replace(result.profile, meta=meta))
+
+        def fill(tmp: Path) -> None:
+            save_profile(result.profile, tmp)
+            if plots:
+                from dynamo_plan.profiler.plots import write_plots
+
+                write_plots(result, tmp)
+
+        write_profile_dir(out, fill)
+    except BaseException as e:
+        _cleanup_after_error(run, e)
+        raise
+    run.cleanup()
+    if run.leftovers:
+        run.say("cleanup-failed", "could not delete: " + "; ".join(run.leftovers))
+    run.say("done", f"profile written to {out}")
+    return OnlineClusterResult(
+        run_id=run.run_id,
+        namespace=namespace,
+        out=out,
+        system=system or "unknown",
+        candidates=candidates,
+        sweep=result,
+        discovery=discovery,
+        measurements=measurements,
+        deleted=run.deleted,
+        leftovers=run.leftovers,
+    )
+
+
+def _cleanup_after_error(run: ClusterRun, error: BaseException) -> None:
+    """Delete everything; a cleanup failure becomes a note and a progress event, never the error."""
+    try:
+        run.cleanup()
+    except Exception as e:  # never replace the original error
+        run.leftovers.append(f"cleanup stopped: {e}")
+    if run.leftovers:
+        text = "cleanup failed, delete by hand: " + "; ".join(run.leftovers)
+        error.add_note(text)
+        with contextlib.suppress(Exception):  # reporting must not mask the original error
+            run.say("cleanup-failed", text)

@@ -1,0 +1,82 @@
+"""PNG plots of an online measurement: prefill TTFT/throughput over ISL, decode ITL over
+throughput per context row, and the measured decode points over (kv_usage, context).
+
+Same files and drawing style as :mod:`dynamo_plan.profiler.plots` (matplotlib imported lazily,
+object API on the Agg canvas, never ``pyplot``); the measured points are drawn as they are (one
+engine, one TP: there is no choice between candidates to show).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from dynamo_plan.profiler.plots import _DPI, _PNG, _figure
+
+if TYPE_CHECKING:
+    from dynamo_plan.profiler.online import OnlineOutcome
+
+__all__ = ["write_online_plots"]
+
+
+def _prefill(o: OnlineOutcome, path: Path) -> None:
+    fig = _figure(2)
+    ax_t, ax_p = fig.subplots(1, 2)
+    isl = [p.isl for p in o.prefill]
+    ax_t.plot(isl, [p.ttft_ms for p in o.prefill], marker="o", label=f"TP{o.request.tp}")
+    ax_p.plot(isl, [p.thpt_per_gpu for p in o.prefill], marker="o", label=f"TP{o.request.tp}")
+    if o.request.ttft_ms is not None:
+        ax_t.axhline(o.request.ttft_ms, color="red", ls="--", lw=1, label="TTFT target")
+    for ax in (ax_t, ax_p):
+        ax.axvline(o.request.isl, color="grey", ls=":", lw=1, label=f"SLA ISL {o.request.isl}")
+        ax.legend(fontsize=8)
+    ax_t.set(xlabel="ISL (tokens)", ylabel="TTFT (ms)", title=f"Prefill TTFT ({o.model})")
+    ax_p.set(xlabel="ISL (tokens)", ylabel="tokens/s/GPU", title="Prefill throughput per GPU")
+    fig.savefig(path, dpi=_DPI, pil_kwargs=_PNG)
+
+
+def _decode(o: OnlineOutcome, path: Path) -> None:
+    fig = _figure(1)
+    ax = fig.subplots()
+    for ctx in sorted({p.context for p in o.decode}):
+        row = sorted((p for p in o.decode if p.context == ctx), key=lambda p: p.kv_usage)
+        ax.plot(
+            [p.thpt_per_gpu for p in row], [p.itl_ms for p in row], marker=".", label=f"ctx {ctx:g}"
+        )
+    if o.request.itl_ms is not None:
+        ax.axhline(o.request.itl_ms, color="red", ls="--", lw=1, label="ITL target")
+    ax.set(xlabel="decode tokens/s/GPU", ylabel="ITL (ms)", title=f"Decode, TP{o.request.tp}")
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=_DPI, pil_kwargs=_PNG)
+
+
+def _surface(o: OnlineOutcome, path: Path) -> None:
+    fig = _figure(1)
+    ax = fig.subplots()
+    kv = np.array([p.kv_usage for p in o.decode])
+    ctx = np.array([p.context for p in o.decode])
+    itl = np.array([p.itl_ms for p in o.decode])
+    points = ax.scatter(kv, ctx, c=itl, cmap="viridis", s=60)
+    fig.colorbar(points, ax=ax, label="ITL (ms)")
+    ax.set(
+        xlabel="KV-cache usage (0..1)",
+        ylabel="context (tokens)",
+        title=f"Decode ITL measured, TP{o.request.tp} (max_kv_tokens {o.max_kv_tokens})",
+    )
+    fig.savefig(path, dpi=_DPI, pil_kwargs=_PNG)
+
+
+def write_online_plots(outcome: OnlineOutcome, out_dir: Path) -> list[Path]:
+    """Write ``prefill.png`` (when prefill was measured) and ``decode.png`` +
+    ``decode_surface.png`` (when decode was) into ``out_dir``; returns their paths."""
+    paths = []
+    if outcome.prefill:
+        paths.append(out_dir / "prefill.png")
+        _prefill(outcome, paths[-1])
+    if outcome.decode:
+        paths += [out_dir / "decode.png", out_dir / "decode_surface.png"]
+        _decode(outcome, paths[-2])
+        _surface(outcome, paths[-1])
+    return paths

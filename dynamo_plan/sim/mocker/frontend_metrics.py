@@ -1,0 +1,170 @@
+"""Prometheus metrics of the mocker, named as a Dynamo frontend's (``dynamo_frontend_*``).
+
+All series carry ``model`` and ``dynamo_namespace`` labels, so the planner's queries
+(``sum by (model, dynamo_namespace)(increase(X_sum[I])) / … X_count …``) read them as they read
+a real frontend. Latencies are **model seconds**: wall seconds × ``speedup`` (with speedup 1 the
+two agree), so they compare with the profile and the SLA whatever the speedup.
+
+When each series is observed:
+
+* ``time_to_first_token_seconds`` and ``input_sequence_tokens`` — at the request's first token
+  (as Dynamo does);
+* ``output_sequence_tokens``, ``request_duration_seconds``, ``inter_token_latency_seconds`` and
+  ``requests_total{status="success"}`` — when the request finishes; a request whose client went
+  away counts once in ``requests_total{status="error"}`` and in nothing else finished.
+* ``inter_token_latency_seconds`` — **one observation per request** (osl > 1), its mean gap
+  ``(last token - first token) / (osl - 1)``, so ``_sum / _count`` is the request-weighted
+  mean ITL. Dynamo's frontend observes every token gap instead (token-weighted); the two agree
+  when requests have similar lengths, and per-request observations keep ``_count`` equal to the
+  finished requests, which the tests and load tools check.
+
+Every series exists at 0 from the start (endpoint ``chat_completions`` / ``completions``,
+``request_type`` ``stream`` / ``unary``, ``status`` ``success`` / ``error``), so an idle window
+reads as 0 requests, not as missing metrics. Also: ``dynamo_frontend_inflight_requests`` (gauge) and ``dynamo_mocker_workers{role}`` (serving
+engines per role, read from the cluster at scrape time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE", "FrontendMetrics"]
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+_LABELS = ("model", "dynamo_namespace")
+_LATENCY_BUCKETS = (
+    0.001, 0.002, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3,
+    0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+_ITL_BUCKETS = (
+    0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.03, 0.04,
+    0.05, 0.075, 0.1, 0.25, 0.5, 1.0,
+)  # fmt: skip
+_DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+_TOKEN_BUCKETS = tuple(float(2**k) for k in range(17))  # 1 … 65536
+
+
+class FrontendMetrics:
+    """The mocker's metrics in their own :class:`CollectorRegistry` (``render()`` for /metrics)."""
+
+    def __init__(self, model: str, namespace: str, speedup: float = 1.0) -> None:
+        self.registry = CollectorRegistry()
+        self.speedup = float(speedup)
+        self._labels = {"model": model, "dynamo_namespace": namespace}
+        r = self.registry
+        self.ttft = Histogram(
+            "dynamo_frontend_time_to_first_token_seconds",
+            "Time to first token (model seconds).",
+            _LABELS,
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.itl = Histogram(
+            "dynamo_frontend_inter_token_latency_seconds",
+            "Mean inter-token latency of each finished request (model seconds).",
+            _LABELS,
+            buckets=_ITL_BUCKETS,
+            registry=r,
+        )
+        self.isl = Histogram(
+            "dynamo_frontend_input_sequence_tokens",
+            "Input sequence length (tokens).",
+            _LABELS,
+            buckets=_TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.osl = Histogram(
+            "dynamo_frontend_output_sequence_tokens",
+            "Output sequence length (tokens).",
+            _LABELS,
+            buckets=_TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.duration = Histogram(
+            "dynamo_frontend_request_duration_seconds",
+            "Request duration, arrival to last token (model seconds).",
+            _LABELS,
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.requests = Counter(
+            "dynamo_frontend_requests",
+            "Requests finished, by endpoint, request type and status.",
+            (*_LABELS, "endpoint", "request_type", "status"),
+            registry=r,
+        )
+        self.inflight = Gauge(
+            "dynamo_frontend_inflight_requests",
+            "Requests being served.",
+            _LABELS,
+            registry=r,
+        )
+        self.workers = Gauge(
+            "dynamo_mocker_workers",
+            "Serving mock engines per role.",
+            (*_LABELS, "role"),
+            registry=r,
+        )
+        # every series exists from the start (at 0): a planner tells a known idle window (the
+        # counter exists and did not grow) from missing metrics
+        self.inflight.labels(**self._labels).set(0)
+        for h in (self.ttft, self.itl, self.isl, self.osl, self.duration):
+            h.labels(**self._labels)
+        for endpoint in ("chat_completions", "completions"):
+            for stream in (False, True):
+                for status in ("success", "error"):
+                    self._child(endpoint, stream, status)
+
+    def bind_workers(self, serving: Callable[[], tuple[int, int]]) -> None:
+        """Read ``dynamo_mocker_workers{role}`` from ``serving()`` = (prefill, decode) at scrape."""
+        self.workers.labels(**self._labels, role="prefill").set_function(lambda: serving()[0])
+        self.workers.labels(**self._labels, role="decode").set_function(lambda: serving()[1])
+
+    def request_started(self) -> None:
+        self.inflight.labels(**self._labels).inc()
+
+    def first_token(self, isl: int, ttft_wall_s: float) -> None:
+        """The first token of a request with ``isl`` prompt tokens, ``ttft_wall_s`` after arrival."""
+        self.ttft.labels(**self._labels).observe(ttft_wall_s * self.speedup)
+        self.isl.labels(**self._labels).observe(isl)
+
+    def request_finished(
+        self,
+        *,
+        endpoint: str,
+        stream: bool,
+        osl: int,
+        duration_wall_s: float,
+        itl_wall_s: float | None,
+    ) -> None:
+        """A request that made all ``osl`` tokens (``itl_wall_s``: its mean gap; None if osl 1)."""
+        self.inflight.labels(**self._labels).dec()
+        self.osl.labels(**self._labels).observe(osl)
+        self.duration.labels(**self._labels).observe(duration_wall_s * self.speedup)
+        if itl_wall_s is not None:
+            self.itl.labels(**self._labels).observe(itl_wall_s * self.speedup)
+        self._count(endpoint, stream, "success")
+
+    def request_failed(self, *, endpoint: str, stream: bool) -> None:
+        """A started request that did not finish (client disconnected)."""
+        self.inflight.labels(**self._labels).dec()
+        self._count(endpoint, stream, "error")
+
+    def _child(self, endpoint: str, stream: bool, status: str) -> Counter:
+        return self.requests.labels(
+            **self._labels,
+            endpoint=endpoint,
+            request_type="stream" if stream else "unary",
+            status=status,
+        )
+
+    def _count(self, endpoint: str, stream: bool, status: str) -> None:
+        self._child(endpoint, stream, status).inc()
+
+    def render(self) -> bytes:
+        """The exposition text of every series."""
+        return generate_latest(self.registry)

@@ -1,0 +1,180 @@
+"""``profile --online --endpoint`` against the streaming stub: what it measures matches the stub's
+latency model, the files match ``--offline``'s layout, and every failure is one line + exit code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from dynamo_plan.adapters.profile_files import load_profile
+from dynamo_plan.profiler.loadgen import RequestRecord
+from dynamo_plan.profiler.online import discover_max_kv_tokens, experienced_concurrency
+from tests.conftest import run_cli
+from tests.k8s_standin import StandIn
+from tests.profiler.openai_stub import StubConfig, running_stub
+from tests.servers import free_port
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MAX_KV = 100_000
+
+
+def _ttft_s(isl: int) -> float:
+    return 0.02 + isl * 4e-6
+
+
+def _itl_s(active: int, ctx: int) -> float:
+    return 0.008 + 0.001 * active
+
+
+STUB = StubConfig(ttft_s=_ttft_s, itl_s=_itl_s, max_kv_tokens=MAX_KV)
+SMALL = [
+    "--isl", "1000", "--osl", "30", "--max-isl", "3000", "--prefill-points", "3",
+    "--prefill-requests", "2", "--decode-rows", "1", "--decode-points", "3",
+    "--max-concurrency", "8", "-o", "json",
+]  # fmt: skip
+
+
+def _online(url: str, out: Path, *extra: str) -> Any:
+    return run_cli("profile", "--online", "--endpoint", url, "--out", out, *SMALL, *extra)
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("online") / "prof"
+    with running_stub(STUB) as stub:
+        result = _online(stub.url, out, "--ttft", "100", "--itl", "20")
+    assert result.exit_code == 0, result.stderr
+    return out, result.json()
+
+
+def test_prefill_matches_the_server(measured: tuple[Path, dict]) -> None:
+    _, doc = measured
+    isls = [p["isl"] for p in doc["prefill"]]
+    assert isls == [100, 1000, 1550, 3000]  # 3 points from 100 up to --max-isl, + the SLA's ISL
+    for p in doc["prefill"]:
+        want = _ttft_s(p["isl"]) * 1000
+        assert 0.95 * want <= p["ttft_ms"] < want * 1.15 + 5  # loopback and parsing add a little
+        assert p["thpt_per_gpu"] == pytest.approx(p["isl"] / p["ttft_ms"] * 1000)
+
+
+def test_decode_matches_the_server(measured: tuple[Path, dict]) -> None:
+    _, doc = measured
+    pts = doc["decode"]
+    # one grid row (ISL 100) + the SLA's ISL; contexts are ISL + OSL/2; 1..8 clients
+    assert [(p["context"], p["clients"]) for p in pts] == [
+        (ctx, n) for ctx in (115, 1015) for n in (1, 3, 8)
+    ]
+    for p in pts:
+        assert 0.8 * p["clients"] <= p["concurrency"] <= p["clients"]
+        assert p["kv_usage"] == pytest.approx(p["concurrency"] * p["context"] / MAX_KV)
+        # the stub's ITL at the concurrency the requests saw
+        assert p["itl_ms"] == pytest.approx(_itl_s(p["concurrency"], 0) * 1000, rel=0.15)
+        assert p["thpt_per_gpu"] == pytest.approx(p["concurrency"] / p["itl_ms"] * 1000)
+    assert doc["max_kv_tokens"] == MAX_KV
+
+
+def test_writes_the_offline_layout(measured: tuple[Path, dict]) -> None:
+    out, doc = measured
+    prof = load_profile(out)
+    assert prof.max_kv_tokens == MAX_KV
+    assert np.allclose(prof.prefill.ttft_ms, [p["ttft_ms"] for p in doc["prefill"]])
+    assert np.allclose(sorted(prof.decode.itl_ms), sorted(p["itl_ms"] for p in doc["decode"]))
+    meta = json.loads((out / "profile.json").read_text())
+    assert meta["obtained_by"]["method"] == "online-endpoint"
+    assert meta["parallelism"]["decode"]["tp"] == 1 and meta["model"] == "stub-model"
+    assert meta["sla"] == {"isl": 1000, "osl": 30, "ttft": 100.0, "itl": 20.0}
+    raw = json.loads((out / "decode_raw_data.json").read_text())
+    assert raw["max_kv_tokens"] == MAX_KV and len(raw["z_itl"]) == 6
+    for name in ("prefill.png", "decode.png", "decode_surface.png"):
+        assert (out / name).read_bytes().startswith(PNG_MAGIC)
+
+
+def test_one_role_and_tp(tmp_path: Path) -> None:
+    out = tmp_path / "pre"
+    with running_stub(STUB) as stub:
+        result = _online(stub.url, out, "--role", "prefill", "--tp", "2", "--no-plots")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json()
+    assert doc["decode"] == [] and len(doc["prefill"]) == 4
+    p = doc["prefill"][0]
+    assert p["thpt_per_gpu"] == pytest.approx(p["isl"] / p["ttft_ms"] * 1000 / 2)
+    assert (out / "prefill_raw_data.json").is_file()
+    assert not (out / "decode_raw_data.json").exists() and not (out / "prefill.png").exists()
+
+
+def test_result_configmap(tmp_path: Path, standin: StandIn) -> None:
+    kubeconfig = standin.kubeconfig(tmp_path / "kubeconfig")
+    with running_stub(STUB) as stub:
+        result = _online(
+            stub.url, tmp_path / "out", "--role", "decode", "--result-configmap", "res",
+            "--kubeconfig", str(kubeconfig),
+        )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    cm = standin.get("configmaps", "default", "res")
+    assert cm is not None
+    decode = json.loads(cm["data"]["decode_raw_data.json"])
+    assert decode["max_kv_tokens"] == MAX_KV and "prefill_raw_data.json" not in cm["data"]
+
+
+def test_decode_needs_the_kv_capacity(tmp_path: Path) -> None:
+    with running_stub(StubConfig()) as stub:  # advertises no max_kv_tokens
+        result = _online(stub.url, tmp_path / "o")
+        asked = len(stub.arrivals)
+    assert result.exit_code == 2 and asked == 0
+    assert "--max-kv-tokens" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+DYNAMO_METRICS = """\
+# TYPE dynamo_frontend_model_total_kv_blocks gauge
+dynamo_frontend_model_total_kv_blocks{model="other"} 5
+dynamo_frontend_model_total_kv_blocks{model="stub-model"} 1000
+# TYPE dynamo_frontend_model_kv_cache_block_size gauge
+dynamo_frontend_model_kv_cache_block_size{model="stub-model"} 16
+"""
+VLLM_METRICS = """\
+# TYPE vllm:cache_config_info gauge
+vllm:cache_config_info{block_size="32",num_gpu_blocks="250"} 1.0
+"""
+
+
+@pytest.mark.parametrize(("metrics", "want"), [(DYNAMO_METRICS, 16_000), (VLLM_METRICS, 8_000)])
+def test_kv_capacity_from_metrics(metrics: str, want: int) -> None:
+    with running_stub(StubConfig(metrics=metrics)) as stub:
+        assert discover_max_kv_tokens(stub.url, "stub-model") == want
+    with running_stub(StubConfig(metrics="not prometheus {{")) as stub:
+        assert discover_max_kv_tokens(stub.url, "stub-model") is None
+
+
+def test_unreachable_endpoint_exits_3(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = _online(url, tmp_path / "o", "--max-kv-tokens", "1000")
+    assert result.exit_code == 3 and "cannot reach" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_flags_that_do_not_go_together(tmp_path: Path) -> None:
+    r = run_cli("profile", "--online", "--offline", "--endpoint", "http://x", "--out", tmp_path)
+    assert r.exit_code == 2 and "cannot be combined" in r.stderr
+    r = run_cli("profile", "--online", "--out", tmp_path, "--isl", "10", "--osl", "10")
+    assert r.exit_code == 2 and "--endpoint" in r.stderr
+    r = run_cli("profile", "--offline", "--endpoint", "http://x", "--out", tmp_path)
+    assert r.exit_code == 2 and "need --online" in r.stderr
+
+
+def _rec(i: int, start: float, end: float, tokens: int = 11) -> RequestRecord:
+    itl = (end - start) * 1000 / (tokens - 1)
+    return RequestRecord(i, 0, 0, end, 0, 10, tokens, ttft_ms=start * 1000, itl_ms=itl,
+                         e2e_ms=end * 1000, output_tokens=tokens)  # fmt: skip
+
+
+def test_experienced_concurrency() -> None:
+    assert experienced_concurrency([_rec(i, 1.0, 2.0) for i in range(3)]) == pytest.approx(3)
+    assert experienced_concurrency([_rec(0, 0.0, 1.0), _rec(1, 2.0, 3.0)]) == pytest.approx(1)
+    # half overlap: each sees itself plus the other half of the time
+    half = [_rec(0, 0.0, 2.0), _rec(1, 1.0, 3.0)]
+    assert experienced_concurrency(half) == pytest.approx(1.5)
+    assert experienced_concurrency([]) == 0.0

@@ -1,0 +1,192 @@
+"""The mocker over HTTP: SSE and JSON answers, errors, /metrics, timing and disconnects.
+
+Timing tolerance: 10 % + 10 ms for TTFT seen by the client (HTTP on loopback and the event
+loop's wake-up lag add a few ms) and 10 % + 1 ms for the mean ITL over 40 tokens (the cluster
+steps to absolute deadlines, so the lag does not accumulate; only the last token's lag / 39
+remains).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from dynamo_plan.core.profile import PerformanceProfile
+from dynamo_plan.sim.config import SimConfig
+from dynamo_plan.sim.latency import DecodeLatency, PrefillLatency
+from tests.sim.mocker.conftest import MODEL, ThreadedMocker
+
+Mocker = Callable[..., ThreadedMocker]
+
+
+def sse(client: httpx.Client, path: str, body: dict[str, Any]) -> tuple[list[Any], list[float]]:
+    """POST a streaming request; the parsed data events (``[DONE]`` as a string) and arrival times."""
+    events: list[Any] = []
+    times: list[float] = []
+    t0 = time.perf_counter()
+    with client.stream("POST", path, json=body) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if not line:
+                continue
+            assert line.startswith("data: ")
+            data = line[len("data: ") :]
+            events.append(data if data == "[DONE]" else json.loads(data))
+            times.append(time.perf_counter() - t0)
+    return events, times
+
+
+def metrics(client: httpx.Client) -> dict[str, float]:
+    """Every sample of /metrics, keyed ``name{label=value,...}`` (labels sorted)."""
+    out: dict[str, float] = {}
+    for fam in text_string_to_metric_families(client.get("/metrics").text):
+        for s in fam.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()) if k != "le")
+            if "le" not in s.labels:
+                out[f"{s.name}{{{labels}}}"] = s.value
+    return out
+
+
+LBL = f"dynamo_namespace=dynamo,model={MODEL}"
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/completions"])
+def test_stream_format_and_usage(mocker: Mocker, path: str) -> None:
+    m = mocker(speedup=20.0)
+    prompt: dict[str, Any] = (
+        {"messages": [{"role": "user", "content": "one two three four"}]}
+        if "chat" in path
+        else {"prompt": "one two three four"}
+    )
+    body = {"model": MODEL, **prompt, "max_tokens": 7, "stream": True}
+    with m.client() as c:
+        events, _ = sse(c, path, {**body, "stream_options": {"include_usage": True}})
+        assert events[-1] == "[DONE]"
+        chunks, usage = events[:-2], events[-2]
+        assert len(chunks) == 7
+        assert usage["choices"] == [] and usage["usage"] == {
+            "prompt_tokens": 4,
+            "completion_tokens": 7,
+            "total_tokens": 11,
+        }
+        assert [ch["choices"][0]["finish_reason"] for ch in chunks] == [None] * 6 + ["length"]
+        assert len({ch["id"] for ch in chunks}) == 1
+        plain, _ = sse(c, path, body)
+        assert len(plain) == 8 and all("usage" not in e for e in plain[:-1])
+        r = c.post(path, json={**body, "stream": False})
+        assert r.status_code == 200
+        out = r.json()
+        assert out["usage"] == {"prompt_tokens": 4, "completion_tokens": 7, "total_tokens": 11}
+        choice = out["choices"][0]
+        text = choice["message"]["content"] if "chat" in path else choice["text"]
+        assert len(text.split()) == 7
+
+
+def test_models_health_and_errors(mocker: Mocker) -> None:
+    m = mocker(prefill=2, decode=3)
+    with m.client() as c:
+        assert [d["id"] for d in c.get("/v1/models").json()["data"]] == [MODEL]
+        assert c.get("/health").json()["workers"] == {"prefill": 2, "decode": 3}
+        bad = [
+            ("/v1/chat/completions", b"{not json"),
+            ("/v1/chat/completions", json.dumps({"model": MODEL}).encode()),
+            (
+                "/v1/completions",
+                json.dumps({"model": MODEL, "prompt": "x", "max_tokens": 0}).encode(),
+            ),
+        ]
+        for path, content in bad:
+            r = c.post(path, content=content, headers={"content-type": "application/json"})
+            assert r.status_code == 400
+            assert r.json()["error"]["type"] == "invalid_request_error"
+        r = c.post("/v1/completions", json={"model": "nope", "prompt": "x"})
+        assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
+        assert metrics(c)[f"dynamo_frontend_inflight_requests{{{LBL}}}"] == 0
+
+
+def test_metrics_match_requests(mocker: Mocker, profile: PerformanceProfile) -> None:
+    speedup = 20.0
+    m = mocker(speedup=speedup)
+    reqs = [(10, 1), (50, 4), (300, 9), (1000, 3)]
+    with m.client() as c:
+        for isl, osl in reqs:
+            body = {"model": MODEL, "prompt": "x", "input_length": isl, "max_tokens": osl}
+            assert c.post("/v1/completions", json=body).status_code == 200
+        got = metrics(c)
+    n = len(reqs)
+    h = "dynamo_frontend_{}{{" + LBL + "}}"
+    assert got[h.format("input_sequence_tokens_count")] == n
+    assert got[h.format("input_sequence_tokens_sum")] == sum(i for i, _ in reqs)
+    assert got[h.format("output_sequence_tokens_count")] == n
+    assert got[h.format("output_sequence_tokens_sum")] == sum(o for _, o in reqs)
+    assert got[h.format("time_to_first_token_seconds_count")] == n
+    assert got[h.format("request_duration_seconds_count")] == n
+    assert got[h.format("inter_token_latency_seconds_count")] == sum(o > 1 for _, o in reqs)
+    labels = [*LBL.split(","), "endpoint=completions", "request_type=unary", "status=success"]
+    assert got["dynamo_frontend_requests_total{" + ",".join(sorted(labels)) + "}"] == n
+    workers = {k: v for k, v in got.items() if k.startswith("dynamo_mocker_workers")}
+    assert sorted(workers.values()) == [1.0, 1.0]
+    # latencies are model seconds (wall x speedup): the TTFT sum is about the profile's
+    pre = PrefillLatency(profile)
+    want = sum(pre.batch_s(i) for i, _ in reqs)
+    slack = n * 0.005 * speedup  # per request: a few ms of wall-clock wake-up lag, scaled
+    assert want * 0.95 <= got[h.format("time_to_first_token_seconds_sum")] <= want * 1.1 + slack
+
+
+def test_concurrency_one_follows_profile(mocker: Mocker, profile: PerformanceProfile) -> None:
+    m = mocker()
+    cfg = SimConfig(startup_s=0.0)
+    osl = 40
+    pre, dec = PrefillLatency(profile), DecodeLatency(profile)
+    with m.client() as c:
+        c.get("/health")  # connect once: the first request should not pay for it
+        for isl in (2000, 8000):
+            body = {"model": MODEL, "prompt": "x", "input_length": isl, "max_tokens": osl}
+            _, times = sse(c, "/v1/completions", {**body, "stream": True})
+            ttft, itl = times[0], (times[osl - 1] - times[0]) / (osl - 1)
+            want_ttft = pre.batch_s(isl)
+            want_itl = dec.step_s(isl + osl / 2, 1) + cfg.kv_transfer_s(isl) / (osl - 1)
+            assert abs(ttft - want_ttft) <= 0.1 * want_ttft + 0.010, (isl, ttft, want_ttft)
+            assert abs(itl - want_itl) <= 0.1 * want_itl + 0.001, (isl, itl, want_itl)
+
+
+def test_disconnect_frees_the_slot(mocker: Mocker) -> None:
+    m = mocker(config=SimConfig(startup_s=0.0, max_decode_batch=1), speedup=4.0)
+    body = {"model": MODEL, "prompt": "x", "max_tokens": 100_000}
+    with m.client() as c:
+        with c.stream(
+            "POST",
+            "/v1/chat/completions",
+            json={**body, "messages": [{"role": "user", "content": "hi"}], "stream": True},
+        ) as r:
+            lines = r.iter_lines()
+            got = sum(1 for _, line in zip(range(5), lines, strict=False) if line)
+            assert got >= 2
+            assert m.call(m.server.cluster.decode_load)[0][0] == 1
+        # non-streaming: the client gives up (timeout), the handler is cancelled
+        with pytest.raises(httpx.ReadTimeout):
+            c.post("/v1/completions", json=body, timeout=0.3)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and m.call(lambda: m.server.cluster.inflight):
+            time.sleep(0.05)
+        assert m.call(lambda: m.server.cluster.inflight) == 0
+        assert m.call(m.server.cluster.decode_load) == [(0, 0.0)]
+        got_metrics = metrics(c)
+        assert got_metrics[f"dynamo_frontend_inflight_requests{{{LBL}}}"] == 0
+        errors = sum(
+            v for k, v in got_metrics.items() if "requests_total" in k and "status=error" in k
+        )
+        assert errors == 2
+        # the freed slot serves the next request
+        small = {"model": MODEL, "prompt": "x", "max_tokens": 5}
+        assert (
+            c.post("/v1/completions", json=small, timeout=5).json()["usage"]["completion_tokens"]
+            == 5
+        )
