@@ -65,8 +65,8 @@ def test_empty_file_is_no_settings(tmp_path: Path) -> None:
         ("max_gpu_budget: eight\n", r":1: max_gpu_budget: expected an integer, got 'eight'"),
         ("max_gpu_budget: 0\n", r":1: max_gpu_budget: must be >= 1 or -1 \(no budget\), got 0"),
         (
-            "connector: kubernetes\n",
-            r":1: connector: expected one of none, virtual, got 'kubernetes'",
+            "connector: k8s\n",
+            r":1: connector: expected one of none, virtual, kubernetes, got 'k8s'",
         ),
         ("ttft: .nan\n", r":1: ttft: expected a finite number, got nan"),
         ("load_quantile: 1.5\n", r":1: load_quantile: expected a number < 1, got 1.5"),
