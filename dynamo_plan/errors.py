@@ -11,7 +11,8 @@ prints one red line and exits with the class's ``exit_code``::
     ├── ExternalServiceError             exit 3  an outside service failed
     │   ├── ClusterError                         Kubernetes API
     │   ├── MetricsError                         Prometheus
-    │   └── StateStoreError                      etcd / virtual-connector state
+    │   ├── StateStoreError                      etcd / virtual-connector state
+    │   └── EndpointError                        an OpenAI-compatible endpoint failed
     └── InfeasibleSLAError               exit 4  no configuration meets the SLA
 
 Exit code 0 is success; 2 is also what Typer/Click use for their own usage errors.
@@ -22,6 +23,7 @@ from __future__ import annotations
 __all__ = [
     "ClusterError",
     "DynamoPlanError",
+    "EndpointError",
     "ExternalServiceError",
     "InfeasibleSLAError",
     "InputError",
@@ -62,7 +64,7 @@ class UsageError(DynamoPlanError):
 
 
 class ExternalServiceError(DynamoPlanError):
-    """A service outside this process failed (cluster, Prometheus, etcd)."""
+    """A service outside this process failed (cluster, Prometheus, etcd, an inference endpoint)."""
 
     exit_code = 3
 
@@ -77,6 +79,10 @@ class MetricsError(ExternalServiceError):
 
 class StateStoreError(ExternalServiceError):
     """The planner's state store (etcd or the state file) failed."""
+
+
+class EndpointError(ExternalServiceError):
+    """An OpenAI-compatible endpoint cannot be reached or answers something unusable."""
 
 
 class InfeasibleSLAError(DynamoPlanError):

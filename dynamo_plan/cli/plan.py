@@ -219,6 +219,13 @@ def run(
             "--virtual-timeout", help="Seconds an unacknowledged decision blocks newer ones."
         ),
     ] = _RUN.virtual_timeout,
+    virtual_wait: Annotated[
+        float,
+        typer.Option(
+            "--virtual-wait",
+            help="Virtual connector: after a write, wait up to S seconds for the acknowledgement.",
+        ),
+    ] = _RUN.virtual_wait,
     dgd: Annotated[
         str | None,
         typer.Option("--dgd", help="Kubernetes connector: the DynamoGraphDeployment to scale."),

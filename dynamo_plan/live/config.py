@@ -61,7 +61,8 @@ PATH_FIELDS = frozenset(
 class RunSettings:
     """Every ``plan run`` flag (see ``dynamo-plan plan run --help`` for each one's meaning).
 
-    Units: ``interval``, ``startup_s``, ``virtual_timeout``, ``ready_timeout`` in seconds; ``ttft``, ``itl`` in ms;
+    Units: ``interval``, ``startup_s``, ``virtual_timeout``, ``virtual_wait``, ``ready_timeout`` in
+    seconds; ``ttft``, ``itl`` in ms;
     ``isl``, ``osl`` in tokens. ``isl``/``osl`` are the SLA's load shape: assumed for the
     forecasts until the frontend (or ``warmup_trace``) has reported one, and the shape the SLA is
     checked against the profile at start. ``max_gpu_budget`` -1 = no budget;
@@ -78,6 +79,7 @@ class RunSettings:
     state: Path | None = None
     etcd: str | None = None
     virtual_timeout: float = 1800.0
+    virtual_wait: float = 0.0
     dgd: str | None = None
     kube_namespace: str | None = None
     kubeconfig: Path | None = None
@@ -167,6 +169,10 @@ def check_settings(s: RunSettings) -> None:
         v = getattr(s, name)
         if not (math.isfinite(v) and v > 0):
             raise InputError(f"{flag(name)} must be a finite number > 0, got {v:g}")
+    if not (math.isfinite(s.virtual_wait) and s.virtual_wait >= 0):
+        raise InputError(f"--virtual-wait must be a finite number >= 0, got {s.virtual_wait:g}")
+    if s.virtual_wait and s.connector != "virtual":
+        raise UsageError("--virtual-wait belongs to --connector virtual")
     if not (math.isfinite(s.startup_s) and s.startup_s >= 0):
         raise InputError(f"--startup-s must be a finite number >= 0, got {s.startup_s:g}")
     if s.max_gpu_budget == 0 or s.max_gpu_budget < -1:

@@ -192,7 +192,7 @@ def make_connector(s: RunSettings) -> Connector:
         from dynamo_plan.connectors.virtual_store import make_store
 
         store = make_store(s.state, s.etcd, namespace=s.namespace or "default")
-        return VirtualConnector(store, ack_timeout_s=s.virtual_timeout)
+        return VirtualConnector(store, ack_timeout_s=s.virtual_timeout, wait_s=s.virtual_wait)
     from dynamo_plan.connectors.none import ObserveOnlyConnector
 
     return ObserveOnlyConnector()

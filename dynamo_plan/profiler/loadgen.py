@@ -33,11 +33,11 @@ from typing import Any, Literal
 import httpx
 import numpy as np
 
-from dynamo_plan.errors import ExternalServiceError, InputError
+from dynamo_plan.errors import EndpointError, InputError
 
 __all__ = [
     "Api",
-    "EndpointError",
+    "EndpointError",  # re-exported from dynamo_plan.errors (importers use this name)
     "LatencyStats",
     "LoadReport",
     "RequestRecord",
@@ -50,10 +50,6 @@ Api = Literal["chat", "completions"]
 Progress = Callable[[], None]
 
 _PATHS: dict[str, str] = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
-
-
-class EndpointError(ExternalServiceError):
-    """The OpenAI-compatible endpoint cannot be reached or answers something unusable (exit 3)."""
 
 
 @dataclass(frozen=True)

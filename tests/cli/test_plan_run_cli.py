@@ -191,3 +191,15 @@ def test_sigterm_stops_after_the_current_tick(shared_data: Path, tmp_path: Path)
     summary = json.loads(out)
     assert summary["stopped"] == "stop" and summary["ticks"] >= 1
     assert summary["metrics"] == f"http://127.0.0.1:{port}/metrics"
+
+
+def test_virtual_wait_belongs_to_the_virtual_connector(base: list[str], tmp_path: Path) -> None:
+    r = run_cli(*base, "--virtual-wait", "5", "--print-config")
+    assert r.exit_code == 2 and "--connector virtual" in r.stderr
+    state = tmp_path / "s.json"
+    r = run_cli(
+        *base, "--connector", "virtual", "--state", state, "--virtual-wait", "5",
+        "--print-config", "-o", "json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert r.json()["virtual_wait"] == 5.0
