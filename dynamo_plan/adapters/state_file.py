@@ -55,6 +55,10 @@ class FileStateStore:
             return None
         except OSError as e:
             raise StateStoreError(f"{self.path}: cannot read: {e.strerror or e}") from e
+        except UnicodeDecodeError as e:
+            raise StateStoreError(
+                f"{self.path}: not UTF-8 text (byte {e.start}: {e.reason})"
+            ) from e
         return self._parse(text)
 
     def _parse(self, text: str) -> VirtualState:
@@ -64,6 +68,8 @@ class FileStateStore:
             raise StateStoreError(
                 f"{self.path}:{e.lineno}: not valid JSON: {e.msg} (column {e.colno})"
             ) from e
+        except ValueError as e:  # e.g. an integer of more digits than Python converts
+            raise StateStoreError(f"{self.path}: not valid JSON: {e}") from e
         if not isinstance(data, dict):
             raise StateStoreError(
                 f"{self.path}: expected a JSON object with {', '.join(_FIELDS_MIN)}, "

@@ -169,9 +169,11 @@ def run(
 
     Phases Pending → Profiling → Deploying → Ready | Failed go to the DGDR's status when its CRD
     is installed (one line each on stderr in any case); ConfigMaps dgdr-output-NAME and
-    planner-profile-data are always written.
+    planner-profile-data are always written. Online profiling (temporary DGDs and Jobs) shows
+    its stages on stderr as ``profile --online --dgdr`` does.
     """
     from dynamo_plan.adapters.kubernetes import KubeClient
+    from dynamo_plan.cli.progress_views import profiling_view
     from dynamo_plan.deploy.workflow import run_dgdr
 
     if no_cluster and out is None:
@@ -183,7 +185,11 @@ def run(
         err_console.print(f"{state}: {message}", highlight=False, markup=False, soft_wrap=True)
 
     client = None if no_cluster else KubeClient(kubeconfig, context).connect()
-    result = run_dgdr(file, client, namespace, out, on_phase, timeout_s=timeout, poll_s=poll)
+    with profiling_view() as show:
+        result = run_dgdr(
+            file, client, namespace, out, on_phase, timeout_s=timeout, poll_s=poll,
+            on_progress=show,
+        )  # fmt: skip
     data = result.as_dict()
     emit(data, output, table=lambda: Text(f"DGDR {result.namespace}/{result.name}: {result.state}"))
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from dynamo_plan.adapters.profile_files import load_profile
-from dynamo_plan.cli.output import err_console
+from dynamo_plan.cli.output import err_console, warn
 from dynamo_plan.deploy.create import write_atomic
 from dynamo_plan.deploy.render import dump_manifest, load_dgdr, render
 
@@ -39,6 +39,8 @@ def generate_dgd(
     request = load_dgdr(dgdr)
     perf = load_profile(profile)
     out = render(request, perf, planner=not no_planner, mocker=mocker)
+    for message in out.warnings:
+        warn(message)
     text = dump_manifest(out.objects)
     if file is None:
         sys.stdout.write(text)

@@ -1,5 +1,6 @@
 """``dynamo-plan profile``: ``--offline`` sizes prefill/decode engines for an SLA with the
-estimator; ``--online --endpoint URL`` measures the engine behind an endpoint. Both write a
+estimator; ``--online --endpoint URL`` measures the engine behind an endpoint; ``--online --dgdr
+FILE`` measures every candidate TP in the cluster (temporary DGDs + profiling Jobs). All write a
 Dynamo-layout performance profile."""
 
 from __future__ import annotations
@@ -11,18 +12,30 @@ from typing import Annotated, Any, cast
 import typer
 
 from dynamo_plan.cli.options import ContextOption, KubeconfigOption, NamespaceOption
-from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, progress_bar, simple_table
+from dynamo_plan.cli.output import (
+    OutputFormat,
+    OutputOption,
+    emit,
+    err_console,
+    progress_bar,
+    simple_table,
+)
 from dynamo_plan.errors import InputError, UsageError
 
 
 def profile(
+    ctx: typer.Context,
     offline: Annotated[
         bool,
         typer.Option("--offline", help="Estimate the profile with the offline estimator."),
     ] = False,
     online: Annotated[
         bool,
-        typer.Option("--online", help="Measure the engine behind --endpoint (OpenAI-compatible)."),
+        typer.Option(
+            "--online",
+            help="Measure: the engine behind --endpoint, or each candidate TP of --dgdr in the "
+            "cluster.",
+        ),
     ] = False,
     endpoint: Annotated[
         str | None,
@@ -77,6 +90,27 @@ def profile(
             help="--online: also publish the result JSON files as this ConfigMap.",
         ),
     ] = None,
+    result_label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--result-label",
+            help="--online --result-configmap: a KEY=VALUE label of that ConfigMap (repeatable).",
+        ),
+    ] = None,
+    poll: Annotated[
+        float,
+        typer.Option("--poll", help="--online --dgdr: seconds between cluster status checks."),
+    ] = 5.0,
+    ready_timeout: Annotated[
+        float,
+        typer.Option(
+            "--ready-timeout", help="--online --dgdr: seconds to wait for each temporary DGD."
+        ),
+    ] = 1800.0,
+    job_timeout: Annotated[
+        float,
+        typer.Option("--job-timeout", help="--online --dgdr: seconds to wait for each Job."),
+    ] = 3600.0,
     namespace: NamespaceOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
@@ -126,18 +160,37 @@ def profile(
     write a Dynamo-compatible performance profile.
 
     Writes OUT/selected_{prefill,decode}_interpolation/raw_data.npz, their JSON form, profile.json
-    and PNG plots. Exit 4 when no TP up to --max-gpus-per-engine meets the SLA (--offline); exit 3
-    when the endpoint cannot be reached (--online).
+    and PNG plots. Exit 4 when no TP up to --max-gpus-per-engine meets the SLA (--offline, --online
+    --dgdr); exit 3 when the endpoint or the cluster fails (--online). Ctrl-C during --online
+    --dgdr deletes the run's temporary DGDs, Jobs and ConfigMaps first, then exits 130 with one
+    line (naming what could not be deleted, if anything).
     """
     if online:
         if offline:
             raise UsageError("--online and --offline cannot be combined")
+        if (endpoint is None) == (dgdr is None):
+            raise UsageError(
+                "profile --online needs exactly one of --endpoint URL (measure that engine) "
+                "or --dgdr FILE (measure each candidate TP in the cluster)"
+            )
+        if dgdr is not None:
+            _reject_given(ctx, _ENDPOINT_OR_ESTIMATE_FLAGS, "profile --online --dgdr")
+            if out is None:
+                raise UsageError("profile --online --dgdr needs --out DIR")
+            if poll <= 0 or ready_timeout <= 0 or job_timeout <= 0:
+                raise UsageError("--poll, --ready-timeout and --job-timeout must be > 0 seconds")
+            _online_cluster(
+                dgdr, out, namespace, kubeconfig, context, poll, ready_timeout, job_timeout,
+                plots, output,
+            )  # fmt: skip
+            return
+        _reject_given(ctx, _CLUSTER_RUN_FLAGS, "profile --online --endpoint")
         if endpoint is None or out is None or isl is None or osl is None:
             raise UsageError("profile --online needs --endpoint URL, --out DIR, --isl and --osl")
-        offline_only = {"--dgdr": dgdr, "--model-config": model_config, "--system": system}
+        offline_only = {"--model-config": model_config, "--system": system}
         given = [k for k, v in offline_only.items() if v is not None]
         if given:
-            raise UsageError(f"profile --online does not take {', '.join(given)}")
+            raise UsageError(f"profile --online --endpoint does not take {', '.join(given)}")
         if role not in ("prefill", "decode", "both"):
             raise UsageError(f"--role must be prefill, decode or both, got {role!r}")
         if api not in ("chat", "completions"):
@@ -166,10 +219,12 @@ def profile(
             timeout_s=timeout,
             plots=plots,
         )
-        _online(req, result_configmap, namespace, kubeconfig, context, output)
+        labels = _labels(result_label or [])
+        _online(req, result_configmap, labels, namespace, kubeconfig, context, output)
         return
-    if endpoint is not None or result_configmap is not None:
-        raise UsageError("--endpoint and --result-configmap need --online")
+    if endpoint is not None or result_configmap is not None or result_label:
+        raise UsageError("--endpoint, --result-configmap and --result-label need --online")
+    _reject_given(ctx, _CLUSTER_RUN_FLAGS, "profile --offline")
     started = time.perf_counter()
     from dynamo_plan.profiler.offline import (
         Dtype,
@@ -200,6 +255,32 @@ def profile(
     result = summary(run_offline(request))
     result["elapsed_s"] = round(time.perf_counter() - started, 3)
     emit(result, output, table=lambda: _table(result))
+
+
+# flags (parameter name → flag) that a mode does not take; checked only when given explicitly
+_ENDPOINT_OR_ESTIMATE_FLAGS = {
+    "tp": "--tp", "role": "--role", "max_kv_tokens": "--max-kv-tokens", "max_isl": "--max-isl",
+    "prefill_points": "--prefill-points", "prefill_requests": "--prefill-requests",
+    "decode_rows": "--decode-rows", "decode_points": "--decode-points",
+    "decode_rounds": "--decode-rounds", "max_concurrency": "--max-concurrency", "api": "--api",
+    "timeout": "--timeout", "result_configmap": "--result-configmap", "model": "--model",
+    "model_config": "--model-config", "system": "--system", "gpu_spec": "--gpu-spec",
+    "backend": "--backend", "isl": "--isl", "osl": "--osl", "ttft": "--ttft", "itl": "--itl",
+    "dtype": "--dtype", "max_gpus_per_engine": "--max-gpus-per-engine", "estimator": "--estimator",
+}  # fmt: skip
+_CLUSTER_RUN_FLAGS = {"poll": "--poll", "ready_timeout": "--ready-timeout",
+                      "job_timeout": "--job-timeout"}  # fmt: skip
+
+
+def _reject_given(ctx: typer.Context, flags: dict[str, str], mode: str) -> None:
+    """UsageError naming the ``flags`` given on the command line (or by env) that ``mode`` ignores."""
+    given = []
+    for param, flag in flags.items():
+        source = ctx.get_parameter_source(param)
+        if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
+            given.append(flag)
+    if given:
+        raise UsageError(f"{mode} does not take {', '.join(given)}")
 
 
 def _intent(
@@ -297,9 +378,21 @@ def _check_dgdr(path: Path) -> None:
     raise InputError(f"{where}:{field} {first.message}{tail}")
 
 
+def _labels(pairs: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` texts → labels (InputError naming the bad one)."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key:
+            raise InputError(f"--result-label must be KEY=VALUE, got {pair!r}")
+        out[key] = value
+    return out
+
+
 def _online(
     req: Any,
     result_configmap: str | None,
+    result_labels: dict[str, str],
     namespace: str | None,
     kubeconfig: Path | None,
     context: str | None,
@@ -316,7 +409,9 @@ def _online(
     if result_configmap is not None:
         from dynamo_plan.profiler.online_cluster import publish_result_configmap
 
-        publish_result_configmap(outcome.out, result_configmap, namespace, kubeconfig, context)
+        publish_result_configmap(
+            outcome.out, result_configmap, namespace, kubeconfig, context, labels=result_labels
+        )
     result = _online_summary(outcome, result_configmap)
     emit(result, output, table=lambda: _online_table(result))
 
@@ -373,3 +468,61 @@ def _online_table(result: dict[str, Any]) -> Any:
             simple_table(f"decode (max_kv_tokens {result['max_kv_tokens']}): {title}", head, rows)
         )
     return Group(*parts)
+
+
+def _online_cluster(
+    dgdr: Path,
+    out: Path,
+    namespace: str | None,
+    kubeconfig: Path | None,
+    context: str | None,
+    poll_s: float,
+    ready_timeout_s: float,
+    job_timeout_s: float,
+    plots: bool,
+    output: OutputFormat,
+) -> None:
+    """Run ``profile --online --dgdr``: measure each candidate TP in the cluster, render."""
+    from rich.markup import escape
+
+    from dynamo_plan.adapters.kubernetes import KubeClient
+    from dynamo_plan.cli.progress_views import profiling_view
+    from dynamo_plan.deploy.render import load_dgdr
+    from dynamo_plan.profiler.online_cluster import profile_online_cluster
+
+    _check_dgdr(dgdr)
+    own = (load_dgdr(dgdr).get("metadata") or {}).get("namespace")
+    if own and namespace and own != namespace:
+        raise InputError(
+            f"{dgdr}: the DGDR is in namespace '{own}' but --namespace is '{namespace}'"
+        )
+    started = time.perf_counter()
+    client = KubeClient(kubeconfig=kubeconfig, context=context).connect()
+    ns = str(namespace or own or client.default_namespace)
+    try:
+        with profiling_view() as show:
+            outcome = profile_online_cluster(
+                dgdr, client, ns, out, progress=show, poll_s=poll_s,
+                ready_timeout_s=ready_timeout_s, job_timeout_s=job_timeout_s, plots=plots,
+            )  # fmt: skip
+    except KeyboardInterrupt as e:  # the library deleted what it created, then re-raised
+        notes = getattr(e, "__notes__", None) or ["the run's temporary objects were deleted"]
+        err_console.print(f"[red]interrupted:[/] {escape(notes[0])}", soft_wrap=True)
+        raise typer.Exit(130) from None
+    result = outcome.as_dict()
+    result["elapsed_s"] = round(time.perf_counter() - started, 3)
+    emit(result, output, table=lambda: _cluster_table(result))
+
+
+def _cluster_table(result: dict[str, Any]) -> Any:
+    pre, dec = result["prefill"], result["decode"]
+    rows = [
+        ["prefill", pre["tp"], "TTFT", pre["ttft_ms"], round(pre["thpt_per_gpu"]), None],
+        ["decode", dec["tp"], "ITL", dec["itl_ms"], round(dec["thpt_per_gpu"]), dec["concurrency"]],
+    ]
+    tps = ", ".join(str(tp) for tp in result["candidates"])
+    title = (
+        f"measured TP {tps} on {result['system']} in {result['namespace']} "
+        f"(run {result['runId']}) → {result['out']} in {result['elapsed_s']} s"
+    )
+    return simple_table(title, ["role", "TP", "latency", "ms", "tokens/s/GPU", "concurrency"], rows)

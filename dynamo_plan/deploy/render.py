@@ -22,12 +22,25 @@ Edits made to the template:
   two is an InputError. It sets the backend's TP flag and ``resources.limits.gpu`` (GPU templates).
 * replicas: the DGDR carries no expected request rate, so the initial size is the planner floor,
   ``planner.plannerMinEndpoint`` (default 1) per role, checked against ``planner.maxGpuBudget``
-  with :func:`dynamo_plan.core.sla.apply_limits` (InfeasibleSLAError when the floor does not fit).
+  (absent: ``plan run``'s default, 8, unless ``planner=False``) with
+  :func:`dynamo_plan.core.sla.apply_limits` (InfeasibleSLAError when the floor does not fit).
   The Planner scales from there.
 * images: ``deploymentOverrides.workersImage`` on the frontend and the workers (not the Planner).
-* Planner args: ``--profile /data/profile --ttft --itl --isl --osl`` from ``config.sla``, then
-  ``--prefill-engine-num-gpu``/``--decode-engine-num-gpu`` = the TP, then every
-  ``config.planner`` key (see :mod:`dynamo_plan.deploy.planner_args` for the key → flag mapping).
+* Planner: the container runs ``dynamo-plan plan run`` with ``--profile /data/profile`` (the
+  ConfigMap mount), ``--model <spec.model>`` (the served model name: the value the workers get
+  as ``--model``/``--served-model-name``, which the frontend labels its metrics with),
+  ``--namespace <the services' dynamoNamespace>`` (the ``dynamo_namespace`` label),
+  ``--connector kubernetes --dgd <the DGD name>`` (no ``--kube-namespace``: the planner runs in
+  the DGD's namespace and in-cluster config gives the pod's), ``--ttft --itl --isl --osl`` from
+  ``config.sla``, ``--prefill-engine-num-gpu``/``--decode-engine-num-gpu`` = the TP,
+  ``--max-gpu-budget`` (the key, else ``plan run``'s default, the budget the replica floor was
+  checked against), ``--metrics-addr 0.0.0.0`` (Prometheus scrapes ``/metrics`` on the
+  ``metrics`` container port, ``--metrics-port``, default 9085), then the translated
+  ``config.planner`` keys (:mod:`dynamo_plan.deploy.planner_args`: ``noOperation: true`` →
+  ``--connector none`` without ``--dgd``, ``adjustmentInterval`` → ``--interval``, …; keys
+  ``plan run`` cannot use are dropped and listed in :attr:`Rendered.warnings`).
+  Prometheus: ``prometheusEndpoint`` → ``--prometheus-url``, else the template's
+  ``PROMETHEUS_ENDPOINT`` env var (Dynamo's in-cluster default URL).
 """
 
 from __future__ import annotations
@@ -46,6 +59,7 @@ from dynamo_plan.core.sla import EngineGpus, Limits, apply_limits
 from dynamo_plan.deploy.dgdr import validate_file
 from dynamo_plan.deploy.planner_args import flag_value, planner_flags
 from dynamo_plan.errors import InputError
+from dynamo_plan.live.config import RunSettings
 from dynamo_plan.resources import shipped_file
 
 __all__ = [
@@ -69,6 +83,24 @@ ROLES = ("prefill", "decode")
 # the flag each backend reads the tensor-parallel size from (mocker: none, it uses no GPU)
 TP_FLAG = {"vllm": "--tensor-parallel-size", "sglang": "--tp", "trtllm": "--tensor-parallel-size"}
 MODEL_FLAGS = ("--model", "--model-path", "--served-model-name")
+METRICS_ADDR = "0.0.0.0"  # all interfaces: the PodMonitor / Prometheus scrapes the pod's IP
+METRICS_PORT_NAME = "metrics"
+#: ``plan run`` flags the render sets itself → where their value comes from (planner keys that
+#: map to one of them are dropped with a warning).
+RESERVED_FLAGS = {
+    "--profile": f"the {PROFILE_CONFIGMAP} ConfigMap mounted at {PROFILE_MOUNT}",
+    "--model": "spec.model",
+    "--namespace": "the services' dynamoNamespace (the DGD name)",
+    "--dgd": "the DGD name",
+    "--kube-namespace": "the pod's namespace (in-cluster config)",
+    "--kubeconfig": "the pod's service account (in-cluster config)",
+    "--context": "the pod's service account (in-cluster config)",
+    "--state": "the connector (a DGD's planner does not use the virtual connector)",
+    "--etcd": "the connector (a DGD's planner does not use the virtual connector)",
+    "--virtual-timeout": "the connector (a DGD's planner does not use the virtual connector)",
+    "--virtual-wait": "the connector (a DGD's planner does not use the virtual connector)",
+    **{f"--{k}": f"config.sla.{k}" for k in ("ttft", "itl", "isl", "osl")},
+}
 
 
 @dataclass(frozen=True)
@@ -82,6 +114,7 @@ class Rendered:
     tp: dict[str, int]
     replicas: dict[str, int]
     planner: bool
+    warnings: tuple[str, ...] = ()
 
 
 def load_dgdr(path: Path) -> dict[str, Any]:
@@ -185,13 +218,44 @@ def _workers(services: dict[str, Any], template: str) -> dict[str, tuple[str, di
 
 
 def _planner_args(
-    sla: dict[str, Any], planner: dict[str, Any], tp: dict[str, int], where: str
-) -> list[str]:
-    args = ["--profile", PROFILE_MOUNT]
+    sla: dict[str, Any],
+    planner: dict[str, Any],
+    tp: dict[str, int],
+    budget: int,
+    identity: dict[str, str],
+    where: str,
+) -> tuple[list[str], list[str]]:
+    """(``plan run`` arguments, warnings) of the Planner container (module docstring)."""
+    keys = {
+        k: v for k, v in planner.items() if k not in ("prefillEngineNumGpu", "decodeEngineNumGpu")
+    }
+    keys.pop("maxGpuBudget", None)
+    translated = planner_flags(keys, f"{where}.planner", RESERVED_FLAGS)
+    args = ["--profile", PROFILE_MOUNT, "--model", identity["model"]]
+    args += ["--namespace", identity["namespace"], "--connector", translated.connector]
+    if translated.connector == "kubernetes":
+        args += ["--dgd", identity["dgd"]]
     for key in ("ttft", "itl", "isl", "osl"):
         args += [f"--{key}", flag_value(f"{where}.sla.{key}", sla[key])]
-    derived = {"prefillEngineNumGpu": tp["prefill"], "decodeEngineNumGpu": tp["decode"]}
-    return args + planner_flags({**derived, **planner}, f"{where}.planner")
+    args += ["--prefill-engine-num-gpu", str(tp["prefill"])]
+    args += ["--decode-engine-num-gpu", str(tp["decode"]), "--max-gpu-budget", str(budget)]
+    if "--metrics-addr" not in translated.flags:
+        args += ["--metrics-addr", METRICS_ADDR]
+    return args + translated.args(), translated.warnings
+
+
+def _metrics_port(container: dict[str, Any], args: list[str]) -> None:
+    """Name the ``/metrics`` port on the container (the ``--metrics-port`` in ``args``, else
+    ``plan run``'s default); none when it is 0 (disabled)."""
+    port = int(args[args.index("--metrics-port") + 1]) if "--metrics-port" in args else None
+    port = RunSettings.metrics_port if port is None else port
+    ports = [p for p in container.get("ports", []) if p.get("name") != METRICS_PORT_NAME]
+    if port:
+        ports.append({"name": METRICS_PORT_NAME, "containerPort": port, "protocol": "TCP"})
+    if ports:
+        container["ports"] = ports
+    else:
+        container.pop("ports", None)
 
 
 def render(
@@ -224,8 +288,11 @@ def render(
     tp = {role: _tp(profile, planner_cfg, role) for role in ROLES}
     engines = EngineGpus(tp["prefill"], tp["decode"])
     min_endpoint = int(planner_cfg.get("plannerMinEndpoint", 1))
-    budget = planner_cfg.get("maxGpuBudget")
-    limits = Limits(min_endpoint, None if budget in (None, -1) else int(budget))
+    # the budget the Planner will run with (plan run's default when the key is absent): a floor
+    # over it would make the Planner exit at start (InfeasibleSLAError); no Planner, no default
+    default_budget = RunSettings.max_gpu_budget if planner else -1
+    budget = int(planner_cfg.get("maxGpuBudget", default_budget))
+    limits = Limits(min_endpoint, None if budget == -1 else budget)
     p_replicas, d_replicas, _ = apply_limits(0, 0, engines, limits)
     replicas = {"prefill": p_replicas, "decode": d_replicas}
 
@@ -255,12 +322,15 @@ def render(
 
     planners = [n for n, s in services.items() if s.get("componentType") == "planner"]
     objects: list[dict[str, Any]] = []
+    warnings: list[str] = []
     if planner:
         if not planners:
             raise InputError(f"template {template}: no service with componentType planner")
         where = "spec.profilingConfig.config"
         container = services[planners[0]]["extraPodSpec"]["mainContainer"]
-        container["args"] = _planner_args(sla, planner_cfg, tp, where)
+        identity = {"model": str(spec["model"]), "namespace": name, "dgd": name}
+        container["args"], warnings = _planner_args(sla, planner_cfg, tp, budget, identity, where)
+        _metrics_port(container, container["args"])
         for obj in _load_template("rbac/planner.yaml"):
             _metadata(obj, namespace, labels)
             objects.append(obj)
@@ -284,6 +354,7 @@ def render(
         tp=tp,
         replicas=replicas,
         planner=planner,
+        warnings=tuple(warnings),
     )
 
 

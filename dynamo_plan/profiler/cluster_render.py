@@ -230,6 +230,8 @@ def render_job(
         "--out", out,
         "--result-configmap", names.configmap,
     ]  # fmt: skip
+    if RUN_LABEL in labels:  # the result ConfigMap carries the run label (clean-up sweep)
+        container["args"] += ["--result-label", f"{RUN_LABEL}={labels[RUN_LABEL]}"]
     resources = profiling.get("resources") or {}
     picked = {k: copy.deepcopy(resources[k]) for k in ("limits", "requests") if resources.get(k)}
     if picked:

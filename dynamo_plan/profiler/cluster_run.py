@@ -175,7 +175,8 @@ class ClusterRun:
         name = str(self.dgdr["metadata"]["name"])
         names = run_names(name, self.run_id, tp, role)
         labels = {RUN_LABEL: self.run_id, ROLE_LABEL: role, TP_LABEL: str(tp)}
-        mine = [(DGD_INFO, names.dgd), (JOB_INFO, names.job), (CM_INFO, names.configmap)]
+        # deleted in reverse: the Job (its pod) before its result ConfigMap, then the DGD
+        mine = [(DGD_INFO, names.dgd), (CM_INFO, names.configmap), (JOB_INFO, names.job)]
         self.tracked += mine
         try:
             dgd = render_temp_dgd(self.dgdr, names, self.namespace, tp, role, labels, gpu_product)

@@ -114,8 +114,11 @@ def publish_result_configmap(
     namespace: str | None,
     kubeconfig: Path | None,
     context: str | None,
+    labels: dict[str, str] | None = None,
 ) -> None:
-    """Create or replace ConfigMap ``name`` with the profile files found in ``out_dir``.
+    """Create or replace ConfigMap ``name`` with the profile files found in ``out_dir``,
+    labelled with ``labels`` (the profiling Job passes its run label, so the run's clean-up
+    sweep finds a result written late).
 
     Keys: ``prefill_raw_data.json``, ``decode_raw_data.json``, ``profile.json`` (those that
     exist; at least one). Server-side apply with force, so a rerun replaces the data. The
@@ -147,7 +150,7 @@ def publish_result_configmap(
         "metadata": {
             "name": name,
             "namespace": ns,
-            "labels": {"app.kubernetes.io/managed-by": "dynamo-plan"},
+            "labels": {"app.kubernetes.io/managed-by": "dynamo-plan", **(labels or {})},
         },
         "data": data,
     }

@@ -175,12 +175,13 @@ def test_mocker_from_spec_deploy_mocker(profile_dir: Path) -> None:
         assert "resources" not in svc
 
 
-def test_planner_keys_pass_through(profile_dir: Path) -> None:
+def test_planner_container(profile_dir: Path) -> None:
     doc = dgdr_doc(
         maxGpuBudget=16, loadQuantile=0.9, prometheusEndpoint="http://prom:9090",
         noOperation=False, environment="kubernetes",
     )  # fmt: skip
-    objs = by_kind(render(doc, load_profile(profile_dir)).objects)
+    out = render(doc, load_profile(profile_dir))
+    objs = by_kind(out.objects)
     planner = objs["DynamoGraphDeployment"]["spec"]["services"]["Planner"]
     container = planner["extraPodSpec"]["mainContainer"]
     assert container["command"] == ["dynamo-plan", "plan", "run"]
@@ -189,16 +190,22 @@ def test_planner_keys_pass_through(profile_dir: Path) -> None:
     assert flag(args, "--profile") == "/data/profile"
     for key in ("ttft", "itl", "isl", "osl"):
         assert float(flag(args, f"--{key}")) == sla[key]
+    assert flag(args, "--model") == doc["spec"]["model"]
+    assert flag(args, "--namespace") == planner["dynamoNamespace"] == out.name
+    assert flag(args, "--connector") == "kubernetes"
+    assert flag(args, "--dgd") == out.name
+    assert flag(args, "--metrics-addr") == "0.0.0.0"
     assert flag(args, "--min-endpoint") == "2"
-    assert flag(args, "--adjustment-interval") == "60"
-    assert flag(args, "--load-predictor") == "arima"
+    assert flag(args, "--interval") == "60"
+    assert flag(args, "--predictor") == "arima"
     assert flag(args, "--max-gpu-budget") == "16"
     assert flag(args, "--load-quantile") == "0.9"
-    assert flag(args, "--prometheus-endpoint") == "http://prom:9090"
-    assert flag(args, "--environment") == "kubernetes"
+    assert flag(args, "--prometheus-url") == "http://prom:9090"
     assert flag(args, "--prefill-engine-num-gpu") == "1"
     assert flag(args, "--decode-engine-num-gpu") == "2"
-    assert "--no-correction" in args and "--no-operation" not in args
+    assert "--no-correction" in args
+    for dynamo_only in ("--environment", "--no-operation", "--kube-namespace"):
+        assert dynamo_only not in args
     mount = container["volumeMounts"][0]
     volume = planner["extraPodSpec"]["volumes"][0]
     assert mount["mountPath"] == "/data/profile" and mount["name"] == volume["name"]
@@ -216,6 +223,9 @@ def test_planner_keys_pass_through(profile_dir: Path) -> None:
         ("prefillEngineNumGpu", "--prefill-engine-num-gpu"),
         ("loadPredictionWindowSize", "--load-prediction-window-size"),
         ("startupS", "--startup-s"),
+        ("adjustmentInterval", "--interval"),
+        ("loadPredictor", "--predictor"),
+        ("prometheusEndpoint", "--prometheus-url"),
         ("planner", "--planner"),
         ("plannerish", "--plannerish"),
     ],
@@ -224,16 +234,11 @@ def test_flag_name_mapping(key: str, expected: str) -> None:
     assert flag_name(key) == expected
 
 
-def test_planner_flags_refuse_non_scalars() -> None:
-    with pytest.raises(InputError, match=r"planner\.weights: expected a number or a string"):
-        planner_flags({"weights": [1, 2]})
-    assert planner_flags({"a": 1.0, "b": 0.25, "c": False, "d": True}) == [
-        "--a",
-        "1",
-        "--b",
-        "0.25",
-        "--d",
-    ]
+def test_planner_flags_values() -> None:
+    with pytest.raises(InputError, match=r"planner\.maxGpuBudget: expected a number or a string"):
+        planner_flags({"maxGpuBudget": [1, 2]})
+    out = planner_flags({"maxGpuBudget": 16.0, "loadQuantile": 0.25, "noCorrection": True})
+    assert out.args() == ["--max-gpu-budget", "16", "--load-quantile", "0.25", "--no-correction"]
 
 
 def test_deployment_overrides_applied(profile_dir: Path) -> None:
@@ -304,7 +309,7 @@ def test_configmap_round_trips_to_the_profile(profile_dir: Path, tmp_path: Path)
 
 def test_replicas_floor_and_budget(profile_dir: Path) -> None:
     profile = load_profile(profile_dir)
-    out = render(dgdr_doc(plannerMinEndpoint=3), profile)
+    out = render(dgdr_doc(plannerMinEndpoint=3, maxGpuBudget=9), profile)
     assert out.replicas == {"prefill": 3, "decode": 3}
     assert {r: s["replicas"] for r, s in workers(out.objects[-1]).items()} == out.replicas
     with pytest.raises(InfeasibleSLAError, match="max_gpu_budget 8"):
@@ -313,7 +318,7 @@ def test_replicas_floor_and_budget(profile_dir: Path) -> None:
 
 def test_tp_from_planner_hint_without_profile_json(shared_data: Path, tmp_path: Path) -> None:
     profile = load_profile(make_profile_dir(shared_data, tmp_path, None))
-    out = render(dgdr_doc(decodeEngineNumGpu=4), profile)
+    out = render(dgdr_doc(decodeEngineNumGpu=4, maxGpuBudget=16), profile)
     assert out.tp == {"prefill": 1, "decode": 4}
 
 

@@ -111,11 +111,12 @@ def test_result_configmap(tmp_path: Path, standin: StandIn) -> None:
     with running_stub(STUB) as stub:
         result = _online(
             stub.url, tmp_path / "out", "--role", "decode", "--result-configmap", "res",
-            "--kubeconfig", str(kubeconfig),
+            "--result-label", "dynamo-plan/profiling-run=r1", "--kubeconfig", str(kubeconfig),
         )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     cm = standin.get("configmaps", "default", "res")
     assert cm is not None
+    assert cm["metadata"]["labels"]["dynamo-plan/profiling-run"] == "r1"
     decode = json.loads(cm["data"]["decode_raw_data.json"])
     assert decode["max_kv_tokens"] == MAX_KV and "prefill_raw_data.json" not in cm["data"]
 

@@ -129,6 +129,8 @@ def test_success_measures_every_tp_and_role_and_writes_the_profile(
                         ("--model", "meta-llama/Llama-3.1-8B-Instruct")):  # fmt: skip
         assert args[args.index(flag) + 1] == value
     assert args[:1] == ["--online"] and "--result-configmap" in args
+    run_label = job["metadata"]["labels"]["dynamo-plan/profiling-run"]
+    assert args[args.index("--result-label") + 1] == f"dynamo-plan/profiling-run={run_label}"
     assert container["resources"] == {"limits": {"nvidia.com/gpu": 1}, "requests": {"cpu": "500m"}}
     assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists"}]
     assert pod["serviceAccountName"] == "dynamo-plan-profiler"

@@ -22,6 +22,13 @@ Every series exists at 0 from the start (endpoint ``chat_completions`` / ``compl
 ``request_type`` ``stream`` / ``unary``, ``status`` ``success`` / ``error``), so an idle window
 reads as 0 requests, not as missing metrics. Also: ``dynamo_frontend_inflight_requests`` (gauge) and ``dynamo_mocker_workers{role}`` (serving
 engines per role, read from the cluster at scrape time).
+
+KV capacity, as a Dynamo frontend reports its model's runtime config (gauges, names as in
+Dynamo's ``prometheus_names.rs``): ``dynamo_frontend_model_kv_cache_block_size`` (tokens per KV
+block, :data:`KV_BLOCK_SIZE` = 16 unless given) and ``dynamo_frontend_model_total_kv_blocks``
+(KV blocks of one engine = ``max_kv_tokens // block size``, the profile's capacity rounded down
+to whole blocks). :attr:`FrontendMetrics.kv_tokens` is their product, what a client reads
+(``profile --online`` multiplies them).
 """
 
 from __future__ import annotations
@@ -31,9 +38,10 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE", "FrontendMetrics"]
+__all__ = ["CONTENT_TYPE", "KV_BLOCK_SIZE", "FrontendMetrics"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+KV_BLOCK_SIZE = 16  # tokens per KV block (vLLM's default)
 
 _LABELS = ("model", "dynamo_namespace")
 _LATENCY_BUCKETS = (
@@ -51,9 +59,20 @@ _TOKEN_BUCKETS = tuple(float(2**k) for k in range(17))  # 1 … 65536
 class FrontendMetrics:
     """The mocker's metrics in their own :class:`CollectorRegistry` (``render()`` for /metrics)."""
 
-    def __init__(self, model: str, namespace: str, speedup: float = 1.0) -> None:
+    def __init__(
+        self,
+        model: str,
+        namespace: str,
+        speedup: float = 1.0,
+        max_kv_tokens: int | None = None,
+        kv_block_size: int = KV_BLOCK_SIZE,
+    ) -> None:
+        if kv_block_size < 1:
+            raise ValueError(f"kv_block_size must be >= 1, got {kv_block_size}")
         self.registry = CollectorRegistry()
         self.speedup = float(speedup)
+        self.kv_block_size = int(kv_block_size)
+        self.kv_blocks = int(max_kv_tokens) // self.kv_block_size if max_kv_tokens else 0
         self._labels = {"model": model, "dynamo_namespace": namespace}
         r = self.registry
         self.ttft = Histogram(
@@ -109,6 +128,19 @@ class FrontendMetrics:
             (*_LABELS, "role"),
             registry=r,
         )
+        if max_kv_tokens:
+            Gauge(
+                "dynamo_frontend_model_total_kv_blocks",
+                "Total KV blocks available for a worker serving the model.",
+                _LABELS,
+                registry=r,
+            ).labels(**self._labels).set(self.kv_blocks)
+            Gauge(
+                "dynamo_frontend_model_kv_cache_block_size",
+                "KV cache block size (tokens) for a worker serving the model.",
+                _LABELS,
+                registry=r,
+            ).labels(**self._labels).set(self.kv_block_size)
         # every series exists from the start (at 0): a planner tells a known idle window (the
         # counter exists and did not grow) from missing metrics
         self.inflight.labels(**self._labels).set(0)
@@ -118,6 +150,11 @@ class FrontendMetrics:
             for stream in (False, True):
                 for status in ("success", "error"):
                     self._child(endpoint, stream, status)
+
+    @property
+    def kv_tokens(self) -> int:
+        """KV capacity advertised (tokens): total blocks × block size (0 when not given)."""
+        return self.kv_blocks * self.kv_block_size
 
     def bind_workers(self, serving: Callable[[], tuple[int, int]]) -> None:
         """Read ``dynamo_mocker_workers{role}`` from ``serving()`` = (prefill, decode) at scrape."""

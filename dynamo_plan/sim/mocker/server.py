@@ -2,7 +2,8 @@
 
 Routes: ``POST /v1/chat/completions``, ``POST /v1/completions`` (``stream: true`` → server-sent
 events, one ``data: {chunk}`` per token, an optional usage chunk, ``data: [DONE]``; otherwise one
-JSON body with ``usage``), ``GET /v1/models``, ``GET /health``, ``GET /metrics`` (Prometheus text,
+JSON body with ``usage``), ``GET /v1/models`` (its entry also gives ``max_kv_tokens``: one
+engine's KV capacity in whole blocks, as on /metrics), ``GET /health``, ``GET /metrics`` (Prometheus text,
 :mod:`~dynamo_plan.sim.mocker.frontend_metrics`). Bad bodies get 400 and another model 404, with
 an OpenAI-style ``{"error": {...}}`` body. A client that disconnects (the handler is cancelled,
 or a write fails) has its request cancelled in the cluster, which frees its KV and batch slot.
@@ -70,7 +71,7 @@ class MockerServer:
     ) -> None:
         self.model = model
         self.cluster = MockCluster(profile, config, prefill, decode, speedup)
-        self.metrics = FrontendMetrics(model, namespace, speedup)
+        self.metrics = FrontendMetrics(model, namespace, speedup, profile.max_kv_tokens)
         self.metrics.bind_workers(self.cluster.serving)
         self.follower = StoreFollower(store, self.cluster, poll_s) if store is not None else None
         self._runner: web.AppRunner | None = None
@@ -115,7 +116,13 @@ class MockerServer:
 
     # ------------------------------------------------------------------ handlers
     async def _models(self, request: web.Request) -> web.Response:
-        model = {"id": self.model, "object": "model", "created": 0, "owned_by": "dynamo-plan"}
+        model = {
+            "id": self.model,
+            "object": "model",
+            "created": 0,
+            "owned_by": "dynamo-plan",
+            "max_kv_tokens": self.metrics.kv_tokens,  # one engine's, whole KV blocks
+        }
         return _json({"object": "list", "data": [model]})
 
     async def _health(self, request: web.Request) -> web.Response:

@@ -190,3 +190,29 @@ def test_disconnect_frees_the_slot(mocker: Mocker) -> None:
             c.post("/v1/completions", json=small, timeout=5).json()["usage"]["completion_tokens"]
             == 5
         )
+
+
+def test_advertises_kv_capacity_like_a_dynamo_frontend(
+    mocker: Mocker, profile: PerformanceProfile
+) -> None:
+    from dynamo_plan.profiler.online import discover_max_kv_tokens
+    from dynamo_plan.sim.mocker.frontend_metrics import KV_BLOCK_SIZE
+
+    whole_blocks = profile.max_kv_tokens // KV_BLOCK_SIZE * KV_BLOCK_SIZE
+    assert profile.max_kv_tokens - KV_BLOCK_SIZE < whole_blocks <= profile.max_kv_tokens
+    m = mocker()
+    assert discover_max_kv_tokens(m.url, MODEL) == whole_blocks
+    with m.client() as c:
+        (entry,) = c.get("/v1/models").json()["data"]
+        text = c.get("/metrics").text
+    assert entry["max_kv_tokens"] == whole_blocks
+    gauges = {
+        s.name: s
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name.startswith("dynamo_frontend_model_")
+    }
+    blocks = gauges["dynamo_frontend_model_total_kv_blocks"]
+    size = gauges["dynamo_frontend_model_kv_cache_block_size"]
+    assert blocks.labels == size.labels == {"model": MODEL, "dynamo_namespace": "dynamo"}
+    assert size.value == KV_BLOCK_SIZE and blocks.value * size.value == whole_blocks
