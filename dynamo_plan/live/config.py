@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import json
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import cache
@@ -335,7 +336,23 @@ def load_run_config(path: Path) -> dict[str, Any]:
         more = f" (and {len(located) - 1} more problem(s))" if len(located) > 1 else ""
         where = f"{key}: " if key else ""
         raise InputError(f"{path}:{line}: {where}{message}{more}")
+    for key, value in doc.data.items():  # schema-valid, yet too large for a float setting
+        if _too_large_for_float(key, value):
+            raise InputError(
+                f"{path}:{line_of(doc.node, [key])}: {key}: expected a number <= "
+                f"{_FLOAT_MAX:.4g}, got an integer of {len(str(abs(value)))} digits"
+            )
     return _coerce(doc.data, path.parent)
+
+
+_FLOAT_MAX = sys.float_info.max
+_FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(RunSettings)}
+
+
+def _too_large_for_float(key: str, value: Any) -> bool:
+    """An integer given for a float setting that ``float()`` cannot hold (OverflowError)."""
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    return is_int and abs(value) > _FLOAT_MAX and "float" in str(_FIELD_TYPES.get(key))
 
 
 def _coerce(data: dict[str, Any], base: Path) -> dict[str, Any]:

@@ -6,37 +6,102 @@ Contract for each command in :data:`FILE_COMMANDS`: whatever the file holds, the
 
 To fuzz another command, add an entry to ``FILE_COMMANDS`` below, e.g.::
 
-    ("predict backtest", lambda path: ["predict", "backtest", str(path), "-o", "json"]),
+    FileCommand("predict backtest", lambda path: ["predict", "backtest", str(path), "-o", "json"]),
 
-Every test here then runs on it. The callable gets the path of the fuzzed input file (in a fresh temporary directory, which the
-command may also write into) and returns the CLI arguments after ``dynamo-plan``.
+Every garbage test here then runs on it. The callable gets the path of the fuzzed input file (in a
+fresh temporary directory, which the command may also write into) and returns the CLI arguments
+after ``dynamo-plan``. Two optional fields adapt the contract to commands that read something
+other than a trace:
+
+* ``exit_codes``: the exits allowed (default ``(0, 1)``); every non-zero exit must still be ONE
+  ``error:`` line. Entries that widen it say why next to it (e.g. ``load replay`` against an
+  unreachable URL: a bad trace exits 1, a good one reaches the network and exits 3).
+* ``seeds``: valid files of the command's own format (a config YAML, a state JSON); the mutation
+  test then starts from them (:func:`test_mutated_seeds`, which also checks that each seed is
+  accepted) instead of from the shared real traces (:func:`test_mutated_real_files`).
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import SHARED_DATA, CliResult, run_cli
 from tests.trace.cases import REAL_TRACES
 
-FileCommand = tuple[str, Callable[[Path], list[str]]]
+
+class FileCommand(NamedTuple):
+    """One fuzzed command (module docstring): ``args(path)`` = its CLI arguments."""
+
+    label: str
+    args: Callable[[Path], list[str]]
+    exit_codes: tuple[int, ...] = (0, 1)
+    seeds: Callable[[], dict[str, bytes]] | None = None
+
+
+def _config_seeds() -> dict[str, bytes]:
+    """``plan run --config`` files: a hand-written one, a kubernetes one, and what
+    ``plan run --print-config -o yaml`` writes (every key)."""
+    profile = SHARED_DATA / "profiles" / "h200_llama3.1-8b-fp8_tp1p_tp1d"
+    printed = run_cli(
+        "plan", "run", "--profile", profile, "--model", "llama-3.1-8b", "--connector", "virtual",
+        "--state", "state.json", "--interval", "30", "--print-config", "-o", "yaml",
+    )  # fmt: skip
+    assert printed.exit_code == 0, printed.stderr
+    return {
+        "virtual.yaml": (
+            f"# plan run --config\nprofile: {profile}\nmodel: llama-3.1-8b\n"
+            "prometheus_url: http://127.0.0.1:9090\nconnector: virtual\nstate: state.json\n"
+            "interval: 30\nttft: 200\nitl: 20.5\nmax_gpu_budget: 16\nload_quantile: 0.9\n"
+            "predictor: kalman\nno_correction: false\n"
+        ).encode(),
+        "kubernetes.yaml": (
+            f"profile: {profile}\nmodel: m\nnamespace: dynamo\nconnector: kubernetes\n"
+            "dgd: llama\nkube_namespace: inference\nready_timeout: 900\nmax_gpu_budget: -1\n"
+            "metrics_port: 0\nmax_ticks: 3\n"
+        ).encode(),
+        "printed.yaml": printed.stdout.encode(),
+    }
+
+
+def _state_seeds() -> dict[str, bytes]:
+    """Virtual connector state files as the planner and ``virtual complete`` write them."""
+    acked = {"decision_id": 3, "num_prefill_workers": 2, "num_decode_workers": 4}
+    return {
+        "pending.json": json.dumps({**acked, "scaled_decision_id": 2}, indent=2).encode(),
+        "acked.json": json.dumps({**acked, "scaled_decision_id": 3}).encode(),
+        "first.json": b'{"decision_id": 0, "num_prefill_workers": 1, "num_decode_workers": 1}\n',
+    }
+
+
+def _sample_trace_seeds() -> dict[str, bytes]:
+    """The first SEED_LINES lines of the bundled sample traces (Mooncake JSONL, Azure CSV)."""
+    folder = Path(__file__).resolve().parents[2] / "sample_traces"
+    out = {}
+    for name in ("mooncake_conversation_10min.jsonl", "azure2023_conv_10min.csv"):
+        with (folder / name).open("rb") as handle:
+            out[name] = b"".join(handle.readline() for _ in range(SEED_LINES))
+    return out
+
 
 FILE_COMMANDS: list[FileCommand] = [
-    ("trace stats", lambda path: ["trace", "stats", str(path), "-o", "json"]),
-    (
+    FileCommand("trace stats", lambda path: ["trace", "stats", str(path), "-o", "json"]),
+    FileCommand(
         "trace convert",
         lambda path: ["trace", "convert", str(path), "-o", str(path.parent / "converted.jsonl")],
     ),
-    ("predict backtest", lambda path: ["predict", "backtest", str(path), "-o", "json"]),
-    (
+    FileCommand("predict backtest", lambda path: ["predict", "backtest", str(path), "-o", "json"]),
+    FileCommand(
         # static (cheap ticks) and day-long intervals: a mutated timestamp far in the future
         # must not make the fuzz slow; the SLA is loose so any profile shape is feasible
         "simulate",
@@ -59,7 +124,30 @@ FILE_COMMANDS: list[FileCommand] = [
             "json",
         ],
     ),
-    ("dgdr validate", lambda path: ["dgdr", "validate", str(path), "-o", "json"]),
+    FileCommand("dgdr validate", lambda path: ["dgdr", "validate", str(path), "-o", "json"]),
+    FileCommand(
+        # 2: a required setting (profile, model) missing from the file is a usage error, as the
+        # missing flag is; 4: a valid file whose max_gpu_budget cannot hold min_endpoint engines
+        "plan run --config",
+        lambda path: ["plan", "run", "--config", str(path), "--print-config", "-o", "json"],
+        exit_codes=(0, 1, 2, 4),
+        seeds=_config_seeds,
+    ),
+    FileCommand(
+        # nothing listens on port 1: a bad trace exits 1 before any request, a good one gets as
+        # far as the endpoint probe and exits 3 (an outside service failed); never 0
+        "load replay",
+        lambda path: ["load", "replay", str(path), "--url", "http://127.0.0.1:1", "-o", "json"],
+        exit_codes=(1, 3),
+        seeds=_sample_trace_seeds,
+    ),
+    FileCommand(
+        # the state file is the virtual connector's store: malformed → StateStoreError, exit 3
+        "virtual get",
+        lambda path: ["virtual", "get", "--state", str(path), "-o", "json"],
+        exit_codes=(0, 3),
+        seeds=_state_seeds,
+    ),
 ]
 
 SUFFIXES = [".jsonl", ".csv", ".jsonl.gz"]
@@ -72,17 +160,18 @@ FUZZ_SETTINGS = settings(
 )
 
 
-def check_outcome(label: str, result: CliResult) -> None:
-    """The fuzz contract: exit 0, or exit 1 with one ``error:`` line and no traceback.
+def check_outcome(label: str, result: CliResult, exit_codes: tuple[int, ...] = (0, 1)) -> None:
+    """The fuzz contract: an exit in ``exit_codes`` (0 or 1 unless the entry says otherwise), a
+    non-zero one with one ``error:`` line, and no traceback.
 
     Warnings the command printed before it met the error (e.g. "records were sorted") may stand
     before that line, one ``warning:`` line each; the error itself is exactly one line, last.
     """
-    assert result.exit_code in (0, 1), f"{label}: exit {result.exit_code}\n{result.stderr}"
+    assert result.exit_code in exit_codes, f"{label}: exit {result.exit_code}\n{result.stderr}"
     assert "Traceback" not in result.stderr + result.stdout, label
-    if result.exit_code == 1:
+    if result.exit_code != 0:
         lines = result.stderr.strip().splitlines()
-        assert lines, f"{label}: exit 1 with nothing on stderr"
+        assert lines, f"{label}: exit {result.exit_code} with nothing on stderr"
         *warnings, error = lines
         assert error.startswith("error:"), f"{label}: expected one error line, got {lines!r}"
         assert error.isprintable(), f"{label}: {error!r}"
@@ -92,11 +181,10 @@ def check_outcome(label: str, result: CliResult) -> None:
 
 def run_on_bytes(command: FileCommand, suffix: str, content: bytes) -> None:
     """Write ``content`` to a fresh temporary file and check ``command`` on it."""
-    label, build_args = command
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"input{suffix}"
         path.write_bytes(content)
-        check_outcome(label, run_cli(*build_args(path)))
+        check_outcome(command.label, run_cli(*command.args(path)), command.exit_codes)
 
 
 def _seed(name: str) -> bytes:
@@ -118,6 +206,7 @@ INJECTIONS = [
     b"abc", b"-1", b"-", b"NaN", b"Infinity", b"1e999", b"9" * 30, b"\x00", b"\xff\xfe",
     b'"', b"{", b"}", b"[", b"[/x]", b",", b",,", b"\n", b"\r\n", b" ", b"null", b"true",
     b"2023-13-45 99:99:99.9", b"\xe2\x82", b"\\u0000",
+    b": ", b"- ", b"---\n", b"~", b"\t", b"&a ", b"*a", b"!!binary ", b"1_000", b".nan", b"-.inf",
 ]  # fmt: skip
 
 MUTATIONS = st.one_of(
@@ -185,7 +274,9 @@ LINEY = st.lists(
     max_size=12,
 ).map(lambda lines: "\n".join(lines))
 
-COMMAND_IDS = [c[0] for c in FILE_COMMANDS]
+COMMAND_IDS = [c.label for c in FILE_COMMANDS]
+TRACE_COMMANDS = [c for c in FILE_COMMANDS if c.seeds is None]
+SEEDED_COMMANDS = [c for c in FILE_COMMANDS if c.seeds is not None]
 
 
 @pytest.mark.parametrize("command", FILE_COMMANDS, ids=COMMAND_IDS)
@@ -202,7 +293,7 @@ def test_garbage_text(command: FileCommand, text: str, suffix: str) -> None:
     run_on_bytes(command, suffix, text.encode("utf-8", "surrogatepass"))
 
 
-@pytest.mark.parametrize("command", FILE_COMMANDS, ids=COMMAND_IDS)
+@pytest.mark.parametrize("command", TRACE_COMMANDS, ids=[c.label for c in TRACE_COMMANDS])
 @pytest.mark.parametrize("trace", [t[0] for t in REAL_TRACES])
 @FUZZ_SETTINGS
 @given(
@@ -224,6 +315,88 @@ def test_mutated_real_files(
         content = content if gz_cut < 0 else content[:gz_cut]
         suffix += ".gz"
     run_on_bytes(command, suffix, content)
+
+
+# --- commands with their own seed files (config YAML, state JSON, sample traces) -----------------
+
+OWN_SEEDS: dict[str, dict[str, bytes]] = {}
+SEEDED_SETTINGS = settings(FUZZ_SETTINGS, max_examples=25)
+
+
+def own_seeds(command: FileCommand) -> dict[str, bytes]:
+    assert command.seeds is not None
+    if command.label not in OWN_SEEDS:
+        OWN_SEEDS[command.label] = command.seeds()
+    return OWN_SEEDS[command.label]
+
+
+def _suffix(name: str) -> str:
+    return "".join(Path(name).suffixes)
+
+
+@pytest.mark.parametrize("command", SEEDED_COMMANDS, ids=[c.label for c in SEEDED_COMMANDS])
+def test_seeds_are_valid(command: FileCommand) -> None:
+    """Each seed is a file the command accepts: exit 0 — or, for ``load replay``, which cannot
+    succeed against port 1, the endpoint failure (exit 3) that only a good trace reaches."""
+    ok = 0 if 0 in command.exit_codes else 3
+    for name, content in own_seeds(command).items():
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / name
+            path.write_bytes(content)
+            result = run_cli(*command.args(path))
+        assert result.exit_code == ok, f"{command.label} {name}: {result.stderr}"
+
+
+@pytest.mark.parametrize("command", SEEDED_COMMANDS, ids=[c.label for c in SEEDED_COMMANDS])
+@SEEDED_SETTINGS
+@given(data=st.data(), ops=st.lists(MUTATIONS, min_size=1, max_size=6))
+def test_mutated_seeds(
+    command: FileCommand, data: st.DataObject, ops: list[tuple[str, int, object]]
+) -> None:
+    name = data.draw(st.sampled_from(sorted(own_seeds(command))), label="seed")
+    run_on_bytes(command, _suffix(name), mutate(own_seeds(command)[name], ops))
+
+
+ODD = [
+    None, True, False, 0, -1, -2, 2**63, 10**400, 0.0, -0.5, 1e-300, 1e308, float("nan"),
+    float("inf"), float("-inf"), "", "x", "30", " ", "http://", "\x00", "é", [], [1], {}, {"a": 1},
+]  # fmt: skip
+STRUCTURED = [c for c in SEEDED_COMMANDS if c.label in ("plan run --config", "virtual get")]
+
+
+@pytest.mark.parametrize("command", STRUCTURED, ids=[c.label for c in STRUCTURED])
+@SEEDED_SETTINGS
+@given(
+    data=st.data(),
+    edits=st.lists(
+        st.tuples(
+            st.integers(0, 100), st.sampled_from(["set", "drop", "add"]), st.sampled_from(ODD)
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_odd_values(
+    command: FileCommand, data: st.DataObject, edits: list[tuple[int, str, object]]
+) -> None:
+    """Well-formed files of the right shape holding odd values: wrong types, NaN/inf, huge and
+    negative numbers, empty strings, lists, mappings; keys dropped, unknown keys added."""
+    name = data.draw(st.sampled_from(sorted(own_seeds(command))), label="seed")
+    values = yaml.safe_load(own_seeds(command)[name])
+    assert isinstance(values, dict)
+    for index, action, value in edits:
+        key = sorted(values)[index % len(values)] if values else "x"
+        if action == "set":
+            values[key] = value
+        elif action == "drop":
+            values.pop(key, None)
+        else:
+            values[f"{key}_extra"] = value
+    if name.endswith(".json"):
+        content = json.dumps(values).encode()  # NaN / Infinity tokens included: Python's JSON
+    else:
+        content = yaml.safe_dump(values, allow_unicode=True).encode()
+    run_on_bytes(command, _suffix(name), content)
 
 
 # --- profile directories -------------------------------------------------------------------------
