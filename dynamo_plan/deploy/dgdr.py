@@ -8,18 +8,23 @@ CRD leaves ``profilingConfig.config`` free-form and users write more there than 
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import Draft202012Validator
 
+from dynamo_plan.deploy.schema_messages import (
+    describe,
+    format_path,
+    messages,
+    number,
+    suggest,
+)
 from dynamo_plan.deploy.yaml_lines import YamlSyntaxError, line_of, load_documents
 from dynamo_plan.resources import shipped_file
 
@@ -39,8 +44,6 @@ __all__ = [
 API_VERSION = "nvidia.com/v1alpha1"
 KIND = "DynamoGraphDeploymentRequest"
 BACKENDS = ("vllm", "sglang", "trtllm")
-
-PathSteps = Sequence[str | int]
 
 
 @dataclass(frozen=True)
@@ -97,114 +100,6 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(dgdr_schema())
 
 
-def format_path(steps: PathSteps) -> str:
-    """``["spec", "tolerations", 0, "key"]`` → ``spec.tolerations[0].key`` ("" for the root)."""
-    out = ""
-    for step in steps:
-        if isinstance(step, int):
-            out += f"[{step}]"
-        else:
-            out += f".{step}" if out else str(step)
-    return out
-
-
-_TYPE_NAMES = {
-    "object": "an object",
-    "array": "a list",
-    "string": "a string",
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "a boolean (true or false)",
-    "null": "nothing",
-}
-
-
-def _describe(value: Any) -> str:
-    """How a found value reads in a message: containers by kind, scalars by value."""
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return _number(value)
-    if isinstance(value, str):
-        text = value if len(value) <= 60 else value[:57] + "..."
-        return repr(text)
-    return f"a {type(value).__name__} ({str(value)[:40]})"
-
-
-def _number(value: float) -> str:
-    if isinstance(value, float) and not math.isfinite(value):
-        return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _expected(types: Any) -> str:
-    names = [types] if isinstance(types, str) else list(types)
-    return " or ".join(_TYPE_NAMES.get(t, t) for t in names)
-
-
-def _suggest(word: str, choices: Sequence[str]) -> str | None:
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    if not match:
-        lowered = {c.lower(): c for c in choices}
-        return lowered.get(word.lower())
-    return match[0]
-
-
-def _messages(error: ValidationError) -> list[tuple[list[str | int], str]]:
-    """(path steps, message) for one jsonschema error; ``required`` gives one per missing field."""
-    path: list[str | int] = list(error.absolute_path)
-    kind, expected, value, schema = (
-        error.validator,
-        error.validator_value,
-        error.instance,
-        error.schema,
-    )
-    unit = f" {schema['x-unit']}" if isinstance(schema, dict) and "x-unit" in schema else ""
-    if kind == "required" and isinstance(value, dict):
-        missing = [name for name in expected if name not in value]
-        return [([*path, name], f"required field missing: {format_path([*path, name])}")
-                for name in missing]  # fmt: skip
-    if kind == "anyOf" and isinstance(schema, dict) and "x-required-message" in schema:
-        steps = [*path, schema["x-required-message"]]
-        return [(steps, f"required field missing: {format_path(steps)}")]
-    if kind == "type":
-        message = f"expected {_expected(expected)}, got {_describe(value)}"
-    elif kind == "enum":
-        choices = [str(c) for c in expected]
-        message = f"expected one of {', '.join(choices)}, got {_describe(value)}"
-        hint = _suggest(value, choices) if isinstance(value, str) else None
-        if hint is not None:
-            message += f" (did you mean {hint!r}?)"
-    elif kind == "const":
-        message = f"expected {expected!r}, got {_describe(value)}"
-    elif kind == "exclusiveMinimum":
-        message = f"must be > {_number(expected)}{unit}, got {_describe(value)}"
-    elif kind == "minimum":
-        message = f"must be >= {_number(expected)}{unit}, got {_describe(value)}"
-    elif kind == "exclusiveMaximum":
-        message = f"must be < {_number(expected)}{unit}, got {_describe(value)}"
-    elif kind == "maximum":
-        message = f"must be <= {_number(expected)}{unit}, got {_describe(value)}"
-    elif kind == "minLength":
-        message = "must not be empty"
-    elif kind == "maxLength":
-        message = f"must be at most {expected} characters, got {len(value)}"
-    elif kind == "pattern":
-        rule = schema.get("x-pattern-message", f"must match {expected}")
-        message = f"{rule}, got {_describe(value)}"
-    elif kind == "anyOf":
-        message = f"expected an integer or a quantity such as '8' or '16Gi', got {_describe(value)}"
-    else:  # pragma: no cover - every keyword the schema uses is handled above
-        message = error.message
-    return [(path, message)]
-
-
 def _walk(
     value: Any, schema: Any, path: list[str | int], errors: list[tuple[list[str | int], str]],
     warnings: list[tuple[list[str | int], str]],
@@ -212,19 +107,19 @@ def _walk(
     """Unknown keys (warnings), non-string keys and non-finite numbers (errors)."""
     schema = schema if isinstance(schema, dict) else {}
     if isinstance(value, float) and not math.isfinite(value):
-        errors.append((path, f"must be a finite number, got {_number(value)}"))
+        errors.append((path, f"must be a finite number, got {number(value)}"))
     elif isinstance(value, dict):
         props = schema.get("properties")
         extra = schema.get("additionalProperties")
         for key, item in value.items():
             if not isinstance(key, str):
-                errors.append(([*path, str(key)], f"keys must be strings, got {_describe(key)}"))
+                errors.append(([*path, str(key)], f"keys must be strings, got {describe(key)}"))
                 continue
             if isinstance(props, dict) and key in props:
                 _walk(item, props[key], [*path, key], errors, warnings)
                 continue
             if isinstance(props, dict) and not isinstance(extra, dict):
-                hint = _suggest(key, sorted(props))
+                hint = suggest(key, sorted(props))
                 message = (
                     f"`{key}`: did you mean `{hint}`?"
                     if hint is not None
@@ -246,7 +141,7 @@ def check_document(
     if data is not None:
         _walk(data, dgdr_schema(), [], raw_errors, raw_warnings)
     for error in _validator().iter_errors(data):
-        raw_errors.extend(_messages(error))
+        raw_errors.extend(messages(error))
 
     def findings(raw: list[tuple[list[str | int], str]]) -> list[Finding]:
         seen: set[tuple[str, str]] = set()

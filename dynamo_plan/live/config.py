@@ -26,6 +26,7 @@ from dynamo_plan.core.planner import (
     DEFAULT_SCALE_DOWN_PATIENCE,
     DEFAULT_TTFT_QUANTILE,
 )
+from dynamo_plan.deploy.schema_messages import describe, messages
 from dynamo_plan.deploy.yaml_lines import YamlSyntaxError, line_of, load_documents
 from dynamo_plan.errors import InputError, UsageError
 from dynamo_plan.resources import shipped_file
@@ -216,66 +217,10 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(run_config_schema())
 
 
-_TYPES = {
-    "string": "a string",
-    "number": "a number",
-    "integer": "an integer",
-    "boolean": "true or false",
-    "null": "null",
-    "object": "a mapping",
-}
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, str):
-        return repr(value if len(value) <= 60 else value[:57] + "...")
-    return repr(value)
-
-
 def _message(error: ValidationError) -> tuple[str, str]:
     """(key, message) of one schema error (key "" for the document itself)."""
-    path = [str(p) for p in error.absolute_path]
-    key = path[0] if path else ""
-    schema = error.schema if isinstance(error.schema, dict) else {}
-    unit = f" {schema['x-unit']}" if "x-unit" in schema else ""
-    value, expected = error.instance, error.validator_value
-    kind = error.validator
-    if kind == "type":
-        names = [expected] if isinstance(expected, str) else list(expected)
-        return (
-            key,
-            f"expected {' or '.join(_TYPES.get(n, n) for n in names)}, got {_describe(value)}",
-        )
-    if kind == "enum":
-        return key, f"expected one of {', '.join(map(str, expected))}, got {_describe(value)}"
-    if kind == "exclusiveMinimum":
-        return key, f"expected a number > {expected:g}{unit}, got {_describe(value)}"
-    if kind == "minimum":
-        return key, f"expected a number >= {expected:g}{unit}, got {_describe(value)}"
-    if kind == "exclusiveMaximum":
-        return key, f"expected a number < {expected:g}{unit}, got {_describe(value)}"
-    if kind == "maximum":
-        return key, f"expected a number <= {expected:g}{unit}, got {_describe(value)}"
-    if kind == "minLength":
-        return key, "expected a non-empty string"
-    if kind == "pattern":
-        return (
-            key,
-            f"{schema.get('x-pattern-message', 'must match ' + expected)}, got {_describe(value)}",
-        )
-    if kind == "not":
-        return key, f"{schema.get('x-not-message', 'value not allowed')}, got {_describe(value)}"
-    return key, error.message  # pragma: no cover - every keyword the schema uses is handled
+    path, message = messages(error)[0]
+    return (str(path[0]) if path else ""), message
 
 
 def _problems(data: dict[Any, Any]) -> list[tuple[str, str]]:
@@ -284,7 +229,7 @@ def _problems(data: dict[Any, Any]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for key, value in data.items():
         if not isinstance(key, str):
-            out.append((str(key), f"keys must be strings, got {_describe(key)}"))
+            out.append((str(key), f"keys must be strings, got {describe(key)}"))
         elif key not in props:
             hint = difflib.get_close_matches(key.replace("-", "_"), sorted(props), n=1, cutoff=0.6)
             more = f"did you mean {hint[0]}?" if hint else f"known keys: {', '.join(sorted(props))}"
@@ -325,7 +270,7 @@ def load_run_config(path: Path) -> dict[str, Any]:
         line = doc.node.start_mark.line + 1
         raise InputError(
             f"{path}:{line}: expected a mapping of plan run settings (e.g. `interval: 180`), "
-            f"got {_describe(doc.data)}"
+            f"got {describe(doc.data)}"
         )
     problems = _problems(doc.data)
     if problems:

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from dynamo_plan import __version__
 from dynamo_plan.adapters.profile_files import save_profile, write_profile_dir
 from dynamo_plan.profiler.sweep import (
     EngineModel,
@@ -19,6 +18,7 @@ from dynamo_plan.profiler.sweep import (
     SweepResult,
     SweepSLA,
     run_sweep,
+    sweep_meta,
 )
 
 __all__ = ["ESTIMATORS", "OfflineOutcome", "OfflineRequest", "run_offline", "summary"]
@@ -76,42 +76,6 @@ def _build_engine(req: OfflineRequest) -> tuple[EngineModel, int, str, str]:
     return engine, int(model.max_position_embeddings), str(model.name), str(gpu.name)
 
 
-def _meta(
-    req: OfflineRequest, result: SweepResult, model: str, system: str, est: EngineModel
-) -> dict[str, Any]:
-    sla = req.sla
-    return {
-        "model": model,
-        "system": system,
-        "backend": req.backend,
-        "dtype": req.dtype,
-        "parallelism": {
-            "prefill": {"tp": result.prefill.tp, "gpus_per_engine": result.prefill.tp},
-            "decode": {"tp": result.decode.tp, "gpus_per_engine": result.decode.tp},
-        },
-        "sla": {"isl": sla.isl, "osl": sla.osl, "ttft": sla.ttft_ms, "itl": sla.itl_ms},
-        "max_kv_tokens": result.decode.max_kv_tokens,
-        "at_sla": {
-            "prefill": {
-                "ttft_ms": result.prefill.ttft_ms,
-                "thpt_per_gpu": result.prefill.thpt_per_gpu,
-            },
-            "decode": {
-                "context": sla.decode_context,
-                "concurrency": result.decode.concurrency,
-                "itl_ms": result.decode.itl_ms,
-                "thpt_per_gpu": result.decode.thpt_per_gpu,
-            },
-        },
-        "obtained_by": {
-            "method": "estimated",
-            "estimator": est.name,
-            "estimator_version": est.version,
-        },
-        "dynamo_plan_version": __version__,
-    }
-
-
 def run_offline(req: OfflineRequest) -> OfflineOutcome:
     """Sweep with the estimator and write the profile (npz, JSON, profile.json, plots) to ``req.out``.
 
@@ -127,7 +91,18 @@ def run_offline(req: OfflineRequest) -> OfflineOutcome:
         max_gpus_per_engine=req.max_gpus_per_engine,
         grid=req.grid,
     )
-    meta = _meta(req, result, model, system, engine)
+    meta = sweep_meta(
+        result,
+        model=model,
+        system=system,
+        backend=req.backend,
+        extra={"dtype": req.dtype},
+        obtained_by={
+            "method": "estimated",
+            "estimator": engine.name,
+            "estimator_version": engine.version,
+        },
+    )
     profile = dataclasses.replace(result.profile, meta=meta)
     plot_names: list[str] = []
 

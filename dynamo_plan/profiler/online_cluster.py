@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dynamo_plan import __version__
 from dynamo_plan.adapters.kubernetes import KubeClient
 from dynamo_plan.adapters.profile_files import (
     DECODE_JSON,
@@ -52,7 +51,7 @@ from dynamo_plan.profiler.cluster_run import CM_INFO, ClusterRun, ProfilingProgr
 from dynamo_plan.profiler.dgdr import read_dgdr
 from dynamo_plan.profiler.gpu_discovery import GpuDiscovery, discover_gpus
 from dynamo_plan.profiler.measured import DecodeMeasurement, parse_decode, parse_prefill, pick
-from dynamo_plan.profiler.sweep import SweepResult, SweepSLA
+from dynamo_plan.profiler.sweep import SweepResult, SweepSLA, sweep_meta
 
 __all__ = [
     "ROLES",
@@ -198,42 +197,6 @@ def candidate_range(
     return tps, (str(system) if system else None)
 
 
-def _meta(
-    intent: Any, system: str, run_id: str, result: SweepResult, candidates: list[int]
-) -> dict[str, Any]:
-    sla = result.sla
-    return {
-        "model": intent.model,
-        "system": system,
-        "backend": intent.backend,
-        "parallelism": {
-            "prefill": {"tp": result.prefill.tp, "gpus_per_engine": result.prefill.tp},
-            "decode": {"tp": result.decode.tp, "gpus_per_engine": result.decode.tp},
-        },
-        "sla": {"isl": sla.isl, "osl": sla.osl, "ttft": sla.ttft_ms, "itl": sla.itl_ms},
-        "max_kv_tokens": result.decode.max_kv_tokens,
-        "at_sla": {
-            "prefill": {
-                "ttft_ms": result.prefill.ttft_ms,
-                "thpt_per_gpu": result.prefill.thpt_per_gpu,
-            },
-            "decode": {
-                "context": sla.decode_context,
-                "concurrency": result.decode.concurrency,
-                "itl_ms": result.decode.itl_ms,
-                "thpt_per_gpu": result.decode.thpt_per_gpu,
-            },
-        },
-        "obtained_by": {
-            "method": "measured",
-            "where": "cluster",
-            "run_id": run_id,
-            "candidate_tps": candidates,
-        },
-        "dynamo_plan_version": __version__,
-    }
-
-
 def profile_online_cluster(
     dgdr_path: Path,
     client: KubeClient,
@@ -287,7 +250,18 @@ def profile_online_cluster(
         max_context = (config.get("engine") or {}).get("maxContextLength")
         result = pick(prefill, decode, sla, int(max_context) if max_context else None)
         name = system or "unknown"
-        meta = _meta(intent, name, run.run_id, result, candidates)
+        meta = sweep_meta(
+            result,
+            model=intent.model,
+            system=name,
+            backend=intent.backend,
+            obtained_by={
+                "method": "measured",
+                "where": "cluster",
+                "run_id": run.run_id,
+                "candidate_tps": candidates,
+            },
+        )
         result = dataclasses.replace(result, profile=dataclasses.replace(result.profile, meta=meta))
 
         def fill(tmp: Path) -> None:

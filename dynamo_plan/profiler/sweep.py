@@ -39,6 +39,7 @@ __all__ = [
     "SweepSLA",
     "candidate_tps",
     "run_sweep",
+    "sweep_meta",
 ]
 
 #: Upper bound (tokens) of the interpolation sweeps unless the SLA needs more.
@@ -336,3 +337,46 @@ def run_sweep(
     )
     profile = PerformanceProfile(prefill, surface, dec.max_kv_tokens, dict(meta or {}))
     return SweepResult(sla, pre, dec, pre_all, dec_all, profile)
+
+
+def sweep_meta(
+    result: SweepResult,
+    *,
+    model: str,
+    system: str,
+    backend: str,
+    obtained_by: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``profile.json`` of a swept profile (offline or measured in a cluster): model, system,
+    backend (then ``extra``), the chosen parallelism, the SLA (ms, tokens), KV capacity, what the
+    chosen engines do at the SLA, and how the data was obtained."""
+    from dynamo_plan import __version__
+
+    sla = result.sla
+    return {
+        "model": model,
+        "system": system,
+        "backend": backend,
+        **(extra or {}),
+        "parallelism": {
+            "prefill": {"tp": result.prefill.tp, "gpus_per_engine": result.prefill.tp},
+            "decode": {"tp": result.decode.tp, "gpus_per_engine": result.decode.tp},
+        },
+        "sla": {"isl": sla.isl, "osl": sla.osl, "ttft": sla.ttft_ms, "itl": sla.itl_ms},
+        "max_kv_tokens": result.decode.max_kv_tokens,
+        "at_sla": {
+            "prefill": {
+                "ttft_ms": result.prefill.ttft_ms,
+                "thpt_per_gpu": result.prefill.thpt_per_gpu,
+            },
+            "decode": {
+                "context": sla.decode_context,
+                "concurrency": result.decode.concurrency,
+                "itl_ms": result.decode.itl_ms,
+                "thpt_per_gpu": result.decode.thpt_per_gpu,
+            },
+        },
+        "obtained_by": obtained_by,
+        "dynamo_plan_version": __version__,
+    }
