@@ -38,6 +38,7 @@ __all__ = [
     "PREFILL_NPZ",
     "PROFILE_JSON",
     "is_profile_dir",
+    "json_arrays",
     "load_profile",
     "save_profile",
     "write_profile_dir",
@@ -101,19 +102,24 @@ def _parse_json(path: Path) -> Any:
         raise InputError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from e
 
 
-def _read_json(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    doc = _parse_json(path)
+def json_arrays(doc: Any, keys: tuple[str, ...], where: str) -> dict[str, np.ndarray]:
+    """``keys`` of a parsed ``*_raw_data.json`` document as float arrays; InputError naming
+    ``where`` (a path, a ConfigMap) and the key."""
     if not isinstance(doc, dict):
-        raise InputError(f"{path}: expected a JSON object with keys {', '.join(keys)}")
+        raise InputError(f"{where}: expected a JSON object with keys {', '.join(keys)}")
     out: dict[str, np.ndarray] = {}
     for k in keys:
         if k not in doc:
-            raise InputError(f"{path}: missing key '{k}'; expected keys {', '.join(keys)}")
+            raise InputError(f"{where}: missing key '{k}'; expected keys {', '.join(keys)}")
         try:
             out[k] = np.asarray(doc[k], dtype=np.float64)
         except (TypeError, ValueError) as e:
-            raise InputError(f"{path}: key '{k}' must be a number or a list of numbers") from e
+            raise InputError(f"{where}: key '{k}' must be a number or a list of numbers") from e
     return out
+
+
+def _read_json(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    return json_arrays(_parse_json(path), keys, str(path))
 
 
 def _read_part(root: Path, npz: Path, js: Path, keys: tuple[str, ...]) -> tuple[Path, dict]:

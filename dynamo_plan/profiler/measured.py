@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from dynamo_plan.adapters.profile_files import DECODE_KEYS, PREFILL_KEYS
+from dynamo_plan.adapters.profile_files import DECODE_KEYS, PREFILL_KEYS, json_arrays
 from dynamo_plan.core.profile import DecodeSurface, PerformanceProfile, PrefillCurve
 from dynamo_plan.errors import InputError
 from dynamo_plan.profiler.sweep import SweepGrid, SweepResult, SweepSLA, run_sweep
@@ -47,17 +47,7 @@ def _arrays(text: str, keys: tuple[str, ...], where: str) -> dict[str, np.ndarra
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"{where}:{e.lineno}: invalid JSON ({e.msg})") from e
-    if not isinstance(doc, dict):
-        raise InputError(f"{where}: expected a JSON object with keys {', '.join(keys)}")
-    out: dict[str, np.ndarray] = {}
-    for k in keys:
-        if k not in doc:
-            raise InputError(f"{where}: missing key '{k}'; expected keys {', '.join(keys)}")
-        try:
-            out[k] = np.asarray(doc[k], dtype=np.float64)
-        except (TypeError, ValueError) as e:
-            raise InputError(f"{where}: key '{k}' must be a number or a list of numbers") from e
-    return out
+    return json_arrays(doc, keys, where)
 
 
 def parse_prefill(text: str, where: str) -> PrefillCurve:

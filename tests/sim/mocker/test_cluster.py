@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.sim.config import SimConfig
 from dynamo_plan.sim.latency import DecodeLatency, PrefillLatency
@@ -65,7 +67,7 @@ def test_single_request_follows_profile(profile: PerformanceProfile) -> None:
     ttft, itl, _ = run(main())
     want_ttft = PrefillLatency(profile).batch_s(isl)
     want_itl = DecodeLatency(profile).step_s(isl + osl / 2, 1) + cfg.kv_transfer_s(isl) / (osl - 1)
-    assert abs(ttft - want_ttft) <= 0.1 * want_ttft + 0.003
+    assert abs(ttft - want_ttft) <= 0.1 * want_ttft + 0.015  # + event-loop wake-up lag
     assert abs(itl - want_itl) <= 0.1 * want_itl + 0.001
 
 
@@ -80,7 +82,9 @@ def test_speedup_keeps_timing_proportional(profile: PerformanceProfile) -> None:
 
     slow, fast = run(one(1.0)), run(one(4.0))
     for s, f in zip(slow, fast, strict=True):
-        assert abs(s / f - 4.0) <= 0.1 * 4.0
+        # 10 %, plus up to 15 ms of event-loop wake-up lag on a loaded machine (the fast run's
+        # first token is due after ~41 ms; at speedup 1 it would come after ~165 ms)
+        assert f == pytest.approx(s / 4.0, rel=0.1, abs=0.015)
 
 
 def test_more_decode_engines_lower_itl_under_load(profile: PerformanceProfile) -> None:

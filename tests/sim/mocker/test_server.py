@@ -153,7 +153,7 @@ def test_concurrency_one_follows_profile(mocker: Mocker, profile: PerformancePro
             ttft, itl = times[0], (times[osl - 1] - times[0]) / (osl - 1)
             want_ttft = pre.batch_s(isl)
             want_itl = dec.step_s(isl + osl / 2, 1) + cfg.kv_transfer_s(isl) / (osl - 1)
-            assert abs(ttft - want_ttft) <= 0.1 * want_ttft + 0.010, (isl, ttft, want_ttft)
+            assert abs(ttft - want_ttft) <= 0.1 * want_ttft + 0.015, (isl, ttft, want_ttft)
             assert abs(itl - want_itl) <= 0.1 * want_itl + 0.001, (isl, itl, want_itl)
 
 
