@@ -57,7 +57,7 @@ def test_prefill_matches_the_server(measured: tuple[Path, dict]) -> None:
     assert isls == [100, 1000, 1550, 3000]  # 3 points from 100 up to --max-isl, + the SLA's ISL
     for p in doc["prefill"]:
         want = _ttft_s(p["isl"]) * 1000
-        assert 0.95 * want <= p["ttft_ms"] < want * 1.15 + 5  # loopback and parsing add a little
+        assert 0.95 * want <= p["ttft_ms"] < want * 1.15 + 15  # + loopback, parsing, loop lag
         assert p["thpt_per_gpu"] == pytest.approx(p["isl"] / p["ttft_ms"] * 1000)
 
 
