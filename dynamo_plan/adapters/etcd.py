@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from dynamo_plan.connectors.virtual_state import NO_DECISION, VirtualState
+from dynamo_plan.connectors.virtual_state import FIELD_MINIMUMS, NO_DECISION, VirtualState
 from dynamo_plan.errors import StateStoreError
 
 __all__ = [
@@ -151,14 +151,6 @@ def _error_text(response: httpx.Response) -> str:
 
 _INT = re.compile(rb"-?[0-9]+")
 
-#: Each field of the state and its smallest valid value.
-_FIELDS_MIN = {
-    "decision_id": NO_DECISION,
-    "num_prefill_workers": 0,
-    "num_decode_workers": 0,
-    "scaled_decision_id": NO_DECISION,
-}
-
 
 class EtcdStateStore:
     """The virtual connector's state in etcd, one key per field under
@@ -181,9 +173,9 @@ class EtcdStateStore:
         raw = kvs[key]
         match = _INT.fullmatch(raw)
         value = int(match.group()) if match else None
-        if value is None or value < _FIELDS_MIN[field]:
+        if value is None or value < FIELD_MINIMUMS[field]:
             raise StateStoreError(
-                f"{self.location}: key '{key}' must be an integer >= {_FIELDS_MIN[field]}, "
+                f"{self.location}: key '{key}' must be an integer >= {FIELD_MINIMUMS[field]}, "
                 f"got {raw[:40]!r}"
             )
         return value
@@ -191,7 +183,7 @@ class EtcdStateStore:
     def read(self) -> VirtualState | None:
         """The state now; ``None`` when no decision was ever written."""
         kvs = self.client.get_prefix(self.prefix)
-        values = {field: self._int(kvs, field) for field in _FIELDS_MIN}
+        values = {field: self._int(kvs, field) for field in FIELD_MINIMUMS}
         decision_id = values["decision_id"]
         if decision_id is None:
             return None

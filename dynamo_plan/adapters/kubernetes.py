@@ -124,7 +124,8 @@ class KubeClient:
         if self.kubeconfig is not None and not self.kubeconfig.is_file():
             raise ClusterError(f"kubeconfig {self.kubeconfig} not found")
         if self.kubeconfig is None and _in_cluster_only():
-            return self._connect_in_cluster()
+            conf, self.default_namespace = _in_cluster_config()
+            return self._use(conf)
         try:
             conf = client.Configuration()
             config.load_kube_config(  # type: ignore[no-untyped-call]
@@ -144,27 +145,13 @@ class KubeClient:
         else:
             chosen = active
         self.default_namespace = ((chosen or {}).get("context") or {}).get("namespace") or "default"
+        return self._use(conf)
+
+    def _use(self, conf: Any) -> KubeClient:
+        """Talk to the cluster ``conf`` (a ``kubernetes.client.Configuration``) describes."""
+        from kubernetes import client
+
         conf.retries = 0  # retries are ours (below), not urllib3's
-        self.server = conf.host
-        self._api = client.ApiClient(conf)
-        return self
-
-    def _connect_in_cluster(self) -> KubeClient:
-        """A pod's service account (token, CA, namespace under ``SERVICE_ACCOUNT_DIR``)."""
-        from kubernetes import client, config
-        from kubernetes.config.config_exception import ConfigException
-
-        try:
-            conf = client.Configuration()
-            config.load_incluster_config(client_configuration=conf)  # type: ignore[no-untyped-call]
-        except (ConfigException, OSError) as e:
-            raise ClusterError(f"cannot load the in-cluster configuration: {_one_line(e)}") from e
-        try:
-            ns = (SERVICE_ACCOUNT_DIR / "namespace").read_text(encoding="utf-8").strip()
-        except OSError:
-            ns = ""
-        self.default_namespace = ns or "default"
-        conf.retries = 0
         self.server = conf.host
         self._api = client.ApiClient(conf)
         return self
@@ -295,6 +282,24 @@ class KubeClient:
 
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+def _in_cluster_config() -> tuple[Any, str]:
+    """A pod's service account (token, CA, namespace under ``SERVICE_ACCOUNT_DIR``): the client
+    configuration and the namespace (``default`` when unreadable)."""
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        conf = client.Configuration()
+        config.load_incluster_config(client_configuration=conf)  # type: ignore[no-untyped-call]
+    except (ConfigException, OSError) as e:
+        raise ClusterError(f"cannot load the in-cluster configuration: {_one_line(e)}") from e
+    try:
+        ns = (SERVICE_ACCOUNT_DIR / "namespace").read_text(encoding="utf-8").strip()
+    except OSError:
+        ns = ""
+    return conf, ns or "default"
 
 
 def _in_cluster_only() -> bool:

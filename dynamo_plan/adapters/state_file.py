@@ -23,18 +23,10 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from dynamo_plan.connectors.virtual_state import NO_DECISION, VirtualState
+from dynamo_plan.connectors.virtual_state import FIELD_MINIMUMS, NO_DECISION, VirtualState
 from dynamo_plan.errors import StateStoreError
 
 __all__ = ["FileStateStore"]
-
-#: Each field and its smallest valid value.
-_FIELDS_MIN = {
-    "decision_id": NO_DECISION,
-    "num_prefill_workers": 0,
-    "num_decode_workers": 0,
-    "scaled_decision_id": NO_DECISION,
-}
 
 
 class FileStateStore:
@@ -72,11 +64,11 @@ class FileStateStore:
             raise StateStoreError(f"{self.path}: not valid JSON: {e}") from e
         if not isinstance(data, dict):
             raise StateStoreError(
-                f"{self.path}: expected a JSON object with {', '.join(_FIELDS_MIN)}, "
+                f"{self.path}: expected a JSON object with {', '.join(FIELD_MINIMUMS)}, "
                 f"got {type(data).__name__}"
             )
         values: dict[str, int] = {}
-        for field, minimum in _FIELDS_MIN.items():
+        for field, minimum in FIELD_MINIMUMS.items():
             if field not in data:
                 if field == "scaled_decision_id":
                     values[field] = NO_DECISION

@@ -8,10 +8,7 @@ from typing import Annotated
 
 import typer
 
-from dynamo_plan.adapters.profile_files import load_profile
 from dynamo_plan.cli.output import err_console, warn
-from dynamo_plan.deploy.create import write_atomic
-from dynamo_plan.deploy.render import dump_manifest, load_dgdr, render
 
 
 def generate_dgd(
@@ -36,6 +33,11 @@ def generate_dgd(
     Output: the Planner's ServiceAccount, Role and RoleBinding, the ConfigMap planner-profile-data
     and the DynamoGraphDeployment, rendered from templates/<backend>/disagg.yaml.
     """
+    # imported here: the render pulls in plan run's settings and the predictors (CLI start-up)
+    from dynamo_plan.adapters.profile_files import load_profile
+    from dynamo_plan.deploy.create import write_atomic
+    from dynamo_plan.deploy.render import dump_manifest, load_dgdr, render
+
     request = load_dgdr(dgdr)
     perf = load_profile(profile)
     out = render(request, perf, planner=not no_planner, mocker=mocker)

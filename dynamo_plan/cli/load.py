@@ -36,13 +36,9 @@ class ApiChoice(StrEnum):
 def _requests(
     files: list[str], fmt: TraceFormatOption, skip_bad_lines: bool
 ) -> list[tuple[float, int, int]]:
-    from dynamo_plan.trace import load_trace
+    from dynamo_plan.cli.trace import load_and_warn  # as `trace stats` does
 
-    trace = load_trace(files, fmt.value if fmt else None, skip_bad_lines=skip_bad_lines)
-    if trace.skipped_lines:
-        warn(f"skipped {trace.skipped_lines} bad line(s) in {len(trace.sources)} file(s)")
-    if trace.was_unsorted:
-        warn("timestamps were not in ascending order; records were sorted (stable)")
+    trace = load_and_warn(files, fmt, skip_bad_lines)
     if trace.fmt == "rate":
         raise InputError(
             f"{trace.sources[0]}: a rate series has no individual requests to replay; "

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dynamo_plan.adapters.profile_files import load_profile
-from dynamo_plan.connectors.virtual_state import StateStore
 from dynamo_plan.errors import InputError, UsageError
-from dynamo_plan.sim.config import SimConfig
-from dynamo_plan.sim.mocker.server import MockerServer
+
+if TYPE_CHECKING:  # aiohttp, pandas and the simulator load slowly: imported when serving
+    from dynamo_plan.connectors.virtual_state import StateStore
+    from dynamo_plan.sim.mocker.server import MockerServer
 
 app = typer.Typer(
     help="GPU-free stand-in for a Dynamo frontend and workers (OpenAI-compatible, with /metrics).",
@@ -82,6 +81,12 @@ def serve(
         raise InputError(f"--speedup must be > 0, got {speedup:g}")
     if not 0 <= port <= 65535:
         raise InputError(f"--port must be in 0..65535, got {port}")
+    import asyncio
+
+    from dynamo_plan.adapters.profile_files import load_profile
+    from dynamo_plan.sim.config import SimConfig
+    from dynamo_plan.sim.mocker.server import MockerServer
+
     prof = load_profile(profile)
     store: StateStore | None = None
     if follow:
@@ -103,6 +108,8 @@ def serve(
 
 
 async def _run(server: MockerServer, host: str, port: int) -> None:
+    import asyncio
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -350,15 +350,20 @@ def _intent(
 
 
 def _table(result: dict[str, Any]) -> Any:
+    title = (
+        f"{result['model']} on {result['system']} ({result['estimator']}) → {result['out']} "
+        f"in {result['elapsed_s']} s"
+    )
+    return _pick_table(title, result)
+
+
+def _pick_table(title: str, result: dict[str, Any]) -> Any:
+    """The chosen prefill and decode engines (``result['prefill']`` / ``['decode']``), one row each."""
     pre, dec = result["prefill"], result["decode"]
     rows = [
         ["prefill", pre["tp"], "TTFT", pre["ttft_ms"], round(pre["thpt_per_gpu"]), None],
         ["decode", dec["tp"], "ITL", dec["itl_ms"], round(dec["thpt_per_gpu"]), dec["concurrency"]],
     ]
-    title = (
-        f"{result['model']} on {result['system']} ({result['estimator']}) → {result['out']} "
-        f"in {result['elapsed_s']} s"
-    )
     return simple_table(title, ["role", "TP", "latency", "ms", "tokens/s/GPU", "concurrency"], rows)
 
 
@@ -515,14 +520,9 @@ def _online_cluster(
 
 
 def _cluster_table(result: dict[str, Any]) -> Any:
-    pre, dec = result["prefill"], result["decode"]
-    rows = [
-        ["prefill", pre["tp"], "TTFT", pre["ttft_ms"], round(pre["thpt_per_gpu"]), None],
-        ["decode", dec["tp"], "ITL", dec["itl_ms"], round(dec["thpt_per_gpu"]), dec["concurrency"]],
-    ]
     tps = ", ".join(str(tp) for tp in result["candidates"])
     title = (
         f"measured TP {tps} on {result['system']} in {result['namespace']} "
         f"(run {result['runId']}) → {result['out']} in {result['elapsed_s']} s"
     )
-    return simple_table(title, ["role", "TP", "latency", "ms", "tokens/s/GPU", "concurrency"], rows)
+    return _pick_table(title, result)

@@ -36,7 +36,7 @@ FilesArgument = Annotated[
 ]
 
 
-def _load(files: list[str], fmt: FormatChoice | None, skip_bad_lines: bool) -> Trace:
+def load_and_warn(files: list[str], fmt: FormatChoice | None, skip_bad_lines: bool) -> Trace:
     trace = load_trace(files, fmt.value if fmt else None, skip_bad_lines=skip_bad_lines)
     if trace.skipped_lines:
         warn(f"skipped {trace.skipped_lines} bad line(s) in {len(trace.sources)} file(s)")
@@ -95,7 +95,7 @@ def stats(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Statistics of a trace: requests, span, mean/peak rate, ISL/OSL percentiles, burstiness."""
-    trace = _load(files, fmt, skip_bad_lines)
+    trace = load_and_warn(files, fmt, skip_bad_lines)
     data = trace_stats(trace, interval)
     emit(data, output, table=lambda: _stats_table(data))
 
@@ -121,7 +121,7 @@ def convert(
     """Convert request traces to Mooncake JSONL (timestamps in ms from the first request).
 
     A rate series cannot be converted: it has request counts per step, not requests."""
-    trace = _load(files, fmt, skip_bad_lines)
+    trace = load_and_warn(files, fmt, skip_bad_lines)
     rows = write_mooncake(trace, out)
     err_console.print(
         f"wrote {rows} requests to {out} (Mooncake JSONL) from {len(trace.sources)} "

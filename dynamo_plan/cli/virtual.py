@@ -3,15 +3,17 @@ complete decisions (state in a JSON file with ``--state`` or in etcd with ``--et
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, simple_table
-from dynamo_plan.connectors.virtual_client import VirtualClient
-from dynamo_plan.connectors.virtual_state import VirtualState
-from dynamo_plan.connectors.virtual_store import make_store
+
+if TYPE_CHECKING:  # the stores (etcd's HTTP client) are imported when a command runs
+    from dynamo_plan.connectors.virtual_client import VirtualClient
+    from dynamo_plan.connectors.virtual_state import VirtualState
 
 app = typer.Typer(
     help="The environment's side of the virtual connector: read, wait for and complete decisions.",
@@ -32,16 +34,23 @@ EtcdNamespaceOption = Annotated[
 
 
 def _client(state: Path | None, etcd: str | None, namespace: str) -> VirtualClient:
+    from dynamo_plan.connectors.virtual_client import VirtualClient
+    from dynamo_plan.connectors.virtual_store import make_store
+
     return VirtualClient(make_store(state, etcd, namespace))
 
 
 def _render(client: VirtualClient, state: VirtualState | None, fmt: OutputFormat) -> None:
+    from dynamo_plan.connectors.virtual_state import VirtualState
+
+    fields = (
+        dict.fromkeys(f.name for f in dataclasses.fields(VirtualState))
+        if state is None
+        else dataclasses.asdict(state)
+    )
     data: dict[str, Any] = {
         "location": client.store.location,
-        "decision_id": None if state is None else state.decision_id,
-        "num_prefill_workers": None if state is None else state.num_prefill_workers,
-        "num_decode_workers": None if state is None else state.num_decode_workers,
-        "scaled_decision_id": None if state is None else state.scaled_decision_id,
+        **fields,
         "acknowledged": None if state is None else state.acknowledged,
     }
     emit(data, fmt, table=lambda: simple_table(None, ["field", "value"], list(data.items())))

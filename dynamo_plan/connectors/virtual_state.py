@@ -12,10 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["NO_DECISION", "StateStore", "VirtualState"]
+__all__ = ["FIELD_MINIMUMS", "NO_DECISION", "StateStore", "VirtualState"]
 
 #: ``decision_id`` / ``scaled_decision_id`` before anything was decided / carried out.
 NO_DECISION = -1
+#: Each field of the state (in its order) and its smallest valid value, for the stores' checks.
+FIELD_MINIMUMS: dict[str, int] = {
+    "decision_id": NO_DECISION,
+    "num_prefill_workers": 0,
+    "num_decode_workers": 0,
+    "scaled_decision_id": NO_DECISION,
+}
 
 
 @dataclass(frozen=True)

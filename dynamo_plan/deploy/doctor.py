@@ -22,9 +22,12 @@ from dynamo_plan.errors import ClusterError
 __all__ = [
     "CRDS",
     "DEFAULT_PULL_SECRET",
+    "GPU_PRODUCT_LABEL",
+    "GPU_RESOURCE",
     "PLANNER_VERBS",
     "Check",
     "KubeAdapter",
+    "allocatable_gpus",
     "check_cluster",
     "check_crds",
     "check_gpus",
@@ -32,6 +35,7 @@ __all__ = [
     "check_prometheus",
     "check_pull_secret",
     "check_stuck_dgdrs",
+    "forbidden",
     "run_checks",
 ]
 
@@ -76,7 +80,7 @@ class Check:
         return asdict(self)
 
 
-def _forbidden(e: ClusterError) -> bool:
+def forbidden(e: ClusterError) -> bool:
     """KubeClient words a refused request ``… → 403 Forbidden: …``."""
     return "→ 403" in str(e)
 
@@ -108,7 +112,7 @@ def check_crds(kube: KubeAdapter) -> Check:
             if status == 404:
                 missing.append(name)
     except ClusterError as e:
-        if _forbidden(e):
+        if forbidden(e):
             return Check("crds", False, "forbidden: needs get customresourcedefinitions", fix)
         return Check("crds", False, str(e), fix)
     if missing:
@@ -116,7 +120,8 @@ def check_crds(kube: KubeAdapter) -> Check:
     return Check("crds", True, "installed: " + ", ".join(CRDS))
 
 
-def _gpu_count(node: dict[str, Any]) -> int:
+def allocatable_gpus(node: dict[str, Any]) -> int:
+    """``status.allocatable["nvidia.com/gpu"]`` of a node (0 when absent or not a number)."""
     raw = str(((node.get("status") or {}).get("allocatable") or {}).get(GPU_RESOURCE, "0"))
     try:
         return int(raw)
@@ -130,7 +135,7 @@ def check_gpus(kube: KubeAdapter) -> Check:
     try:
         _status, nodes = kube.request("GET", "/api/v1/nodes")
     except ClusterError as e:
-        if _forbidden(e):
+        if forbidden(e):
             return Check(
                 "gpus",
                 False,
@@ -143,7 +148,7 @@ def check_gpus(kube: KubeAdapter) -> Check:
     products: set[str] = set()
     with_gpus = 0
     for node in items:
-        n = _gpu_count(node)
+        n = allocatable_gpus(node)
         total += n
         with_gpus += n > 0
         product = ((node.get("metadata") or {}).get("labels") or {}).get(GPU_PRODUCT_LABEL)
@@ -167,7 +172,7 @@ def check_pull_secret(kube: KubeAdapter, namespace: str, secret: str) -> Check:
     try:
         status, _obj = kube.request("GET", path)
     except ClusterError as e:
-        if _forbidden(e):
+        if forbidden(e):
             return Check("image-pull-secret", False, "forbidden: needs get secrets", fix)
         return Check("image-pull-secret", False, str(e), fix)
     if status == 404:
@@ -282,7 +287,7 @@ def check_stuck_dgdrs(kube: KubeAdapter, namespace: str) -> Check:
                 stuck.append(f"{name} ({state}): {why}")
         total = len((dgdrs or {}).get("items") or [])
     except ClusterError as e:
-        if _forbidden(e):
+        if forbidden(e):
             return Check("dgdr", False, "forbidden: needs list dynamographdeploymentrequests", fix)
         return Check("dgdr", False, str(e), fix)
     if stuck:

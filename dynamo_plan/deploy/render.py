@@ -70,8 +70,10 @@ __all__ = [
     "Rendered",
     "dump_manifest",
     "load_dgdr",
+    "load_template",
     "profile_configmap_data",
     "render",
+    "set_flag",
 ]
 
 LABEL_NAME = "dgdr.nvidia.com/name"
@@ -133,12 +135,13 @@ def load_dgdr(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _load_template(relative: str) -> list[dict[str, Any]]:
+def load_template(relative: str) -> list[dict[str, Any]]:
+    """The non-empty YAML documents of the shipped ``templates/<relative>``."""
     path = shipped_file("templates", relative)
     return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
 
 
-def _set_flag(args: list[str], flag: str, value: str) -> None:
+def set_flag(args: list[str], flag: str, value: str) -> None:
     """Set ``flag``'s value in an argument list (every occurrence), appending it when absent."""
     found = False
     for i, arg in enumerate(args[:-1]):
@@ -276,7 +279,7 @@ def render(
     backend = "mocker" if use_mocker else str(spec["backend"])
     template = f"{backend}/disagg.yaml"
 
-    dgd = _load_template(template)[0]
+    dgd = load_template(template)[0]
     name = str(overrides.get("name") or meta["name"])
     namespace = overrides.get("namespace") or meta.get("namespace")
     labels = {str(k): str(v) for k, v in (overrides.get("labels") or {}).items()}
@@ -315,9 +318,9 @@ def render(
         args: list[str] = svc["extraPodSpec"]["mainContainer"].setdefault("args", [])
         for flag in MODEL_FLAGS:
             if flag in args:
-                _set_flag(args, flag, str(spec["model"]))
+                set_flag(args, flag, str(spec["model"]))
         if backend in TP_FLAG:
-            _set_flag(args, TP_FLAG[backend], str(tp[role]))
+            set_flag(args, TP_FLAG[backend], str(tp[role]))
             svc.setdefault("resources", {}).setdefault("limits", {})["gpu"] = str(tp[role])
 
     planners = [n for n, s in services.items() if s.get("componentType") == "planner"]
@@ -331,7 +334,7 @@ def render(
         identity = {"model": str(spec["model"]), "namespace": name, "dgd": name}
         container["args"], warnings = _planner_args(sla, planner_cfg, tp, budget, identity, where)
         _metrics_port(container, container["args"])
-        for obj in _load_template("rbac/planner.yaml"):
+        for obj in load_template("rbac/planner.yaml"):
             _metadata(obj, namespace, labels)
             objects.append(obj)
         configmap: dict[str, Any] = {

@@ -148,12 +148,14 @@ class _Run:
         namespace: str,
         out: Path | None,
         on_phase: Callable[[str, str], None],
-        path: Path | None = None,
-        on_progress: Callable[[Any], None] | None = None,
+        path: Path,
+        on_progress: Callable[[Any], None] | None,
+        timeout_s: float,
+        poll_s: float,
     ) -> None:
         self.path = path
         self.on_progress = on_progress
-        self.timeout_s, self.poll_s = 1800.0, 2.0
+        self.timeout_s, self.poll_s = timeout_s, poll_s
         self.dgdr = copy.deepcopy(dgdr)
         self.dgdr.setdefault("metadata", {})["namespace"] = namespace
         self.client = client
@@ -243,15 +245,22 @@ class _Run:
 
     # -- the workflow --------------------------------------------------------------------------
     def profile(self, work: Path) -> Any:
+        """Profile into ``work`` (offline with the estimator, else online) and load it."""
         from dynamo_plan.adapters.profile_files import load_profile
+
+        if self.offline:
+            self._profile_offline(work)
+        else:
+            self._profile_online(work)
+        return load_profile(work)
+
+    def _profile_offline(self, work: Path) -> None:
         from dynamo_plan.profiler.offline import OfflineRequest, run_offline
         from dynamo_plan.profiler.sweep import SweepSLA
 
         spec = self.dgdr["spec"]
         config = (spec.get("profilingConfig") or {}).get("config") or {}
         sweep = config.get("sweep") or {}
-        if not self.offline:
-            return self._profile_online(work)
         system = sweep.get("aicSystem")
         if not system:
             raise InputError(
@@ -268,7 +277,6 @@ class _Run:
             plots=False,
         )
         run_offline(request)
-        return load_profile(work)
 
     @property
     def offline(self) -> bool:
@@ -276,11 +284,10 @@ class _Run:
         config = (self.dgdr["spec"].get("profilingConfig") or {}).get("config") or {}
         return (config.get("sweep") or {}).get("useAiConfigurator") is True
 
-    def _profile_online(self, work: Path) -> Any:
-        from dynamo_plan.adapters.profile_files import load_profile
+    def _profile_online(self, work: Path) -> None:
         from dynamo_plan.profiler.online_cluster import profile_online_cluster
 
-        if self.client is None or self.path is None:
+        if self.client is None:
             raise InputError(ONLINE_MESSAGE)
         profile_online_cluster(
             self.path,
@@ -291,7 +298,6 @@ class _Run:
             poll_s=self.poll_s,
             ready_timeout_s=self.timeout_s,
         )
-        return load_profile(work)
 
     def configmaps(self, profile: Any, manifest: str) -> list[dict[str, Any]]:
         ns, name = self.result.namespace, self.result.name
@@ -315,8 +321,7 @@ class _Run:
         }
         return [output, prof]
 
-    def run(self, timeout_s: float, poll_s: float) -> RunResult:
-        self.timeout_s, self.poll_s = timeout_s, poll_s
+    def run(self) -> RunResult:
         if self.client is not None:
             self.result.crd_installed = crd_installed(self.client)
             self._check_immutable()
@@ -325,13 +330,13 @@ class _Run:
         self._condition("Validated", True, "SpecValid", "the DGDR passed schema validation")
         self.phase("Pending", "validated; waiting to profile")
         try:
-            return self._rest(timeout_s, poll_s)
+            return self._rest()
         except DynamoPlanError as e:
             self._condition("Ready", False, type(e).__name__, str(e))
             self.phase("Failed", str(e))
             raise
 
-    def _rest(self, timeout_s: float, poll_s: float) -> RunResult:
+    def _rest(self) -> RunResult:
         spec = self.dgdr["spec"]
         if self.offline:
             self._condition("Profiled", False, "Profiling", "offline profiling running")
@@ -366,7 +371,7 @@ class _Run:
         self.phase("Deploying", f"applying DGD {rendered.name}", dgd)
         objects = [_manifest_object(o, self.result.namespace) for o in rendered.objects]
         self.result.applied += [o.row() for o in apply_objects(self.client, objects)]
-        wait_ready(self.client, objects, timeout_s, poll_s=poll_s)
+        wait_ready(self.client, objects, self.timeout_s, poll_s=self.poll_s)
         self._condition("Ready", True, "DeploymentReady", f"DGD {rendered.name} is Ready")
         self.phase("Ready", f"DGD {rendered.name} is Ready", dgd)
         return self.result
@@ -420,7 +425,7 @@ def run_dgdr(
     ns = str(namespace or own or default)
     if client is None and out is None:
         raise InputError("--no-cluster needs --out DIR (where the ConfigMaps and DGD are written)")
-    return _Run(dgdr, client, ns, out, on_phase, path, on_progress).run(timeout_s, poll_s)
+    return _Run(dgdr, client, ns, out, on_phase, path, on_progress, timeout_s, poll_s).run()
 
 
 def dgdr_status(client: KubeClient, name: str, namespace: str | None) -> dict[str, Any]:

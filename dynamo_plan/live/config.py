@@ -121,17 +121,13 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _field_names() -> set[str]:
-    return {f.name for f in fields(RunSettings)}
-
-
 def merge_settings(
     cli: Mapping[str, Any], explicit: set[str] | frozenset[str], file_values: Mapping[str, Any]
 ) -> RunSettings:
     """``cli`` values (defaults included) overlaid by ``file_values`` except where the flag is in
     ``explicit`` (given on the command line). Keys that are not settings are ignored in ``cli``
     and refused in ``file_values`` (InputError)."""
-    names = _field_names()
+    names = set(_FIELD_TYPES)
     unknown = sorted(set(file_values) - names)
     if unknown:
         raise InputError(f"unknown plan run setting(s): {', '.join(unknown)}")
@@ -303,15 +299,18 @@ def _too_large_for_float(key: str, value: Any) -> bool:
 def _coerce(data: dict[str, Any], base: Path) -> dict[str, Any]:
     """Schema-valid values → RunSettings types: paths (relative to ``base``), whole floats given
     for integer settings → int."""
-    types = {f.name: f.type for f in dataclasses.fields(RunSettings)}
     out: dict[str, Any] = {}
     for key, value in data.items():
         if key in PATH_FIELDS and isinstance(value, str):
             p = Path(value).expanduser()
             out[key] = p if p.is_absolute() else base / p
-        elif isinstance(value, float) and "int" in str(types[key]) and value.is_integer():
+        elif isinstance(value, float) and "int" in str(_FIELD_TYPES[key]) and value.is_integer():
             out[key] = int(value)
-        elif isinstance(value, int) and not isinstance(value, bool) and "float" in str(types[key]):
+        elif (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and "float" in str(_FIELD_TYPES[key])
+        ):
             out[key] = float(value)
         else:
             out[key] = value

@@ -25,16 +25,18 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from dynamo_plan.adapters.frontend import FrontendMetricsSource, FrontendWindow
-from dynamo_plan.connectors.base import Connector, ScaleOutcome, ScaleTarget, ServingReplicas
+from dynamo_plan.connectors.base import Connector, ScaleTarget
 from dynamo_plan.control import ForecastingPlanner
 from dynamo_plan.errors import ExternalServiceError, InputError
 from dynamo_plan.live.exporter import PlannerMetrics
 from dynamo_plan.live.record import TickRecord
 
 __all__ = ["PlannerLoop", "json_log_line"]
+
+T = TypeVar("T")
 
 
 def json_log_line(entry: dict[str, Any]) -> None:
@@ -98,16 +100,10 @@ class PlannerLoop:
         except ExternalServiceError as e:  # the protocol says never; a source may still
             return FrontendWindow("unknown", f"metrics source failed: {e}", self.interval_s)
 
-    def _observe(self) -> tuple[ServingReplicas | None, str | None]:
+    def _connector_call(self, call: Callable[[], T]) -> tuple[T | None, str | None]:
+        """``call()``'s result, or ``None`` and the error when the outside service failed."""
         try:
-            return self.connector.observe(), None
-        except ExternalServiceError as e:
-            self.connector_errors += 1
-            return None, str(e)
-
-    def _apply(self, target: ScaleTarget) -> tuple[ScaleOutcome | None, str | None]:
-        try:
-            return self.connector.apply(target), None
+            return call(), None
         except ExternalServiceError as e:
             self.connector_errors += 1
             return None, str(e)
@@ -123,7 +119,7 @@ class PlannerLoop:
 
         w0 = clock()
         window = self._window()
-        serving, observe_error = self._observe()
+        serving, observe_error = self._connector_call(self.connector.observe)
         waited = clock() - w0
 
         prev = self.planner.state
@@ -136,9 +132,8 @@ class PlannerLoop:
         forecast = self.planner.last_forecast
 
         a0 = clock()
-        outcome, connector_error = self._apply(
-            ScaleTarget(decision.prefill, decision.decode, decision.reason)
-        )
+        target = ScaleTarget(decision.prefill, decision.decode, decision.reason)
+        outcome, connector_error = self._connector_call(lambda: self.connector.apply(target))
         waited += clock() - a0
 
         if window.status == "unknown":

@@ -26,11 +26,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
-from dynamo_plan.deploy.render import MODEL_FLAGS, TP_FLAG
+from dynamo_plan.deploy.doctor import GPU_PRODUCT_LABEL
+from dynamo_plan.deploy.render import MODEL_FLAGS, TP_FLAG, load_template, set_flag
 from dynamo_plan.errors import InputError
-from dynamo_plan.resources import shipped_file
 
 __all__ = [
     "JOB_TEMPLATE",
@@ -53,7 +51,6 @@ TP_LABEL = "dynamo-plan/tp"
 JOB_TEMPLATE = "profiling-job.yaml"
 PROFILER_RBAC = "rbac/profiler.yaml"
 RESULTS_MOUNT = "/results"
-GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 # flags that make a worker one half of a disaggregated pair (value-less, or with one value)
 _DISAGG_SWITCHES = ("--is-prefill-worker",)
 _DISAGG_OPTIONS = ("--disaggregation-mode", "--disaggregation-strategy")
@@ -79,23 +76,9 @@ def run_names(dgdr_name: str, run_id: str, tp: int, role: str) -> Names:
     return Names(dgd=base, job=base, configmap=f"{base}-result")
 
 
-def _load(relative: str) -> list[dict[str, Any]]:
-    path = shipped_file("templates", relative)
-    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
-
-
 def _labels(obj: dict[str, Any], labels: dict[str, str]) -> None:
     meta = obj.setdefault("metadata", {})
     meta["labels"] = {**(meta.get("labels") or {}), **labels}
-
-
-def _set_flag(args: list[str], flag: str, value: str) -> None:
-    if flag in args[:-1]:
-        for i, arg in enumerate(args[:-1]):
-            if arg == flag:
-                args[i + 1] = value
-    else:
-        args += [flag, value]
 
 
 def _aggregated(args: list[str]) -> list[str]:
@@ -149,7 +132,7 @@ def render_temp_dgd(
     spec = dgdr["spec"]
     backend = str(spec["backend"])
     template = f"{backend}/disagg.yaml"
-    dgd = _load(template)[0]
+    dgd = load_template(template)[0]
     dgd["metadata"] = {"name": names.dgd, "namespace": namespace}
     _labels(dgd, labels)
     services: dict[str, Any] = dgd["spec"]["services"]
@@ -179,9 +162,9 @@ def render_temp_dgd(
     args = _aggregated(list(container.get("args") or []))
     for flag in MODEL_FLAGS:
         if flag in args:
-            _set_flag(args, flag, str(spec["model"]))
+            set_flag(args, flag, str(spec["model"]))
     if backend in TP_FLAG:
-        _set_flag(args, TP_FLAG[backend], str(tp))
+        set_flag(args, TP_FLAG[backend], str(tp))
     container["args"] = args
     worker.setdefault("resources", {}).setdefault("limits", {})["gpu"] = str(tp)
     if tolerations:
@@ -206,7 +189,7 @@ def render_job(
     spec = dgdr["spec"]
     profiling = spec.get("profilingConfig") or {}
     sla = (profiling.get("config") or {})["sla"]
-    job = _load(JOB_TEMPLATE)[0]
+    job = load_template(JOB_TEMPLATE)[0]
     job["metadata"] = {"name": names.job, "namespace": namespace}
     _labels(job, labels)
     job["spec"]["activeDeadlineSeconds"] = int(deadline_s)
@@ -251,7 +234,7 @@ def render_job(
 
 def profiler_rbac(namespace: str) -> list[dict[str, Any]]:
     """ServiceAccount, Role and RoleBinding of the profiling Job pods, in ``namespace``."""
-    objects = _load(PROFILER_RBAC)
+    objects = load_template(PROFILER_RBAC)
     for obj in objects:
         obj["metadata"]["namespace"] = namespace
         _labels(obj, {"app.kubernetes.io/managed-by": "dynamo-plan"})

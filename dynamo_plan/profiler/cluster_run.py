@@ -159,7 +159,8 @@ class ClusterRun:
                 )
             self.sleep(min(self.poll_s, max(0.0, deadline - time.monotonic())))
 
-    def _result(self, names: Names, role: str) -> str:
+    def _result(self, names: Names, role: str) -> tuple[str, str]:
+        """(the result JSON text, where it was read: ``ConfigMap <ns>/<name>``)."""
         cm = self.client.get(CM_INFO, self.namespace, names.configmap)
         key = (PREFILL_JSON if role == "prefill" else DECODE_JSON).name
         data = (cm or {}).get("data") or {}
@@ -168,10 +169,11 @@ class ClusterRun:
             raise ClusterError(f"{where}: not found after Job {names.job} succeeded")
         if key not in data:
             raise InputError(f"{where}: no key {key} (found: {', '.join(sorted(data)) or 'none'})")
-        return str(data[key])
+        return str(data[key]), where
 
-    def measure(self, tp: int, role: str, gpu_product: str | None) -> str:
-        """Deploy, wait Ready, run the Job, read its result; delete the three objects after."""
+    def measure(self, tp: int, role: str, gpu_product: str | None) -> tuple[str, str]:
+        """Deploy, wait Ready, run the Job, read its result; delete the three objects after.
+        Returns (the result JSON text, the ConfigMap it came from, for messages)."""
         name = str(self.dgdr["metadata"]["name"])
         names = run_names(name, self.run_id, tp, role)
         labels = {RUN_LABEL: self.run_id, ROLE_LABEL: role, TP_LABEL: str(tp)}
@@ -198,11 +200,11 @@ class ClusterRun:
             self.say("job", f"creating Job {names.job}", tp, role)
             self.client.request("POST", KubeClient.path(JOB_INFO, self.namespace), body=job)
             self._wait_job(names, tp, role)
-            text = self._result(names, role)
+            result = self._result(names, role)
             self.say("result", f"read ConfigMap {names.configmap}", tp, role)
         finally:
             self.cleanup(only=mine)
-        return text
+        return result
 
     def apply_rbac(self) -> None:
         for obj in profiler_rbac(self.namespace):

@@ -13,18 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from dynamo_plan.adapters.kubernetes import KubeClient
+from dynamo_plan.deploy.doctor import GPU_PRODUCT_LABEL, GPU_RESOURCE, allocatable_gpus, forbidden
 from dynamo_plan.errors import ClusterError, InputError
 
 __all__ = [
-    "GPU_PRODUCT_LABEL",
-    "GPU_RESOURCE",
     "GpuDiscovery",
     "discover_gpus",
     "system_for_product",
 ]
-
-GPU_RESOURCE = "nvidia.com/gpu"
-GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 
 # substring of the lower-cased product label -> catalog system (first match wins: order matters)
 _PRODUCT_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -81,14 +77,6 @@ def system_for_product(product: str) -> str:
     )
 
 
-def _gpus(node: dict[str, Any]) -> int:
-    raw = str(((node.get("status") or {}).get("allocatable") or {}).get(GPU_RESOURCE, "0"))
-    try:
-        return max(0, int(raw))
-    except ValueError:
-        return 0
-
-
 def discover_gpus(client: KubeClient) -> GpuDiscovery:
     """List nodes and pick the GPU product with the most GPUs on one node.
 
@@ -98,7 +86,7 @@ def discover_gpus(client: KubeClient) -> GpuDiscovery:
     try:
         _status, listing = client.request("GET", "/api/v1/nodes")
     except ClusterError as e:
-        if "→ 403" in str(e):
+        if forbidden(e):
             raise ClusterError(
                 "GPU discovery needs the cluster-scoped read of nodes (list nodes), which is "
                 "forbidden for this identity; set spec.enableGpuDiscovery: false and give "
@@ -109,7 +97,7 @@ def discover_gpus(client: KubeClient) -> GpuDiscovery:
     items = [n for n in ((listing or {}).get("items") or []) if isinstance(n, dict)]
     per_product: dict[str, list[int]] = {}
     for node in items:
-        n = _gpus(node)
+        n = allocatable_gpus(node)
         if n <= 0:
             continue
         labels = (node.get("metadata") or {}).get("labels") or {}

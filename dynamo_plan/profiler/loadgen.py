@@ -46,6 +46,7 @@ __all__ = [
     "LatencyStats",
     "LoadReport",
     "RequestRecord",
+    "base_url",
     "list_models",
     "replay",
     "run_concurrency",
@@ -250,9 +251,9 @@ def _client(timeout_s: float) -> httpx.AsyncClient:
     )
 
 
-def _base(url: str) -> str:
-    base = url.rstrip("/")
-    return base[: -len("/v1")] if base.endswith("/v1") else base
+def base_url(url: str) -> str:
+    """The endpoint's root: ``http://h:8000/v1/`` → ``http://h:8000`` (routes are appended)."""
+    return url.rstrip("/").removesuffix("/v1")
 
 
 async def _probe(client: httpx.AsyncClient, url: str) -> list[str]:
@@ -276,7 +277,7 @@ def list_models(url: str, timeout_s: float = 10.0) -> list[str]:
 
     async def go() -> list[str]:
         async with _client(timeout_s) as client:
-            return await _probe(client, _base(url))
+            return await _probe(client, base_url(url))
 
     return asyncio.run(go())
 
@@ -377,7 +378,7 @@ def replay(
     if duration_s is not None:
         plan = [p for p in plan if p[0] < duration_s]
     return asyncio.run(
-        _replay(_base(url), model, plan, concurrency_limit, api, timeout_s, progress)
+        _replay(base_url(url), model, plan, concurrency_limit, api, timeout_s, progress)
     )
 
 
@@ -433,7 +434,7 @@ def run_concurrency(
         raise InputError("run_concurrency needs n_requests or duration_s")
     return asyncio.run(
         _closed(
-            _base(url),
+            base_url(url),
             model,
             isl,
             osl,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -107,7 +106,6 @@ def pick(
     decode: dict[int, DecodeMeasurement],
     sla: SweepSLA,
     max_context: int | None = None,
-    meta: dict[str, Any] | None = None,
 ) -> SweepResult:
     """Choose prefill and decode TP from the measurements with the shared sweep rule.
 
@@ -138,7 +136,5 @@ def pick(
         grid=SweepGrid(decode_rows=2, kv_points=2, context_cap=max_context),
     )
     chosen = decode[result.decode.tp]
-    profile = PerformanceProfile(
-        prefill[result.prefill.tp], chosen.surface, chosen.max_kv_tokens, dict(meta or {})
-    )
+    profile = PerformanceProfile(prefill[result.prefill.tp], chosen.surface, chosen.max_kv_tokens)
     return dataclasses.replace(result, profile=profile)

@@ -45,7 +45,7 @@ from dynamo_plan.adapters.profile_files import (
     write_profile_dir,
 )
 from dynamo_plan.errors import InputError, UsageError
-from dynamo_plan.profiler.loadgen import Api, EndpointError, LoadReport, RequestRecord
+from dynamo_plan.profiler.loadgen import Api, EndpointError, LoadReport, RequestRecord, base_url
 from dynamo_plan.profiler.loadgen import list_models as _list_models
 from dynamo_plan.profiler.loadgen import run_concurrency as _run_concurrency
 
@@ -149,7 +149,7 @@ class OnlineOutcome:
 
 def discover_max_kv_tokens(endpoint: str, model: str, timeout_s: float = 10.0) -> int | None:
     """KV-cache capacity (tokens) the endpoint advertises, or None (see the module doc)."""
-    base = endpoint.rstrip("/").removesuffix("/v1")
+    base = base_url(endpoint)
     try:
         with httpx.Client(timeout=timeout_s) as client:
             r = client.get(base + "/v1/models")

@@ -46,7 +46,6 @@ from dynamo_plan.core.profile import PrefillCurve
 from dynamo_plan.deploy.apply import FIELD_MANAGER
 from dynamo_plan.deploy.render import load_dgdr
 from dynamo_plan.errors import InputError
-from dynamo_plan.profiler.cluster_render import run_names
 from dynamo_plan.profiler.cluster_run import CM_INFO, ClusterRun, ProfilingProgress, Progress
 from dynamo_plan.profiler.dgdr import read_dgdr
 from dynamo_plan.profiler.gpu_discovery import GpuDiscovery, discover_gpus
@@ -225,7 +224,8 @@ def profile_online_cluster(
         poll_s, ready_timeout_s, job_timeout_s, sleep,
     )  # fmt: skip
     discovery = discover_gpus(client) if dgdr["spec"].get("enableGpuDiscovery") else None
-    candidates, system = candidate_range(dgdr, discovery)
+    candidates, found_system = candidate_range(dgdr, discovery)
+    system = found_system or "unknown"
     product = discovery.product if discovery else None
     prefill: dict[int, PrefillCurve] = {}
     decode: dict[int, DecodeMeasurement] = {}
@@ -236,9 +236,7 @@ def profile_online_cluster(
         run.apply_rbac()
         for tp in candidates:
             for role in ROLES:
-                text = run.measure(tp, role, product)
-                names = run_names(str(dgdr["metadata"]["name"]), run.run_id, tp, role)
-                where = f"ConfigMap {namespace}/{names.configmap}"
+                text, where = run.measure(tp, role, product)
                 if role == "prefill":
                     prefill[tp] = parse_prefill(text, where)
                 else:
@@ -249,11 +247,10 @@ def profile_online_cluster(
         config = dgdr["spec"]["profilingConfig"].get("config") or {}
         max_context = (config.get("engine") or {}).get("maxContextLength")
         result = pick(prefill, decode, sla, int(max_context) if max_context else None)
-        name = system or "unknown"
         meta = sweep_meta(
             result,
             model=intent.model,
-            system=name,
+            system=system,
             backend=intent.backend,
             obtained_by={
                 "method": "measured",
@@ -283,7 +280,7 @@ def profile_online_cluster(
         run_id=run.run_id,
         namespace=namespace,
         out=out,
-        system=system or "unknown",
+        system=system,
         candidates=candidates,
         sweep=result,
         discovery=discovery,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dynamo_plan.profiler.plots import _DPI, _PNG, _figure
+from dynamo_plan.profiler.plots import _figure, _save
 
 if TYPE_CHECKING:
     from dynamo_plan.profiler.online import OnlineOutcome
@@ -34,7 +34,7 @@ def _prefill(o: OnlineOutcome, path: Path) -> None:
         ax.legend(fontsize=8)
     ax_t.set(xlabel="ISL (tokens)", ylabel="TTFT (ms)", title=f"Prefill TTFT ({o.model})")
     ax_p.set(xlabel="ISL (tokens)", ylabel="tokens/s/GPU", title="Prefill throughput per GPU")
-    fig.savefig(path, dpi=_DPI, pil_kwargs=_PNG)
+    _save(fig, path)
 
 
 def _decode(o: OnlineOutcome, path: Path) -> None:
@@ -49,7 +49,7 @@ def _decode(o: OnlineOutcome, path: Path) -> None:
         ax.axhline(o.request.itl_ms, color="red", ls="--", lw=1, label="ITL target")
     ax.set(xlabel="decode tokens/s/GPU", ylabel="ITL (ms)", title=f"Decode, TP{o.request.tp}")
     ax.legend(fontsize=8)
-    fig.savefig(path, dpi=_DPI, pil_kwargs=_PNG)
+    _save(fig, path)
 
 
 def _surface(o: OnlineOutcome, path: Path) -> None:
@@ -65,7 +65,7 @@ def _surface(o: OnlineOutcome, path: Path) -> None:
         ylabel="context (tokens)",
         title=f"Decode ITL measured, TP{o.request.tp} (max_kv_tokens {o.max_kv_tokens})",
     )
-    fig.savefig(path, dpi=_DPI, pil_kwargs=_PNG)
+    _save(fig, path)
 
 
 def write_online_plots(outcome: OnlineOutcome, out_dir: Path) -> list[Path]:

@@ -36,6 +36,10 @@ def _figure(ncols: int) -> Figure:
     return fig
 
 
+def _save(fig: Figure, path: Path) -> None:
+    fig.savefig(path, dpi=_DPI, pil_kwargs=_PNG)
+
+
 def _prefill(result: SweepResult, path: Path) -> None:
     fig = _figure(2)
     ax_t, ax_p = fig.subplots(1, 2)
@@ -58,7 +62,7 @@ def _prefill(result: SweepResult, path: Path) -> None:
     ax_p.set(xlabel="ISL (tokens)", ylabel="tokens/s/GPU", title="Prefill throughput per GPU")
     ax_t.legend(fontsize=8)
     ax_p.legend(fontsize=8)
-    fig.savefig(path, dpi=_DPI, pil_kwargs=_PNG)
+    _save(fig, path)
 
 
 def _decode(result: SweepResult, path: Path) -> None:
@@ -80,7 +84,7 @@ def _decode(result: SweepResult, path: Path) -> None:
         title=f"Decode at context {result.sla.decode_context} (ISL + OSL/2)",
     )
     ax.legend(fontsize=8)
-    fig.savefig(path, dpi=_DPI, pil_kwargs=_PNG)
+    _save(fig, path)
 
 
 def _surface(result: SweepResult, path: Path) -> None:
@@ -104,7 +108,7 @@ def _surface(result: SweepResult, path: Path) -> None:
         ylabel="context (tokens)",
         title=f"Decode ITL, TP{result.decode.tp} (red: {target:g} ms target; dots: sweep)",
     )
-    fig.savefig(path, dpi=_DPI, pil_kwargs=_PNG)
+    _save(fig, path)
 
 
 def write_plots(result: SweepResult, out_dir: Path) -> list[Path]:

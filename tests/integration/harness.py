@@ -25,6 +25,15 @@ H200 = "profiles/h200_llama3.1-8b-fp8_tp1p_tp1d"
 MODEL = "llama-test"
 NAMESPACE = "itest"
 CLI = [sys.executable, "-m", "dynamo_plan"]
+#: The SLA and budget every live test plans for.
+SLA = ["--ttft", "200", "--itl", "50", "--isl", "2000", "--osl", "30", "--max-gpu-budget", "8"]
+
+
+def stop_all(*servers: ServerProcess | None) -> None:
+    """Stop every server that was started (``None``: never started)."""
+    for s in servers:
+        if s is not None:
+            s.stop()
 
 
 def trace_excerpt(path: Path, start_s: float, end_s: float) -> list[tuple[float, int, int]]:

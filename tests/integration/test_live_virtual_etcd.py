@@ -19,18 +19,18 @@ import httpx
 from tests.integration.harness import (
     H200,
     NAMESPACE,
+    SLA,
     LoadRun,
     start_mocker,
     start_planner,
     start_prometheus_for,
+    stop_all,
     ticks,
     trace_excerpt,
     wait_exit,
     wait_ticks,
 )
 from tests.servers import ServerProcess, start_etcd
-
-SLA = ["--ttft", "200", "--itl", "50", "--isl", "2000", "--osl", "30", "--max-gpu-budget", "8"]
 
 
 def _key(etcd: ServerProcess, field: str) -> tuple[int, int] | None:
@@ -96,6 +96,4 @@ def test_decisions_through_etcd_survive_an_etcd_outage(shared_data: Path, tmp_pa
         assert scaled is not None and scaled[0] == value
         assert _key(etcd, "num_prefill_workers")[0] == log[-1]["decision"]["prefill"]  # type: ignore[index]
     finally:
-        for s in (planner, prometheus, mocker, etcd):
-            if s is not None:
-                s.stop()
+        stop_all(planner, prometheus, mocker, etcd)

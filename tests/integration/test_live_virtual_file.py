@@ -19,26 +19,20 @@ import httpx
 from dynamo_plan.adapters.state_file import FileStateStore
 from tests.integration.harness import (
     H200,
+    SLA,
     LoadRun,
     StateWatch,
     mean_ttft,
     start_mocker,
     start_planner,
     start_prometheus_for,
+    stop_all,
     ticks,
     trace_excerpt,
     wait_exit,
     wait_ticks,
 )
-from tests.servers import ServerProcess, free_port
-
-SLA = ["--ttft", "200", "--itl", "50", "--isl", "2000", "--osl", "30", "--max-gpu-budget", "8"]
-
-
-def _stop_all(*servers: ServerProcess | None) -> None:
-    for s in servers:
-        if s is not None:
-            s.stop()
+from tests.servers import free_port
 
 
 def test_decision_rises_with_load_and_latency_falls_once_carried_out(
@@ -97,7 +91,7 @@ def test_decision_rises_with_load_and_latency_falls_once_carried_out(
         assert values and max(values) == max(t["decision"]["prefill"] for t in log)
     finally:
         watch.stop()
-        _stop_all(planner, prometheus, mocker)
+        stop_all(planner, prometheus, mocker)
 
 
 def test_prometheus_outage_holds_then_resumes(shared_data: Path, tmp_path: Path) -> None:
@@ -137,4 +131,4 @@ def test_prometheus_outage_holds_then_resumes(shared_data: Path, tmp_path: Path)
         assert all(t["consecutive_unknown"] == 0 for t in resumed)
         assert resumed[-1]["observation"]["requests"] is not None
     finally:
-        _stop_all(planner, prometheus, mocker)
+        stop_all(planner, prometheus, mocker)
