@@ -102,6 +102,17 @@ def wait_ticks(planner: ServerProcess, n: int, timeout_s: float) -> list[dict[st
     return ticks(planner)
 
 
+def outage(planner: ServerProcess, server: ServerProcess, after_ticks: int, down_ticks: int) -> int:
+    """Stop ``server`` once the planner has logged ``after_ticks`` ticks, start it again after
+    ``down_ticks`` more; returns how many ticks were logged when it stopped."""
+    wait_ticks(planner, after_ticks, 30)
+    server.stop()
+    stopped_at = len(ticks(planner))
+    wait_ticks(planner, stopped_at + down_ticks, 30)
+    server.start()
+    return stopped_at
+
+
 def wait_exit(planner: ServerProcess, timeout_s: float) -> int:
     assert planner.proc is not None
     return planner.proc.wait(timeout=timeout_s)

@@ -21,6 +21,7 @@ from tests.integration.harness import (
     NAMESPACE,
     SLA,
     LoadRun,
+    outage,
     start_mocker,
     start_planner,
     start_prometheus_for,
@@ -28,7 +29,6 @@ from tests.integration.harness import (
     ticks,
     trace_excerpt,
     wait_exit,
-    wait_ticks,
 )
 from tests.servers import ServerProcess, start_etcd
 
@@ -59,11 +59,7 @@ def test_decisions_through_etcd_survive_an_etcd_outage(shared_data: Path, tmp_pa
             "--scale-down-patience", "1", "--max-ticks", "13", *SLA,
         )  # fmt: skip
         load = LoadRun(mocker.url, requests).start()
-        wait_ticks(planner, 4, 30)
-        etcd.stop()
-        down_from = len(ticks(planner))
-        wait_ticks(planner, down_from + 2, 20)
-        etcd.start()
+        outage(planner, etcd, after_ticks=4, down_ticks=2)
         assert wait_exit(planner, 90) == 0
         load.join(60)
         log = ticks(planner)

@@ -23,6 +23,7 @@ from tests.integration.harness import (
     LoadRun,
     StateWatch,
     mean_ttft,
+    outage,
     start_mocker,
     start_planner,
     start_prometheus_for,
@@ -30,7 +31,6 @@ from tests.integration.harness import (
     ticks,
     trace_excerpt,
     wait_exit,
-    wait_ticks,
 )
 from tests.servers import free_port
 
@@ -108,11 +108,7 @@ def test_prometheus_outage_holds_then_resumes(shared_data: Path, tmp_path: Path)
             "--startup-s", "3", "--max-ticks", "12", *SLA,
         )  # fmt: skip
         load = LoadRun(mocker.url, requests).start()
-        wait_ticks(planner, 4, 30)
-        prometheus.stop()
-        stopped_at = len(ticks(planner))
-        wait_ticks(planner, stopped_at + 3, 30)
-        prometheus.start()
+        stopped_at = outage(planner, prometheus, after_ticks=4, down_ticks=3)
         assert wait_exit(planner, 60) == 0
         load.join(60)
         log = ticks(planner)
