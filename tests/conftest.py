@@ -1,4 +1,5 @@
-"""Shared fixtures: paths to the real shared data and a CLI runner that keeps stderr apart."""
+"""Shared fixtures: the test data shipped in ``tests/data`` and a CLI runner that keeps stderr
+apart."""
 
 from __future__ import annotations
 
@@ -20,14 +21,15 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+# Real public data the tests need, inside the repository (tests/data/README.md: what, sources,
+# licenses): the H200 profile, the DGDR CRD and excerpts of the real traces. Tests never read
+# anything beside the checkout.
+SHARED_DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """``../shared/data`` beside the checkout (real traces, the H200 profile, the DGDR CRD)."""
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"shared data not found at {SHARED_DATA}")
+    """``tests/data``: the H200 profile, the DGDR CRD and trace excerpts (see its README)."""
     return SHARED_DATA
 
 

@@ -35,7 +35,12 @@ the Kubernetes REST protocol for the few resources dynamo-plan uses and nothing 
   from ``resourceVersion`` (or the current objects first) until ``timeoutSeconds``;
 * failure injection for retry tests: :meth:`StandIn.inject_failures` makes the next N requests
   answer a given status (409 ``Conflict`` as from a stale write, 429 with ``Retry-After: 0``,
-  5xx).
+  5xx);
+* playing a controller without timers: :meth:`StandIn.set_condition` writes a status condition
+  of an existing object (LookupError when there is none: a controller cannot set the status of
+  an object that does not exist, and a test that tries has a race), and :meth:`StandIn.on_get`
+  runs an action right after a client has read an object (e.g. set Ready once a ``--wait`` has
+  seen the object without it).
 
 Not implemented: set-based label selectors, field selectors beyond ``a.b=v``, bookmarks, strategic merge patch, JSON patch, admission,
 validation against CRD schemas, finalizers and garbage collection.
@@ -47,7 +52,7 @@ import copy
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -81,6 +86,8 @@ class StandIn:
         # cluster-scoped apiextensions.k8s.io/v1 customresourcedefinitions, by name (none
         # installed until a test calls install_crd)
         self.crds: dict[str, dict] = {}
+        # (plural, namespace, name) -> actions to run once, after the next GET that finds it
+        self.get_hooks: dict[tuple[str, str, str], list[Callable[[], None]]] = {}
         handler = type("Handler", (_Handler,), {"standin": self})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
@@ -157,7 +164,10 @@ class StandIn:
     def set_condition(
         self, plural: str, namespace: str, name: str, ctype: str, status: str, reason: str = ""
     ) -> None:
-        """Write ``status.conditions[type=ctype]`` as a controller would (through HTTP-free code)."""
+        """Write ``status.conditions[type=ctype]`` as a controller would (through HTTP-free code).
+
+        LookupError when the object does not exist (the write is never silently dropped).
+        """
         with self.store.lock:
             for key, obj in self.store.objects.items():
                 if key[2:] == (plural, namespace, name):
@@ -170,6 +180,29 @@ class StandIn:
                     obj["status"]["conditions"] = conds
                     obj["metadata"]["resourceVersion"] = self.store.next_rv()
                     self.store.record("MODIFIED", key, obj)
+                    return
+        raise LookupError(f"set_condition: no {plural} {namespace}/{name} in the stand-in")
+
+    def on_get(self, plural: str, namespace: str, name: str, action: Callable[[], None]) -> None:
+        """Run ``action()`` once, right after the next GET of ``plural`` ``namespace/name`` that
+        finds the object, before that answer is sent: the client has seen the object as it was,
+        and its next read sees what ``action`` did. Runs in the server thread, lock released."""
+        with self.store.lock:
+            self.get_hooks.setdefault((plural, namespace, name), []).append(action)
+
+    def _run_get_hooks(self, path: str) -> None:
+        """After a successful GET of ``.../namespaces/NS/PLURAL/NAME``: its pending actions."""
+        segs = [s for s in path.split("/") if s]
+        if "namespaces" not in segs:
+            return
+        at = segs.index("namespaces")
+        if len(segs) != at + 4:  # a collection, or a subresource
+            return
+        key = (segs[at + 2], segs[at + 1], segs[at + 3])
+        with self.store.lock:
+            actions = self.get_hooks.pop(key, [])
+        for action in actions:
+            action()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -215,6 +248,8 @@ class _Handler(BaseHTTPRequestHandler):
             code, body = self._route(method, parts.path, query, raw)
         except HttpError as e:
             code, body = e.code, status_body(e.code, e.reason, e.message, e.causes)
+        if method == "GET" and code == 200:
+            si._run_get_hooks(parts.path)
         self._send(code, body)
 
     def do_GET(self) -> None:

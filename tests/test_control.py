@@ -95,7 +95,7 @@ def test_lookahead_horizon_reaches_the_core(profile: PerformanceProfile) -> None
 
 
 def test_warm_start_from_a_real_trace(profile: PerformanceProfile, shared_data: Path) -> None:
-    series = bucket(load_trace([shared_data / "traces/mooncake_synthetic.jsonl"]), 60.0)
+    series = bucket(load_trace([shared_data / "traces/mooncake_synthetic_5min.jsonl"]), 60.0)
     fp = ForecastingPlanner(config(sla=SLA(2000, 30)), profile, "default")
     fp.warm_start(series)
     f = fp.forecast()

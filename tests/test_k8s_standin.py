@@ -169,3 +169,32 @@ def test_watch_streams_added_modified_and_deleted(api: client.ApiClient, standin
         if event["type"] == "DELETED":
             break
     assert seen == [("ADDED", False), ("MODIFIED", True), ("DELETED", True)]
+
+
+def test_set_condition_on_a_missing_object_is_an_error(standin: StandIn) -> None:
+    """Never dropped silently: a condition set before the object exists is a test's race."""
+    with pytest.raises(LookupError, match="no dynamographdeployments default/llama"):
+        standin.set_condition(PLURAL, "default", "llama", "Ready", "True", "Up")
+
+
+def test_on_get_acts_once_after_the_first_read_that_finds_the_object(
+    api: client.ApiClient, standin: StandIn
+) -> None:
+    crd = client.CustomObjectsApi(api)
+    ran: list[int] = []
+    standin.on_get(PLURAL, "default", "llama", lambda: ran.append(1))
+    with pytest.raises(ApiException):  # 404: not yet created, the action waits
+        crd.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "llama")
+    crd.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, _dgd())
+    crd.list_namespaced_custom_object(GROUP, VERSION, "default", PLURAL)  # a list is no read
+    assert ran == []
+    standin.on_get(
+        PLURAL, "default", "llama",
+        lambda: standin.set_condition(PLURAL, "default", "llama", "Ready", "True", "Up"),
+    )  # fmt: skip
+    seen = crd.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "llama")
+    assert ran == [1] and "status" not in seen  # the reader saw the object before the action
+    again = crd.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "llama")
+    assert again["status"]["conditions"] == [{"type": "Ready", "status": "True", "reason": "Up"}]
+    crd.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "llama")
+    assert ran == [1]  # once

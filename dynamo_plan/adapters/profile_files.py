@@ -12,20 +12,30 @@
 Loading prefers the npz files and falls back to the JSON form per role, so both a bare Dynamo
 profile (npz only) and a ConfigMap dump (JSON only) load. Every problem is an InputError naming the
 file and, where it applies, the key.
+
+:class:`ProfileMeta` is the one reader of ``profile.json``'s fields that sizing and rendering use
+(model, system, backend, TP and GPUs per engine per role, the SLA it was made for);
+:func:`profile_defaults` turns it into defaults for the commands' settings, with the note to print
+where a given value overrides a recorded one. A profile without ``profile.json`` records nothing.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import shutil
 import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dynamo_plan.adapters.files import output_dir
+from dynamo_plan.core.limits import MAX_GPUS_PER_NODE
 from dynamo_plan.core.profile import DecodeSurface, PerformanceProfile, PrefillCurve
 from dynamo_plan.errors import InputError
 
@@ -37,9 +47,16 @@ __all__ = [
     "PREFILL_KEYS",
     "PREFILL_NPZ",
     "PROFILE_JSON",
+    "ProfileDefaults",
+    "ProfileMeta",
     "is_profile_dir",
     "json_arrays",
     "load_profile",
+    "loaded_profile_meta",
+    "parse_profile_meta",
+    "profile_defaults",
+    "read_profile_meta",
+    "same_model",
     "save_profile",
     "write_profile_dir",
 ]
@@ -167,6 +184,216 @@ def _read_meta(path: Path) -> dict[str, Any]:
     return doc
 
 
+# --- profile.json: what the profile was made for -------------------------------------------------
+
+ROLES = ("prefill", "decode")
+SLA_KEYS = ("isl", "osl", "ttft", "itl")
+#: unit of each setting in messages (the rest have none)
+_UNITS = {"isl": " tokens", "osl": " tokens", "ttft": " ms", "itl": " ms"}
+
+
+@dataclass(frozen=True)
+class ProfileMeta:
+    """What a profile's ``profile.json`` records (each field empty when it is not recorded).
+
+    * ``source`` — the ``profile.json`` read (None: the profile has none).
+    * ``model``, ``system``, ``backend`` — as written by ``profile --offline/--online``.
+    * ``tp`` / ``gpus_per_engine`` — per role (``prefill``, ``decode``), from
+      ``parallelism.<role>.tp`` and ``.gpus_per_engine`` (each defaults to the other).
+    * ``sla`` — ``isl``, ``osl`` (tokens), ``ttft``, ``itl`` (ms): the SLA it was made for.
+    """
+
+    source: Path | None = None
+    model: str | None = None
+    system: str | None = None
+    backend: str | None = None
+    tp: Mapping[str, int] = field(default_factory=dict)
+    gpus_per_engine: Mapping[str, int] = field(default_factory=dict)
+    sla: Mapping[str, float] = field(default_factory=dict)
+
+    def settings(self) -> dict[str, Any]:
+        """The recorded values under the names of the commands' settings (``plan run``'s flags in
+        snake_case): ``model``, ``isl``, ``osl``, ``ttft``, ``itl``, ``prefill_engine_num_gpu``,
+        ``decode_engine_num_gpu`` — only those recorded."""
+        out: dict[str, Any] = {"model": self.model} if self.model else {}
+        out.update(self.sla)
+        for role in ROLES:
+            if role in self.gpus_per_engine:
+                out[f"{role}_engine_num_gpu"] = self.gpus_per_engine[role]
+        return out
+
+    def describe(self) -> str:
+        """``meta-llama/Llama-3.1-70B (trtllm, TP4)``: model, backend and TP, as recorded."""
+        tps = [self.tp[r] for r in ROLES if r in self.tp]
+        if len(tps) == len(ROLES) and len(set(tps)) == 1:
+            tp = [f"TP{tps[0]}"]  # both roles alike
+        else:
+            tp = [f"{r} TP{self.tp[r]}" for r in ROLES if r in self.tp]
+        details = ([self.backend] if self.backend else []) + tp
+        text = self.model or "an unnamed model"
+        return f"{text} ({', '.join(details)})" if details else text
+
+
+def _meta_text(doc: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = doc.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InputError(f"{where}: '{key}' must be a string, got {_printable(repr(value))}")
+    return value.strip() or None
+
+
+def _meta_gpus(value: Any, key: str, where: str) -> int | None:
+    """A recorded TP or GPUs-per-engine: a whole number in 1..:data:`MAX_GPUS_PER_NODE` (one
+    engine spans one NVLink domain at most), else InputError; None when not recorded."""
+    if value is None:
+        return None
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or not 1 <= value <= MAX_GPUS_PER_NODE:
+        raise InputError(
+            f"{where}: '{key}' must be an integer in 1..{MAX_GPUS_PER_NODE} (the most GPUs one "
+            f"engine can span), got {_printable(repr(value))}"
+        )
+    return int(value)
+
+
+def parse_profile_meta(doc: Mapping[str, Any], where: str | Path = PROFILE_JSON) -> ProfileMeta:
+    """The fields of a parsed ``profile.json`` (``profile.meta``) that sizing and rendering use;
+    InputError naming ``where`` and the key for a value of the wrong type or range. Keys not
+    recorded (or null) stay empty; other keys are ignored."""
+    w = str(where)
+    par = doc.get("parallelism")
+    if par is not None and not isinstance(par, dict):
+        raise InputError(f"{w}: 'parallelism' must be an object with 'prefill' and 'decode'")
+    tp: dict[str, int] = {}
+    gpus: dict[str, int] = {}
+    for role in ROLES:
+        entry = (par or {}).get(role)
+        if entry is None:
+            continue
+        if not isinstance(entry, dict):
+            raise InputError(f"{w}: 'parallelism.{role}' must be an object with 'tp'")
+        t = _meta_gpus(entry.get("tp"), f"parallelism.{role}.tp", w)
+        g = _meta_gpus(entry.get("gpus_per_engine"), f"parallelism.{role}.gpus_per_engine", w)
+        t, g = (t or g), (g or t)
+        if t is None or g is None:
+            continue
+        if g < t:
+            raise InputError(
+                f"{w}: 'parallelism.{role}.gpus_per_engine' is {g}, fewer than its tp {t}"
+            )
+        tp[role], gpus[role] = t, g
+    sla_doc = doc.get("sla")
+    if sla_doc is not None and not isinstance(sla_doc, dict):
+        raise InputError(f"{w}: 'sla' must be an object with isl, osl, ttft, itl")
+    sla: dict[str, float] = {}
+    for key in SLA_KEYS:
+        value = (sla_doc or {}).get(key)
+        if value is None:
+            continue
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or value <= 0:
+            raise InputError(
+                f"{w}: 'sla.{key}' must be a number > 0{_UNITS[key]}, got {_printable(repr(value))}"
+            )
+        sla[key] = float(value)
+    return ProfileMeta(
+        source=Path(where),
+        model=_meta_text(doc, "model", w),
+        system=_meta_text(doc, "system", w),
+        backend=_meta_text(doc, "backend", w),
+        tp=tp,
+        gpus_per_engine=gpus,
+        sla=sla,
+    )
+
+
+def read_profile_meta(path: Path) -> ProfileMeta:
+    """:func:`parse_profile_meta` of ``path/profile.json``; an empty :class:`ProfileMeta` when
+    there is none (a Dynamo profiler output directory) or ``path`` is not a directory (loading
+    the profile reports that)."""
+    file = path / PROFILE_JSON
+    if not file.is_file():
+        return ProfileMeta()
+    return parse_profile_meta(_read_meta(file), file)
+
+
+def loaded_profile_meta(profile: PerformanceProfile, path: Path) -> ProfileMeta:
+    """:func:`parse_profile_meta` of ``profile.meta``, for a profile loaded from directory
+    ``path`` (no second read); empty when ``path`` has no ``profile.json``."""
+    file = path / PROFILE_JSON
+    return parse_profile_meta(profile.meta, file) if file.is_file() else ProfileMeta()
+
+
+def same_model(a: str, b: str) -> bool:
+    """Whether model names ``a`` and ``b`` name the same model: equal ignoring case, or the same
+    entry of the estimator's catalogue (an HF id and its short name, e.g.
+    ``meta-llama/Llama-3.1-8B-Instruct`` and ``llama-3.1-8b``)."""
+    if a.strip().lower() == b.strip().lower():
+        return True
+    from dynamo_plan.estimator.catalog import load_model
+
+    try:
+        return load_model(a).name == load_model(b).name
+    except InputError:  # not in the catalogue
+        return False
+
+
+@dataclass(frozen=True)
+class ProfileDefaults:
+    """Settings after :func:`profile_defaults`: ``values`` (setting → value), ``sources``
+    (setting → ``flag``, ``config file``, ``profile.json`` or ``default``) and ``notes`` (one
+    line per given value that overrides a different recorded one)."""
+
+    values: dict[str, Any]
+    sources: dict[str, str]
+    notes: list[str]
+
+
+def _show(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _differs(name: str, given: Any, recorded: Any) -> bool:
+    if name == "model":
+        return not same_model(str(given), str(recorded))
+    return bool(float(given) != float(recorded))
+
+
+def profile_defaults(
+    meta: ProfileMeta, given: Mapping[str, Any], explicit: Mapping[str, str]
+) -> ProfileDefaults:
+    """Settings ``given`` (name → the value a command would use without the profile: a flag's,
+    a config file's or the default; None: none) with the profile's recorded values in place of
+    those not given explicitly. ``explicit`` maps each setting given explicitly to how it was
+    given, for the note: the flag (``--ttft``; source ``flag``), else e.g. ``run.yaml's ttft:``
+    (source ``config file``).
+
+    Precedence: an explicit value > the profile's ``profile.json`` > the default. An explicit
+    value that differs from a recorded one keeps and adds a note, e.g. ``--ttft 500 ms overrides
+    the profile's 200 ms (prof/profile.json)``; models differ as :func:`same_model` says."""
+    recorded = meta.settings()
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    notes: list[str] = []
+    for name, value in given.items():
+        how = explicit.get(name) if value is not None else None
+        if how is not None:
+            values[name] = value
+            sources[name] = "flag" if how.startswith("--") else "config file"
+            if name in recorded and _differs(name, value, recorded[name]):
+                unit = _UNITS.get(name, "")
+                notes.append(
+                    f"{how} {_show(value)}{unit} overrides the profile's "
+                    f"{_show(recorded[name])}{unit} ({meta.source})"
+                )
+        elif name in recorded:
+            values[name], sources[name] = recorded[name], "profile.json"
+        else:
+            values[name], sources[name] = value, "default"
+    return ProfileDefaults(values, sources, notes)
+
+
 def _isl_array(isl: np.ndarray) -> np.ndarray:
     """ISLs as int64 when they are whole numbers (as Dynamo writes them), else float64."""
     return isl.astype(np.int64) if np.all(isl == np.round(isl)) else isl
@@ -224,36 +451,42 @@ def write_profile_dir(path: Path, fill: Callable[[Path], None]) -> None:
     ``fill(tmp)`` writes everything into a fresh temporary directory beside ``path``; only when it
     returns is that directory renamed into place (replacing an earlier profile). On any failure
     the temporary directory is removed and ``path`` is left as it was. A ``path`` that is a file,
-    or a non-empty directory that is not a profile, is refused (InputError).
+    or a non-empty directory that is not a profile, is refused (InputError). A symbolic link is
+    followed: its target directory is replaced and the link stays. Parent directories created
+    for ``path`` are removed again when the profile is not written.
     """
+    shown = path
+    path = Path(os.path.realpath(path))  # replace a link's target, never the link
     if path.exists():
         if not path.is_dir():
-            raise InputError(f"{path}: exists and is not a directory; choose another --out")
+            raise InputError(f"{shown}: exists and is not a directory; choose another --out")
         if any(path.iterdir()) and not is_profile_dir(path):
             raise InputError(
-                f"{path}: non-empty directory that is not a performance profile; "
+                f"{shown}: non-empty directory that is not a performance profile; "
                 "refusing to overwrite it (choose an empty or new --out)"
             )
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # not tempfile.mkdtemp: its 0700 mode would stick to the published directory
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-        tmp.mkdir()
-    except OSError as e:
-        raise InputError(f"{path}: cannot create the output directory ({e.strerror or e})") from e
-    old: Path | None = None
-    try:
-        fill(tmp)
-        if path.exists():
-            old = path.with_name(f"{tmp.name}.old")
-            path.rename(old)
-        tmp.rename(path)
-    except BaseException as e:
-        if old is not None and not path.exists():
-            old.rename(path)
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(e, OSError):
-            raise InputError(f"{path}: cannot write the profile ({e.strerror or e})") from e
-        raise
+    with output_dir(path.parent, "the directory of --out"):
+        try:
+            # not tempfile.mkdtemp: its 0700 mode would stick to the published directory
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+            tmp.mkdir()
+        except OSError as e:
+            raise InputError(
+                f"{shown}: cannot create the output directory ({e.strerror or e})"
+            ) from e
+        old: Path | None = None
+        try:
+            fill(tmp)
+            if path.exists():
+                old = path.with_name(f"{tmp.name}.old")
+                path.rename(old)
+            tmp.rename(path)
+        except BaseException as e:
+            if old is not None and not path.exists():
+                old.rename(path)
+            shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(e, OSError):
+                raise InputError(f"{shown}: cannot write the profile ({e.strerror or e})") from e
+            raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from dynamo_plan.adapters.files import read_text
 from dynamo_plan.adapters.frontend import FrontendWindow
 from dynamo_plan.errors import InputError, MetricsError, UsageError
 
@@ -168,32 +169,59 @@ class PrometheusClient:
         self._client: httpx.Client | None = None
 
     # -- HTTP ---------------------------------------------------------------------------------
+    def check(self) -> None:
+        """Preflight, before the first query (``plan run`` calls it before its first tick): the
+        token file is readable UTF-8 text and not empty, the CA bundle loads as PEM certificates.
+        :class:`InputError` (exit 1) naming the file otherwise. Reads local files only; no
+        network (an unreachable Prometheus is not a setting error: the planner holds)."""
+        if self.token_file is not None:
+            self._token()
+        if self.ca_bundle is not None:
+            self._ssl_context(self.ca_bundle)
+
+    @staticmethod
+    def _ssl_context(ca_bundle: Path) -> ssl.SSLContext:
+        """A context verifying with ``ca_bundle``; InputError when it is unreadable or not PEM."""
+        try:
+            return ssl.create_default_context(cafile=str(ca_bundle))
+        except ssl.SSLError as e:  # before OSError: SSLError is one
+            raise InputError(
+                f"Prometheus CA bundle {ca_bundle}: not PEM CA certificates "
+                f"({getattr(e, 'reason', None) or _one_line(e)})"
+            ) from e
+        except OSError as e:
+            raise InputError(
+                f"cannot read Prometheus CA bundle {ca_bundle}: {e.strerror or e}"
+            ) from e
+
+    def _token(self) -> str:
+        """The bearer token (surrounding whitespace dropped); InputError when the file cannot be
+        read, is not UTF-8 text or is empty."""
+        assert self.token_file is not None
+        token = read_text(self.token_file, "Prometheus token file").strip()
+        if not token:
+            raise InputError(f"Prometheus token file {self.token_file} is empty")
+        return token
+
     def _http(self) -> httpx.Client:
         if self._client is None:
             verify: ssl.SSLContext | bool = True
             if self.ca_bundle is not None:
                 try:
-                    verify = ssl.create_default_context(cafile=str(self.ca_bundle))
-                except (OSError, ssl.SSLError) as e:
-                    raise MetricsError(
-                        f"cannot load CA bundle {self.ca_bundle}: {e.strerror or e}"
-                    ) from e
+                    verify = self._ssl_context(self.ca_bundle)
+                except InputError as e:  # at query time: the service is unusable, not the flag
+                    raise MetricsError(str(e)) from e
             self._client = httpx.Client(timeout=self.timeout_s, verify=verify)
         return self._client
 
     def _headers(self) -> dict[str, str]:
+        """The Authorization header; the token file is read at every query (rotation works)."""
         if self.token_file is None:
             return {}
         try:
-            token = self.token_file.read_text().strip()
-        except OSError as e:
-            raise MetricsError(
-                f"cannot read Prometheus token file {self.token_file}: {e.strerror or e}"
-            ) from e
-        except UnicodeDecodeError as e:
-            raise MetricsError(f"Prometheus token file {self.token_file} is not text") from e
-        if not token:
-            raise MetricsError(f"Prometheus token file {self.token_file} is empty")
+            token = self._token()
+        except InputError as e:  # rotated away mid-run: this window is unknown, not a crash
+            raise MetricsError(str(e)) from e
         return {"Authorization": f"Bearer {token}"}
 
     def query(self, promql: str) -> list[tuple[dict[str, str], float]]:

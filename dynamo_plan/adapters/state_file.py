@@ -23,8 +23,9 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from dynamo_plan.adapters.files import decode_text, read_text, resolve_output, write_text_atomic
 from dynamo_plan.connectors.virtual_state import FIELD_MINIMUMS, NO_DECISION, VirtualState
-from dynamo_plan.errors import StateStoreError
+from dynamo_plan.errors import DynamoPlanError, InputError, StateStoreError
 
 __all__ = ["FileStateStore"]
 
@@ -38,32 +39,69 @@ class FileStateStore:
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.location = str(self.path)
 
+    def check(self, writable: bool = True) -> None:
+        """Preflight, the command's first step (before a tick or a request is served): can this
+        path hold the state? :class:`InputError` (exit 1, one line) when it is a directory, its
+        folder does not exist or (``writable``) cannot take a new file, or a file already there
+        is not a state (not readable, not UTF-8, not JSON, a bad field). Writes nothing that
+        stays: the folder is probed with a temporary file, removed at once.
+
+        Later, while running, the same faults are :class:`StateStoreError` (the store failed;
+        the planner logs them and retries)."""
+        if writable:  # a directory, a device, a missing folder, a link loop (as a write would)
+            try:
+                target = resolve_output(self.path, InputError)
+            except InputError as e:
+                raise InputError(f"virtual state: {e}") from e
+        elif self.path.is_dir():
+            raise InputError(f"virtual state {self.path} is a directory, expected a file")
+        else:
+            target = self.path
+        if target.exists():
+            self._parse(read_text(self.path, "virtual state file"), InputError)
+        if not writable:
+            return
+        try:  # what the first write does: a temporary file beside the target
+            fd, probe = tempfile.mkstemp(
+                prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+            )
+        except OSError as e:
+            raise InputError(
+                f"cannot write virtual state {self.path}: folder {target.parent}: {e.strerror or e}"
+            ) from e
+        os.close(fd)
+        os.unlink(probe)
+        if self.lock_path.exists() and not os.access(self.lock_path, os.R_OK | os.W_OK):
+            raise InputError(f"cannot write virtual state lock {self.lock_path}: permission denied")
+
     def read(self) -> VirtualState | None:
         """The state now; ``None`` when the file does not exist. No lock needed: the file is only
         ever replaced whole."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as e:
             raise StateStoreError(f"{self.path}: cannot read: {e.strerror or e}") from e
-        except UnicodeDecodeError as e:
-            raise StateStoreError(
-                f"{self.path}: not UTF-8 text (byte {e.start}: {e.reason})"
-            ) from e
+        try:
+            text = decode_text(raw, str(self.path))
+        except InputError as e:
+            raise StateStoreError(str(e)) from e
         return self._parse(text)
 
-    def _parse(self, text: str) -> VirtualState:
+    def _parse(self, text: str, error: type[DynamoPlanError] = StateStoreError) -> VirtualState:
+        """``text`` as a state; ``error`` (StateStoreError while running, InputError in
+        :meth:`check`) naming the file and the first problem otherwise."""
         try:
             data: Any = json.loads(text)
         except json.JSONDecodeError as e:
-            raise StateStoreError(
+            raise error(
                 f"{self.path}:{e.lineno}: not valid JSON: {e.msg} (column {e.colno})"
             ) from e
         except ValueError as e:  # e.g. an integer of more digits than Python converts
-            raise StateStoreError(f"{self.path}: not valid JSON: {e}") from e
+            raise error(f"{self.path}: not valid JSON: {e}") from e
         if not isinstance(data, dict):
-            raise StateStoreError(
+            raise error(
                 f"{self.path}: expected a JSON object with {', '.join(FIELD_MINIMUMS)}, "
                 f"got {type(data).__name__}"
             )
@@ -73,10 +111,10 @@ class FileStateStore:
                 if field == "scaled_decision_id":
                     values[field] = NO_DECISION
                     continue
-                raise StateStoreError(f"{self.path}: field '{field}' is missing")
+                raise error(f"{self.path}: field '{field}' is missing")
             value = data[field]
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise StateStoreError(
+                raise error(
                     f"{self.path}: field '{field}' must be an integer >= {minimum}, "
                     f"got {json.dumps(value)[:40]}"
                 )
@@ -97,25 +135,10 @@ class FileStateStore:
             os.close(fd)  # closing releases the lock
 
     def _write(self, state: VirtualState) -> None:
-        """Replace the file by ``state`` atomically (temp file, fsync, ``os.replace``)."""
-        text = json.dumps(asdict(state), indent=2) + "\n"
-        tmp: str | None = None
-        try:
-            fd, tmp = tempfile.mkstemp(
-                prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-            )
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-            tmp = None
-        except OSError as e:
-            raise StateStoreError(f"{self.path}: cannot write: {e.strerror or e}") from e
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+        """Replace the file by ``state`` atomically with ``adapters.files.write_text_atomic``
+        (temp file, fsync, ``os.replace``; a symbolic link's target is replaced, a directory or
+        a device is refused)."""
+        write_text_atomic(self.path, json.dumps(asdict(state), indent=2) + "\n", StateStoreError)
 
     def write_decision(self, decision_id: int, prefill: int, decode: int) -> None:
         """Write decision ``decision_id`` (0 when none is stored, else stored + 1: a failed check

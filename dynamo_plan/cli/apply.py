@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import yaml
-from rich.console import Group
+from rich.console import Console, Group
 from rich.text import Text
 
 from dynamo_plan.adapters.kubernetes import KubeClient
@@ -19,19 +20,25 @@ from dynamo_plan.deploy.apply import (
     Outcome,
     ReadyState,
     apply_objects,
+    changed,
     delete_objects,
+    preview_objects,
     read_manifest,
     wait_ready,
 )
 from dynamo_plan.errors import UsageError
 
 FileArg = Annotated[
-    Path, typer.Argument(help="Manifest: one or more YAML documents (DGD, DGDR, ConfigMap, RBAC).")
+    Path,
+    typer.Argument(
+        metavar="FILE", help="Manifest: one or more YAML documents (DGD, DGDR, ConfigMap, RBAC)."
+    ),
 ]
 DryRunOption = Annotated[
     DryRun | None,
     typer.Option(
         "--dry-run",
+        metavar="MODE",
         help="client: read live objects and compute locally; server: the API server computes "
         "(dryRun=All). Nothing is stored.",
     ),
@@ -91,7 +98,16 @@ def apply(
     kubeconfig: KubeconfigOption = None,
     dry_run: DryRunOption = None,
     diff: Annotated[
-        bool, typer.Option("--diff", help="Print a unified diff of live vs applied per object.")
+        bool,
+        typer.Option(
+            "--diff",
+            help="Preview only: a unified diff of live vs applied per object and how many would "
+            "change (a server dry run, or --dry-run's); nothing is applied. Add --apply to apply.",
+        ),
+    ] = False,
+    apply_after: Annotated[
+        bool,
+        typer.Option("--apply", help="With --diff: print the preview, then apply the objects."),
     ] = False,
     force_conflicts: Annotated[
         bool,
@@ -102,28 +118,53 @@ def apply(
         typer.Option("--wait", help="Wait for every DynamoGraphDeployment to be Ready."),
     ] = False,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds --wait waits before exit 3.")
+        float, typer.Option("--timeout", metavar="S", help="Seconds --wait waits before exit 3.")
     ] = 1800.0,
     poll_interval: Annotated[
-        float, typer.Option("--poll-interval", help="Seconds between --wait polls.")
+        float, typer.Option("--poll-interval", metavar="S", help="Seconds between --wait polls.")
     ] = 2.0,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Server-side apply every document of FILE with field manager 'dynamo-plan'.
 
     A field owned by another manager (e.g. the planner's replicas) is a conflict (exit 1) unless
-    --force-conflicts. Unreachable cluster, timeout of --wait: exit 3.
+    --force-conflicts. --diff only previews (like kubectl diff; exit 0 with or without changes);
+    --diff --apply previews, then applies. Unreachable cluster, timeout of --wait: exit 3.
     """
+    if apply_after and not diff:
+        raise UsageError("--apply goes with --diff (without --diff, apply applies anyway)")
+    if apply_after and dry_run is not None:
+        raise UsageError("--apply cannot be combined with --dry-run (a dry run applies nothing)")
     if wait and dry_run is not None:
         raise UsageError("--wait cannot be combined with --dry-run (nothing is applied)")
+    if wait and diff and not apply_after:
+        raise UsageError("--wait cannot be combined with a --diff preview (add --apply to apply)")
     if timeout <= 0 or poll_interval <= 0:
         raise UsageError("--timeout and --poll-interval must be > 0 seconds")
     client = _client(kubeconfig, context)
     objects = _load(client, file, namespace)
-    outcomes = apply_objects(client, objects, dry_run, force=force_conflicts, want_diff=diff)
+    if diff:
+        mode = dry_run or DryRun.server
+        preview = preview_objects(client, objects, mode, force=force_conflicts)
+        summary = f"{changed(preview)} of {len(preview)} object(s) would change"
+        if not apply_after:
+            note = Text(f"{summary}; nothing applied (add --apply to apply)", "bold")
+            emit(
+                [o.row() for o in preview], output, table=lambda: Group(_lines(preview, mode), note)
+            )
+            return
+        if output is OutputFormat.table:  # the preview first: it stays on screen if apply fails
+            diffs = [Text(o.diff.rstrip("\n")) for o in preview if o.diff]
+            Console(soft_wrap=True).print(Group(*diffs, Text(f"{summary}; applying", "bold")))
+        applied = apply_objects(client, objects, force=force_conflicts)
+        outcomes = [replace(o, diff=p.diff) for o, p in zip(applied, preview, strict=True)]
+        shown = applied  # their diffs were printed before applying
+    else:
+        outcomes = apply_objects(client, objects, dry_run, force=force_conflicts)
+        shown = outcomes
 
     def table() -> Group:
-        group = _lines(outcomes, dry_run)
+        group = _lines(shown, dry_run)
         if dry_run is DryRun.client:
             docs = yaml.safe_dump_all([o.body for o in objects], sort_keys=False)
             return Group(Text(docs.rstrip("\n")), Text("---"), group)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -19,7 +20,6 @@ from typing import Annotated, Any, Final
 import typer
 
 from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, err_console
-from dynamo_plan.errors import InputError
 
 DEMO_MODEL = "llama-3.1-8b"
 DEMO_SYSTEM = "h200_sxm"
@@ -35,7 +35,9 @@ DEMO_STARTUP_S = 6.0  # 60 s of trace time
 def demo(
     out: Annotated[
         Path,
-        typer.Option("--out", help="Directory for the profile and the plots (created)."),
+        typer.Option(
+            "--out", metavar="DIR", help="Directory for the profile and the plots (created)."
+        ),
     ] = Path("dynamo-plan-demo"),
     quick: Annotated[
         bool,
@@ -45,6 +47,15 @@ def demo(
 ) -> None:
     """Estimate a profile, replay a real trace through every scaling policy, print the table and
     write the plots — offline, in seconds."""
+    from dynamo_plan.adapters.files import output_dir
+
+    started = time.perf_counter()
+    with output_dir(out):  # a demo that fails midway leaves no directory it created behind
+        _run_demo(out, quick, output, started)
+
+
+def _run_demo(out: Path, quick: bool, output: OutputFormat, started: float) -> None:
+    """The demo's work, writing into the directory ``out`` (exists)."""
     import numpy as np
 
     from dynamo_plan.adapters.profile_files import load_profile
@@ -57,13 +68,6 @@ def demo(
     from dynamo_plan.sim.compare import POLICY_NAMES, PolicyOptions, compare_json
     from dynamo_plan.trace import load_trace
 
-    started = time.perf_counter()
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"--out {out}: cannot create the directory: {e.strerror or e}") from e
     trace_path = shipped_file("sample_traces", DEMO_TRACE)
     trace = load_trace([trace_path])
     requests = RequestArrays.from_trace(trace, rate_scale=DEMO_RATE_SCALE)
@@ -90,6 +94,8 @@ def demo(
         f"{profile_dir}; trace: {trace_path.name} ×{DEMO_RATE_SCALE:g} "
         f"({len(requests)} requests, mean ISL {isl}, OSL {osl})",
         highlight=False,
+        markup=False,
+        soft_wrap=True,
     )
     plot = out / "simulation_compare.png"
     csv = out / "requests.csv"
@@ -127,10 +133,14 @@ def demo(
     }
     emit(data, output, table=lambda: compare_table(docs, sla, title))
     if output is OutputFormat.table:
+        # soft_wrap: rich inserts no line breaks, so the next: command stays one copyable line
         err_console.print(
             f"wrote {', '.join(files)} in {time.perf_counter() - started:.1f} s\n"
-            f"next: dynamo-plan simulate {trace_path} --profile {profile_dir} "
+            f"next: dynamo-plan simulate {shlex.quote(str(trace_path))} "
+            f"--profile {shlex.quote(str(profile_dir))} "
             f"--ttft {DEMO_TTFT_MS:g} --itl {DEMO_ITL_MS:g} --rate-scale {DEMO_RATE_SCALE:g} "
             f"--interval {DEMO_INTERVAL_S:g} --startup-s {DEMO_STARTUP_S:g} --compare",
             highlight=False,
+            markup=False,
+            soft_wrap=True,
         )

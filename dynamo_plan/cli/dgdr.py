@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Group
 from rich.text import Text
 
+from dynamo_plan.adapters.files import is_stdout, output_dir, write_text_atomic
 from dynamo_plan.cli.options import ContextOption, ItlOption, KubeconfigOption, TtftOption
 from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, err_console
-from dynamo_plan.deploy.create import build_dgdr, dump_dgdr, write_atomic
-from dynamo_plan.deploy.dgdr import FileReport, Finding, validate_file
 from dynamo_plan.errors import InputError, UsageError
+
+if TYPE_CHECKING:  # the validator (jsonschema) is imported when a command runs
+    from dynamo_plan.deploy.dgdr import FileReport, Finding
 
 app = typer.Typer(
     help="DynamoGraphDeploymentRequests (nvidia.com/v1alpha1): validate files, create new ones.",
@@ -49,7 +52,8 @@ def _report_table(reports: list[FileReport]) -> Group:
 @app.command("validate")
 def validate(
     files: Annotated[
-        list[Path], typer.Argument(help="DGDR YAML files (multi-document files too).")
+        list[Path],
+        typer.Argument(metavar="FILE", help="DGDR YAML files (multi-document files too)."),
     ],
     output: OutputOption = OutputFormat.table,
 ) -> None:
@@ -57,6 +61,8 @@ def validate(
 
     Unknown keys are warnings (with the nearest known name); exit 1 when any file is invalid.
     """
+    from dynamo_plan.deploy.dgdr import validate_file
+
     reports = [validate_file(path) for path in files]
     emit([r.as_dict() for r in reports], output, table=lambda: _report_table(reports))
     invalid = sum(not r.valid for r in reports)
@@ -66,21 +72,33 @@ def validate(
 
 @app.command("create")
 def create(
-    name: Annotated[str, typer.Option("--name", help="metadata.name of the DGDR.")],
-    model: Annotated[str, typer.Option("--model", help="Model id (Hugging Face).")],
-    backend: Annotated[str, typer.Option("--backend", help="vllm, sglang or trtllm.")],
-    isl: Annotated[int, typer.Option("--isl", help="Mean input sequence length (tokens).")],
-    osl: Annotated[int, typer.Option("--osl", help="Mean output sequence length (tokens).")],
+    name: Annotated[str, typer.Option("--name", metavar="NAME", help="metadata.name of the DGDR.")],
+    model: Annotated[
+        str, typer.Option("--model", metavar="MODEL", help="Model id (Hugging Face).")
+    ],
+    backend: Annotated[
+        str, typer.Option("--backend", metavar="BACKEND", help="vllm, sglang or trtllm.")
+    ],
+    isl: Annotated[
+        int, typer.Option("--isl", metavar="TOKENS", help="Mean input sequence length (tokens).")
+    ],
+    osl: Annotated[
+        int, typer.Option("--osl", metavar="TOKENS", help="Mean output sequence length (tokens).")
+    ],
     ttft: TtftOption,
     itl: ItlOption,
     profiler_image: Annotated[
-        str, typer.Option("--profiler-image", help="Container image of the profiling job.")
+        str,
+        typer.Option(
+            "--profiler-image", metavar="IMAGE", help="Container image of the profiling job."
+        ),
     ],
     offline: Annotated[
         bool, typer.Option("--offline", help="Profile with the estimator (no GPU jobs).")
     ] = False,
     system: Annotated[
-        str | None, typer.Option("--system", help="Estimator GPU system (with --offline).")
+        str | None,
+        typer.Option("--system", metavar="SYSTEM", help="Estimator GPU system (with --offline)."),
     ] = None,
     auto_apply: Annotated[
         bool, typer.Option("--auto-apply", help="Create the DGD once profiling is done.")
@@ -89,13 +107,21 @@ def create(
         bool, typer.Option("--use-mocker", help="Also deploy a mocker DGD (spec.deployMocker).")
     ] = False,
     workers_image: Annotated[
-        str | None, typer.Option("--workers-image", help="Image of the worker components.")
+        str | None,
+        typer.Option("--workers-image", metavar="IMAGE", help="Image of the worker components."),
     ] = None,
     namespace: Annotated[
-        str | None, typer.Option("--namespace", help="metadata.namespace of the DGDR.")
+        str | None,
+        typer.Option("--namespace", metavar="NAMESPACE", help="metadata.namespace of the DGDR."),
     ] = None,
     file: Annotated[
-        Path | None, typer.Option("--file", "-f", help="Write here (atomically), not stdout.")
+        Path | None,
+        typer.Option(
+            "--file",
+            "-f",
+            metavar="FILE",
+            help="Write this file (atomically; a symlink's target), not stdout; - is stdout.",
+        ),
     ] = None,
     apply: Annotated[
         bool,
@@ -107,6 +133,8 @@ def create(
     context: ContextOption = None,
 ) -> None:
     """Write a valid DGDR for a model, backend and SLA (stdout, or -f FILE, or --apply)."""
+    from dynamo_plan.deploy.create import build_dgdr, dump_dgdr
+
     doc = build_dgdr(
         name=name,
         model=model,
@@ -124,10 +152,10 @@ def create(
         namespace=namespace,
     )
     text = dump_dgdr(doc)
-    if file is not None:
-        write_atomic(file, text)
+    if file is not None and not is_stdout(file):
+        write_text_atomic(file, text)
         err_console.print(f"wrote {file}", highlight=False, markup=False)
-    elif not apply:
+    elif file is not None or not apply:
         sys.stdout.write(text)
     if apply:
         from dynamo_plan.adapters.kubernetes import KubeClient
@@ -143,25 +171,34 @@ def create(
 
 @app.command("run")
 def run(
-    file: Annotated[Path, typer.Argument(help="The DGDR YAML file (one document).")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="The DGDR YAML file (one document).")
+    ],
     namespace: Annotated[
-        str | None, typer.Option("--namespace", "-n", help="Namespace (default: the DGDR's).")
+        str | None,
+        typer.Option(
+            "--namespace", "-n", metavar="NAMESPACE", help="Namespace (default: the DGDR's)."
+        ),
     ] = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Keep the profile here (with --no-cluster: all outputs)."),
+        typer.Option(
+            "--out", metavar="DIR", help="Keep the profile here (with --no-cluster: all outputs)."
+        ),
     ] = None,
     no_cluster: Annotated[
         bool,
         typer.Option("--no-cluster", help="Touch no cluster: write ConfigMaps and DGD to --out."),
     ] = False,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds to wait for the DGD to be Ready.")
+        float,
+        typer.Option("--timeout", metavar="S", help="Seconds to wait for the DGD to be Ready."),
     ] = 1800.0,
     poll: Annotated[
-        float, typer.Option("--poll", help="Seconds between Ready checks while deploying.")
+        float,
+        typer.Option("--poll", metavar="S", help="Seconds between Ready checks while deploying."),
     ] = 2.0,
     output: OutputOption = OutputFormat.table,
 ) -> None:
@@ -185,7 +222,10 @@ def run(
         err_console.print(f"{state}: {message}", highlight=False, markup=False, soft_wrap=True)
 
     client = None if no_cluster else KubeClient(kubeconfig, context).connect()
-    with profiling_view() as show:
+    # --no-cluster: every output goes to --out, all or nothing (a directory it had to create is
+    # removed on failure). With a cluster --out only keeps the profile, which is written whole.
+    keep = output_dir(out) if no_cluster and out is not None else contextlib.nullcontext()
+    with keep, profiling_view() as show:
         result = run_dgdr(
             file, client, namespace, out, on_phase, timeout_s=timeout, poll_s=poll,
             on_progress=show,
@@ -196,9 +236,12 @@ def run(
 
 @app.command("status")
 def status(
-    name: Annotated[str, typer.Argument(help="metadata.name of the DGDR.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="metadata.name of the DGDR.")],
     namespace: Annotated[
-        str | None, typer.Option("--namespace", "-n", help="Namespace (default: the context's).")
+        str | None,
+        typer.Option(
+            "--namespace", "-n", metavar="NAMESPACE", help="Namespace (default: the context's)."
+        ),
     ] = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,

@@ -14,7 +14,7 @@ from dynamo_plan.adapters.kubernetes import KubeClient
 from dynamo_plan.cli.options import ContextOption, KubeconfigOption, NamespaceOption
 from dynamo_plan.cli.output import OutputFormat, OutputOption, emit
 from dynamo_plan.deploy.doctor import DEFAULT_PULL_SECRET, Check, run_checks
-from dynamo_plan.errors import ClusterError
+from dynamo_plan.errors import ClusterError, MetricsError
 
 _MARK = {True: "[green]✓[/]", False: "[red]✗[/]", None: "[dim]–[/]"}
 
@@ -37,6 +37,7 @@ def doctor(
         str | None,
         typer.Option(
             "--prometheus-url",
+            metavar="URL",
             envvar="PROMETHEUS_ENDPOINT",
             help="Prometheus base URL to probe (GET /-/ready, 2 s); skipped when not given.",
         ),
@@ -44,13 +45,16 @@ def doctor(
     image_pull_secret: Annotated[
         str,
         typer.Option(
-            "--image-pull-secret", help='Secret that must exist in the namespace ("" skips).'
+            "--image-pull-secret",
+            metavar="NAME",
+            help='Secret that must exist in the namespace ("" skips).',
         ),
     ] = DEFAULT_PULL_SECRET,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Check the cluster: reachable, Dynamo CRDs, GPUs, pull secret, Prometheus, planner RBAC,
-    stuck DGDRs. Exit 1 when any check fails (✗); skipped checks (–) do not fail."""
+    stuck DGDRs. Exit 3 when the cluster or Prometheus gives no usable answer, else 1 when any
+    check fails (✗); skipped checks (–) do not fail."""
     client = KubeClient(kubeconfig=kubeconfig, context=context, retries=1, request_timeout_s=5.0)
     with suppress(ClusterError):  # an unreachable cluster is reported by the first check
         client.connect()
@@ -59,5 +63,9 @@ def doctor(
     )
     ok = all(c.ok is not False for c in checks)
     emit({"checks": [c.row() for c in checks], "ok": ok}, output, table=lambda: _table(checks))
+    down = [c.name for c in checks if c.ok is False and c.unreachable]
+    if down:  # the cluster or Prometheus did not answer: an outside service failed (exit 3)
+        error = MetricsError if down == ["prometheus"] else ClusterError
+        raise error(f"doctor: no usable answer from {', '.join(down)} (see the report)")
     if not ok:
         raise typer.Exit(1)

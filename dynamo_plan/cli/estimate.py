@@ -51,75 +51,116 @@ def estimate(
     model: Annotated[
         str | None,
         typer.Option(
-            "--model", "-m", help="Model name, alias or HF id (e.g. meta-llama/Llama-3.1-8B)."
+            "--model",
+            "-m",
+            metavar="MODEL",
+            help="Model name, alias or HF id (e.g. meta-llama/Llama-3.1-8B).",
         ),
     ] = None,
     model_config: Annotated[
         Path | None,
-        typer.Option("--model-config", help="An HF config.json to read the architecture from."),
+        typer.Option(
+            "--model-config",
+            metavar="FILE",
+            help="An HF config.json to read the architecture from.",
+        ),
     ] = None,
     system: Annotated[
-        str | None, typer.Option("--system", "-s", help="GPU (e.g. h200_sxm, h100_sxm, b200_sxm).")
+        str | None,
+        typer.Option(
+            "--system", "-s", metavar="SYSTEM", help="GPU (e.g. h200_sxm, h100_sxm, b200_sxm)."
+        ),
     ] = None,
     gpu_spec: Annotated[
         Path | None,
         typer.Option(
             "--gpu-spec",
+            metavar="FILE",
             help="A YAML GPU spec (bf16_tflops, fp8_tflops, hbm_gbps, hbm_gib, nvlink_gbps).",
         ),
     ] = None,
     backend: Annotated[
-        BackendChoice, typer.Option("--backend", help="Serving engine.")
+        BackendChoice,
+        typer.Option(
+            "--backend", metavar="BACKEND", help="Serving engine: trtllm, vllm or sglang."
+        ),
     ] = BackendChoice.trtllm,
     dtype: Annotated[
-        DtypeChoice, typer.Option("--dtype", help="Weight/GEMM precision.")
+        DtypeChoice,
+        typer.Option("--dtype", metavar="DTYPE", help="Weight/GEMM precision: fp8 or bf16."),
     ] = DtypeChoice.fp8,
     kv_dtype: Annotated[
         DtypeChoice | None,
         typer.Option(
             "--kv-dtype",
+            metavar="DTYPE",
             help="KV-cache precision (default: bf16 on vllm/sglang, --dtype on trtllm).",
         ),
     ] = None,
     tp: Annotated[
-        str, typer.Option("--tp", help="Tensor-parallel degrees, comma-separated.")
+        str,
+        typer.Option("--tp", metavar="N[,N…]", help="Tensor-parallel degrees, comma-separated."),
     ] = "1",
     isl: Annotated[
-        str | None, typer.Option("--isl", help="Prefill: input lengths (tokens), comma-separated.")
+        str | None,
+        typer.Option(
+            "--isl", metavar="TOKENS[,…]", help="Prefill: input lengths (tokens), comma-separated."
+        ),
     ] = None,
     batch: Annotated[
-        str | None, typer.Option("--batch", help="Decode: batch sizes, comma-separated.")
+        str | None,
+        typer.Option("--batch", metavar="N[,N…]", help="Decode: batch sizes, comma-separated."),
     ] = None,
     context: Annotated[
         str | None,
-        typer.Option("--context", help="Decode: context lengths (tokens), comma-separated."),
+        typer.Option(
+            "--context",
+            metavar="TOKENS[,…]",
+            help="Decode: context lengths (tokens), comma-separated.",
+        ),
     ] = None,
     mem_util: Annotated[
-        float, typer.Option("--mem-util", help="Fraction of GPU memory the engine may use.")
+        float,
+        typer.Option(
+            "--mem-util", metavar="FRACTION", help="Fraction of GPU memory the engine may use."
+        ),
     ] = 0.9,
     estimator: Annotated[
         EstimatorChoice,
         typer.Option(
-            "--estimator", help="roofline (built in) or aiconfigurator (optional package)."
+            "--estimator",
+            metavar="NAME",
+            help="roofline (built in) or aiconfigurator (optional package).",
         ),
     ] = EstimatorChoice.roofline,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Estimate TTFT (prefill) or ITL (decode step) and tokens/s/GPU, one row per point and TP."""
     from dynamo_plan.estimator import load_gpu, load_model, make_estimator
+    from dynamo_plan.estimator.arch import MAX_GPUS_PER_NODE
 
     if isl is not None and (batch is not None or context is not None):
         raise UsageError("give either --isl (prefill) or --batch and --context (decode), not both")
     if isl is None and batch is None and context is None:
-        raise InputError(
+        raise UsageError(
             "nothing to estimate: give --isl LIST (prefill) or --batch LIST --context LIST (decode)"
         )
     if isl is None and (batch is None or context is None):
         missing = "--context" if context is None else "--batch"
-        raise InputError(f"decode needs both --batch and --context; {missing} is missing")
+        raise UsageError(f"decode needs both --batch and --context; {missing} is missing")
+    if model is None and model_config is None:
+        raise UsageError("give a model name (--model) or an HF config.json (--model-config)")
+    if system is None and gpu_spec is None:
+        raise UsageError("give a GPU name (--system) or a spec file (--gpu-spec)")
     if not 0.0 < mem_util <= 1.0:
         raise InputError(f"--mem-util must be in (0, 1], got {mem_util}")
     tps = parse_int_list("--tp", tp)
+    too_wide = [t for t in tps if t > MAX_GPUS_PER_NODE]
+    if too_wide:
+        raise InputError(
+            f"--tp: values must be <= {MAX_GPUS_PER_NODE} (the most GPUs one NVLink domain "
+            f"holds: GB200 NVL72), got {too_wide[0]}"
+        )
     isls = parse_int_list("--isl", isl)
     batches = parse_int_list("--batch", batch)
     contexts = parse_int_list("--context", context)
@@ -178,10 +219,10 @@ def estimate(
             f"{arch.name} on {gpu.name} · {backend.value} · {dtype.value} ({est.name} estimator)"
         )
         if isls:
-            cols = ["tp", "isl", "TTFT ms", "tokens/s/GPU"]
+            cols = ["TP", "ISL (tokens)", "TTFT (ms)", "tokens/s/GPU"]
             data = [[r["tp"], r["isl"], r["latency_ms"], r["thpt_per_gpu"]] for r in rows]
         else:
-            cols = ["tp", "batch", "context", "ITL ms", "tokens/s/GPU"]
+            cols = ["TP", "batch", "context (tokens)", "ITL (ms)", "tokens/s/GPU"]
             data = [
                 [r["tp"], r["batch"], r["context"], r["latency_ms"], r["thpt_per_gpu"]]
                 for r in rows

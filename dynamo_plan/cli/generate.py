@@ -12,12 +12,23 @@ from dynamo_plan.cli.output import err_console, warn
 
 
 def generate_dgd(
-    dgdr: Annotated[Path, typer.Option("--dgdr", help="The DGDR YAML file (validated first).")],
+    dgdr: Annotated[
+        Path, typer.Option("--dgdr", metavar="FILE", help="The DGDR YAML file (validated first).")
+    ],
     profile: Annotated[
-        Path, typer.Option("--profile", help="Performance-profile directory (Dynamo layout).")
+        Path,
+        typer.Option(
+            "--profile", metavar="DIR", help="Performance-profile directory (Dynamo layout)."
+        ),
     ],
     file: Annotated[
-        Path | None, typer.Option("--file", "-f", help="Write here (atomically), not stdout.")
+        Path | None,
+        typer.Option(
+            "--file",
+            "-f",
+            metavar="FILE",
+            help="Write this file (atomically; a symlink's target), not stdout; - is stdout.",
+        ),
     ] = None,
     no_planner: Annotated[
         bool,
@@ -34,21 +45,28 @@ def generate_dgd(
     and the DynamoGraphDeployment, rendered from templates/<backend>/disagg.yaml.
     """
     # imported here: the render pulls in plan run's settings and the predictors (CLI start-up)
+    from dynamo_plan.adapters.files import is_stdout, write_text_atomic
     from dynamo_plan.adapters.profile_files import load_profile
-    from dynamo_plan.deploy.create import write_atomic
     from dynamo_plan.deploy.render import dump_manifest, load_dgdr, render
 
     request = load_dgdr(dgdr)
     perf = load_profile(profile)
-    out = render(request, perf, planner=not no_planner, mocker=mocker)
+    out = render(
+        request,
+        perf,
+        planner=not no_planner,
+        mocker=mocker,
+        dgdr_path=dgdr,
+        profile_path=profile,
+    )
     for message in out.warnings:
         warn(message)
     text = dump_manifest(out.objects)
-    if file is None:
+    if file is None or is_stdout(file):
         sys.stdout.write(text)
     else:
-        write_atomic(file, text)
-    where = "stdout" if file is None else str(file)
+        write_text_atomic(file, text)
+    where = "stdout" if file is None or is_stdout(file) else str(file)
     ns = f"{out.namespace}/" if out.namespace else ""
     roles = ", ".join(f"{r} {out.replicas[r]}×TP{out.tp[r]}" for r in ("prefill", "decode"))
     err_console.print(

@@ -13,11 +13,12 @@ from dynamo_plan.cli.options import SkipBadLinesOption, TraceFormatOption
 from dynamo_plan.cli.output import (
     OutputFormat,
     OutputOption,
+    check_outputs,
     emit,
-    progress_bar,
     simple_table,
     warn,
 )
+from dynamo_plan.cli.progress_views import task_progress
 from dynamo_plan.errors import InputError
 
 app = typer.Typer(
@@ -87,37 +88,53 @@ def replay(
     trace: Annotated[
         list[str],
         typer.Argument(
+            metavar="TRACE",
             help="Trace files (.jsonl, .jsonl.gz, .csv), directories or globs; concatenated.",
             show_default=False,
         ),
     ],
     url: Annotated[
-        str, typer.Option("--url", help="Endpoint base URL, e.g. http://localhost:8000.")
+        str,
+        typer.Option("--url", metavar="URL", help="Endpoint base URL, e.g. http://localhost:8000."),
     ],
     model: Annotated[
         str | None,
-        typer.Option("--model", help="Model name (default: the first of GET /v1/models)."),
+        typer.Option(
+            "--model", metavar="MODEL", help="Model name (default: the first of GET /v1/models)."
+        ),
     ] = None,
     rate_scale: Annotated[
         float,
-        typer.Option("--rate-scale", help="Speed-up: arrival times are divided by this factor."),
+        typer.Option(
+            "--rate-scale",
+            metavar="FACTOR",
+            help="Speed-up: arrival times are divided by this factor.",
+        ),
     ] = 1.0,
     duration: Annotated[
         float | None,
-        typer.Option("--duration", help="Send only arrivals in the first S seconds (scaled)."),
+        typer.Option(
+            "--duration", metavar="S", help="Send only arrivals in the first S seconds (scaled)."
+        ),
     ] = None,
     concurrency_limit: Annotated[
         int | None,
-        typer.Option("--concurrency-limit", help="At most N in flight; the rest wait (counted)."),
+        typer.Option(
+            "--concurrency-limit", metavar="N", help="At most N in flight; the rest wait (counted)."
+        ),
     ] = None,
     api: Annotated[
-        ApiChoice, typer.Option("--api", help="chat (/v1/chat/completions) or completions.")
+        ApiChoice,
+        typer.Option("--api", metavar="API", help="chat (/v1/chat/completions) or completions."),
     ] = ApiChoice.chat,
-    timeout: Annotated[float, typer.Option("--timeout", help="Per-request timeout (s).")] = 600.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", metavar="S", help="Per-request timeout (s).")
+    ] = 600.0,
     fmt: TraceFormatOption = None,
     skip_bad_lines: SkipBadLinesOption = False,
     csv: Annotated[
-        Path | None, typer.Option("--csv", help="Write one row per request to this CSV file.")
+        Path | None,
+        typer.Option("--csv", metavar="FILE", help="Write one row per request to this CSV file."),
     ] = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
@@ -126,9 +143,14 @@ def replay(
     Prints request counts, errors by kind, achieved req/s, output tokens/s and TTFT/ITL/end-to-end
     latency (mean, p50, p90, p99 in ms). Exit 3 when the endpoint cannot be reached.
     """
-    from dynamo_plan.profiler.loadgen import EndpointError, list_models
+    from dynamo_plan.profiler.loadgen import EndpointError, check_replay_settings, list_models
     from dynamo_plan.profiler.loadgen import replay as run_replay
+    from dynamo_plan.profiler.online import check_endpoint_url
 
+    # bad input (1) before the endpoint is asked anything (an endpoint that fails is 3)
+    check_endpoint_url(url, "--url")
+    check_replay_settings(timeout, rate_scale, concurrency_limit)
+    check_outputs(csv)
     if duration is not None and duration <= 0:
         raise InputError(f"--duration must be > 0 s, got {duration}")
     requests = _requests(trace, fmt, skip_bad_lines)
@@ -139,7 +161,7 @@ def replay(
         model = models[0]
     scale = rate_scale if rate_scale > 0 else 1.0
     total = sum(1 for a, _, _ in requests if duration is None or a / scale < duration)
-    with progress_bar(f"replaying {total} requests", total) as advance:
+    with task_progress(f"replaying {total} requests", total) as advance:
         report = run_replay(
             url,
             model,
@@ -162,8 +184,8 @@ def replay(
 def _write_csv(path: Path, records: Any) -> None:
     import pandas as pd
 
+    from dynamo_plan.adapters.files import atomic_output
+
     frame = pd.DataFrame([dataclasses.asdict(r) for r in records])
-    try:
-        frame.to_csv(path, index=False)
-    except OSError as e:
-        raise InputError(f"{path}: cannot write the CSV ({e.strerror or e})") from e
+    with atomic_output(path) as handle:  # all or nothing; a symlink's target is replaced
+        frame.to_csv(handle, index=False)

@@ -23,38 +23,64 @@ app = typer.Typer(
 @app.command("serve")
 def serve(
     profile: Annotated[
-        Path, typer.Option("--profile", help="Performance-profile directory (Dynamo layout).")
+        Path,
+        typer.Option(
+            "--profile", metavar="DIR", help="Performance-profile directory (Dynamo layout)."
+        ),
     ],
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port).")] = 8000,
+    host: Annotated[
+        str, typer.Option("--host", metavar="ADDR", help="Address to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", metavar="PORT", help="TCP port (0: any free port).")
+    ] = 8000,
     model: Annotated[
         str | None,
-        typer.Option("--model", help="Served model name [default: the profile's, or mock-model]."),
+        typer.Option(
+            "--model",
+            metavar="MODEL",
+            help="Served model name [default: the profile's, or mock-model].",
+        ),
     ] = None,
     namespace: Annotated[
-        str, typer.Option("--namespace", help="dynamo_namespace label of the metrics.")
+        str,
+        typer.Option(
+            "--namespace", metavar="NAMESPACE", help="dynamo_namespace label of the metrics."
+        ),
     ] = "dynamo",
     prefill_replicas: Annotated[
-        int | None, typer.Option("--prefill-replicas", help="Prefill engines [default: 1].")
+        int | None,
+        typer.Option("--prefill-replicas", metavar="N", help="Prefill engines [default: 1]."),
     ] = None,
     decode_replicas: Annotated[
-        int | None, typer.Option("--decode-replicas", help="Decode engines [default: 1].")
+        int | None,
+        typer.Option("--decode-replicas", metavar="N", help="Decode engines [default: 1]."),
     ] = None,
     virtual_state: Annotated[
         Path | None,
-        typer.Option("--virtual-state", help="Follow the virtual connector's state in this file."),
+        typer.Option(
+            "--virtual-state",
+            metavar="FILE",
+            help="Follow the virtual connector's state in this file.",
+        ),
     ] = None,
     etcd: Annotated[
-        str | None, typer.Option("--etcd", help="Follow the virtual connector's state in etcd.")
+        str | None,
+        typer.Option("--etcd", metavar="URL", help="Follow the virtual connector's state in etcd."),
     ] = None,
     etcd_namespace: Annotated[
-        str, typer.Option("--etcd-namespace", help="etcd keys v1/<NS>/planner/<field>.")
+        str,
+        typer.Option("--etcd-namespace", metavar="NS", help="etcd keys v1/<NS>/planner/<field>."),
     ] = "default",
     startup_s: Annotated[
-        float, typer.Option("--startup-s", help="Seconds from ordering an engine to serving.")
+        float,
+        typer.Option(
+            "--startup-s", metavar="S", help="Seconds from ordering an engine to serving."
+        ),
     ] = 0.0,
     speedup: Annotated[
-        float, typer.Option("--speedup", help="Divide every latency by this factor.")
+        float,
+        typer.Option("--speedup", metavar="FACTOR", help="Divide every latency by this factor."),
     ] = 1.0,
 ) -> None:
     """Serve /v1/chat/completions, /v1/completions, /v1/models, /health and /metrics.
@@ -75,25 +101,32 @@ def serve(
         ("--prefill-replicas", prefill_replicas),
         ("--decode-replicas", decode_replicas),
     ):
-        if v is not None and v < 0:
-            raise InputError(f"{name} must be >= 0, got {v}")
+        if v is not None and v < 1:  # a role with no engine never answers a request
+            raise InputError(
+                f"{name} must be >= 1 (a role without engines serves nothing), got {v}"
+            )
     if not speedup > 0:
         raise InputError(f"--speedup must be > 0, got {speedup:g}")
     if not 0 <= port <= 65535:
         raise InputError(f"--port must be in 0..65535, got {port}")
     import asyncio
 
-    from dynamo_plan.adapters.profile_files import load_profile
+    from dynamo_plan.adapters.profile_files import load_profile, loaded_profile_meta
     from dynamo_plan.sim.config import SimConfig
     from dynamo_plan.sim.mocker.server import MockerServer
 
     prof = load_profile(profile)
+    # profile.json is read (and a corrupt one refused, exit 1) by the one reader, before serving
+    meta = loaded_profile_meta(prof, profile)
     store: StateStore | None = None
     if follow:
         from dynamo_plan.connectors.virtual_store import make_store
 
         store = make_store(virtual_state, etcd, etcd_namespace)
-    name = model or str(prof.meta.get("model") or "mock-model")
+        check = getattr(store, "check", None)  # the state file: refused before serving
+        if callable(check):
+            check(writable=True)  # decisions are acknowledged in it
+    name = model or meta.model or "mock-model"
     server = MockerServer(
         prof,
         model=name,

@@ -25,26 +25,35 @@ class FormatChoice(StrEnum):
 
 TraceFormatOption = Annotated[
     FormatChoice | None,
-    typer.Option("--format", help="Trace format; default: detected from the first line."),
+    typer.Option(
+        "--format",
+        metavar="FORMAT",
+        help="Trace format: mooncake, azure or rate; default: detected from the first line.",
+    ),
 ]
 SkipBadLinesOption = Annotated[
     bool,
     typer.Option("--skip-bad-lines", help="Skip malformed lines (counted) instead of failing."),
 ]
 ProfileDirOption = Annotated[
-    Path, typer.Option("--profile", help="Performance-profile directory (Dynamo layout).")
+    Path,
+    typer.Option("--profile", metavar="DIR", help="Performance-profile directory (Dynamo layout)."),
 ]
-TtftOption = Annotated[float, typer.Option("--ttft", help="TTFT target (ms).")]
-ItlOption = Annotated[float, typer.Option("--itl", help="Mean inter-token latency target (ms).")]
+TtftOption = Annotated[float, typer.Option("--ttft", metavar="MS", help="TTFT target (ms).")]
+ItlOption = Annotated[
+    float, typer.Option("--itl", metavar="MS", help="Mean inter-token latency target (ms).")
+]
 PrefillGpusOption = Annotated[
-    int, typer.Option("--prefill-engine-num-gpu", help="GPUs per prefill engine.")
+    int, typer.Option("--prefill-engine-num-gpu", metavar="N", help="GPUs per prefill engine.")
 ]
 DecodeGpusOption = Annotated[
-    int, typer.Option("--decode-engine-num-gpu", help="GPUs per decode engine.")
+    int, typer.Option("--decode-engine-num-gpu", metavar="N", help="GPUs per decode engine.")
 ]
-MinEndpointOption = Annotated[int, typer.Option("--min-endpoint", help="Fewest replicas per role.")]
+MinEndpointOption = Annotated[
+    int, typer.Option("--min-endpoint", metavar="N", help="Fewest replicas per role.")
+]
 MaxGpuBudgetOption = Annotated[
-    int, typer.Option("--max-gpu-budget", help="Most GPUs in total; -1 for no budget.")
+    int, typer.Option("--max-gpu-budget", metavar="N", help="Most GPUs in total; -1 for no budget.")
 ]
 
 
@@ -65,13 +74,23 @@ def gpu_budget(max_gpu_budget: int) -> int | None:
 NamespaceOption = Annotated[
     str | None,
     typer.Option(
-        "--namespace", "-n", help="Namespace for objects without one (default: the context's)."
+        "--namespace",
+        "-n",
+        metavar="NAMESPACE",
+        help="Namespace for objects without one (default: the context's).",
     ),
 ]
 ContextOption = Annotated[
-    str | None, typer.Option("--context", help="kubeconfig context (default: the current one).")
+    str | None,
+    typer.Option(
+        "--context", metavar="NAME", help="kubeconfig context (default: the current one)."
+    ),
 ]
 KubeconfigOption = Annotated[
     Path | None,
-    typer.Option("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)."),
+    typer.Option(
+        "--kubeconfig",
+        metavar="FILE",
+        help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config).",
+    ),
 ]

@@ -3,38 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
-from rich.console import Group
 
 from dynamo_plan.cli.options import SkipBadLinesOption, TraceFormatOption, predictor_params
 from dynamo_plan.cli.output import (
     OutputFormat,
     OutputOption,
+    check_outputs,
     emit,
     err_console,
-    progress_bar,
     simple_table,
     warn,
 )
+from dynamo_plan.cli.progress_views import task_progress
+from dynamo_plan.core.defaults import DEFAULT_WARMUP
 from dynamo_plan.errors import InputError, UsageError
-from dynamo_plan.predict import (
-    DEFAULT_WARMUP,
-    BacktestResult,
-    available_predictors,
-    backtest,
-    best_by_wape,
-    describe_predictors,
-    factory,
-    predictor_names,
-    scored_range,
-)
-from dynamo_plan.predict.backtest import forecasts_frame
-from dynamo_plan.predict.plot import plot_backtest
-from dynamo_plan.resources import shipped_file
-from dynamo_plan.trace import bucket, load_trace
+
+if TYPE_CHECKING:  # the predictors (numpy, pmdarima, …) are imported when a command runs
+    import numpy as np
+    from rich.console import Group
+
+    from dynamo_plan.predict import BacktestResult
 
 app = typer.Typer(
     help="Load predictors (constant, arima, kalman, prophet, default): rolling-origin backtests "
@@ -44,14 +35,19 @@ app = typer.Typer(
 
 SERIES = ("count", "isl", "osl")
 SAMPLE_TRACE = "mooncake_conversation_10min.jsonl"
-_METRIC_COLUMNS = (  # the table's subset; -o json/yaml carry every metric
-    ("wape %", "wape"),
-    ("mae", "mae"),
-    ("bias", "bias"),
-    ("under", "under_rate"),
-    ("p90 cov", "p90_coverage"),
-    ("ms/step", "ms_per_step"),
+#: The table's columns: (header, metric key, scale); -o json/yaml carry every metric unscaled.
+#: ``{unit}`` is the series' unit (requests per interval for count, tokens for isl/osl).
+_METRIC_COLUMNS: tuple[tuple[str, str, float], ...] = (
+    ("WAPE %", "wape", 1.0),
+    ("MAE ({unit})", "mae", 1.0),
+    ("bias ({unit})", "bias", 1.0),
+    ("under %", "under_rate", 100.0),
+    ("p90 cover %", "p90_coverage", 100.0),
+    ("ms/step median", "ms_per_step", 1.0),
+    ("ms/step mean", "ms_per_step_mean", 1.0),
+    ("ms/step max", "ms_per_step_max", 1.0),
 )
+_SERIES_UNITS = {"count": "req", "isl": "tokens", "osl": "tokens"}
 
 
 def _split_series(value: str) -> list[str]:
@@ -65,6 +61,8 @@ def _split_series(value: str) -> list[str]:
 
 
 def _predictor_list(value: str | None) -> list[str]:
+    from dynamo_plan.predict import available_predictors, predictor_names
+
     if value is None:
         return [name for name, ok in available_predictors().items() if ok]
     names = [v.strip() for v in value.split(",") if v.strip()]
@@ -74,18 +72,21 @@ def _predictor_list(value: str | None) -> list[str]:
 
 
 def _ranking_table(data: dict[str, Any], title: str) -> Group:
+    from rich.console import Group
+
     tables = []
     for series in dict.fromkeys(r["series"] for r in data["results"]):
         rows = sorted(
             (r for r in data["results"] if r["series"] == series),
-            key=lambda r: np.inf if r["wape"] is None else r["wape"],
+            key=lambda r: float("inf") if r["wape"] is None else r["wape"],
         )
+        unit = _SERIES_UNITS.get(series, "")
         tables.append(
             simple_table(
                 f"{series}: {title}",
-                ["rank", "predictor", *(c for c, _ in _METRIC_COLUMNS)],
+                ["rank", "predictor", *(c.format(unit=unit) for c, _, _ in _METRIC_COLUMNS)],
                 [
-                    [i + 1, r["predictor"], *(r[k] for _, k in _METRIC_COLUMNS)]
+                    [i + 1, r["predictor"], *(_scaled(r.get(k), x) for _, k, x in _METRIC_COLUMNS)]
                     for i, r in enumerate(rows)
                 ],
             )
@@ -93,38 +94,47 @@ def _ranking_table(data: dict[str, Any], title: str) -> Group:
     return Group(*tables)
 
 
+def _scaled(value: Any, factor: float) -> Any:
+    return value * factor if isinstance(value, int | float) else value
+
+
 @app.command("backtest")
 def backtest_cmd(
     traces: Annotated[
         list[str] | None,
         typer.Argument(
+            metavar="TRACE",
             help="Trace files (.jsonl, .jsonl.gz, .csv), directories or globs, concatenated. "
             f"Default: the bundled sample trace sample_traces/{SAMPLE_TRACE}.",
             show_default=False,
         ),
     ] = None,
     interval: Annotated[
-        float, typer.Option("--interval", help="Interval length in seconds.")
+        float, typer.Option("--interval", metavar="S", help="Interval length in seconds.")
     ] = 60.0,
     predictors: Annotated[
         str | None,
         typer.Option(
             "--predictors",
-            help="Comma-separated predictors; default: every installed one "
-            f"({', '.join(predictor_names())}).",
+            metavar="NAME[,…]",
+            help="Comma-separated predictors; default: every installed one (predict list).",
             show_default=False,
         ),
     ] = None,
     series: Annotated[
-        str, typer.Option("--series", help="Comma-separated series: count, isl, osl.")
+        str,
+        typer.Option(
+            "--series", metavar="NAME[,…]", help="Comma-separated series: count, isl, osl."
+        ),
     ] = "count,isl,osl",
     horizon: Annotated[
-        int, typer.Option("--horizon", min=1, help="Forecast horizon in intervals.")
+        int, typer.Option("--horizon", metavar="N", min=1, help="Forecast horizon in intervals.")
     ] = 1,
     warmup: Annotated[
         int,
         typer.Option(
             "--warmup",
+            metavar="N",
             min=1,
             help="Intervals fed before the first scored forecast (all predictors).",
         ),
@@ -134,12 +144,14 @@ def backtest_cmd(
     plot: Annotated[
         Path | None,
         typer.Option(
-            "--plot", help="Write a PNG: actual vs forecasts with p90 bands.", dir_okay=False
+            "--plot",
+            metavar="FILE",
+            help="Write a PNG: actual vs forecasts with p90 bands.",
         ),
     ] = None,
     csv: Annotated[
         Path | None,
-        typer.Option("--csv", help="Write every scored forecast to this CSV.", dir_okay=False),
+        typer.Option("--csv", metavar="FILE", help="Write every scored forecast to this CSV."),
     ] = None,
     score_gpu_hours: Annotated[
         bool,
@@ -152,34 +164,53 @@ def backtest_cmd(
     ] = False,
     profile: Annotated[
         Path | None,
-        typer.Option("--profile", help="--score-gpu-hours: performance-profile directory."),
+        typer.Option(
+            "--profile", metavar="DIR", help="--score-gpu-hours: performance-profile directory."
+        ),
     ] = None,
     ttft: Annotated[
-        float | None, typer.Option("--ttft", help="--score-gpu-hours: TTFT target (ms).")
+        float | None,
+        typer.Option("--ttft", metavar="MS", help="--score-gpu-hours: TTFT target (ms)."),
     ] = None,
     itl: Annotated[
-        float | None, typer.Option("--itl", help="--score-gpu-hours: ITL target (ms).")
+        float | None,
+        typer.Option("--itl", metavar="MS", help="--score-gpu-hours: ITL target (ms)."),
     ] = None,
     startup_s: Annotated[
         float,
-        typer.Option("--startup-s", help="--score-gpu-hours: replica start-up time (s)."),
+        typer.Option(
+            "--startup-s", metavar="S", help="--score-gpu-hours: replica start-up time (s)."
+        ),
     ] = 60.0,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Rolling-origin backtest: at each interval t, every predictor forecasts t from the data up
     to t - horizon; scored intervals are t = warmup + horizon - 1 .. last (the same for all)."""
+    import numpy as np
+
+    from dynamo_plan.predict import backtest, factory, scored_range
+    from dynamo_plan.predict.plot import plot_backtest
+    from dynamo_plan.resources import shipped_file
+    from dynamo_plan.trace import bucket, load_trace
+
     if not interval > 0:
         raise InputError(f"--interval must be > 0 seconds, got {interval:g}")
     if score_gpu_hours and (profile is None or ttft is None or itl is None):
         raise UsageError("--score-gpu-hours needs --profile, --ttft and --itl")
     if not score_gpu_hours and (profile is not None or ttft is not None or itl is not None):
         raise UsageError("--profile, --ttft and --itl apply to --score-gpu-hours")
+    check_outputs(plot, csv)  # before the work, not after it
     chosen_series = _split_series(series)
     names = _predictor_list(predictors)
     factories = {name: factory(name, **(predictor_params(name, interval) or {})) for name in names}
     if not traces:
         sample = shipped_file("sample_traces", SAMPLE_TRACE)
-        err_console.print(f"no trace given: backtesting the bundled sample trace {sample}")
+        err_console.print(
+            f"no trace given: backtesting the bundled sample trace {sample}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
         traces = [str(sample)]
     trace = load_trace(traces, fmt.value if fmt else None, skip_bad_lines=skip_bad_lines)
     buckets = bucket(trace, interval)
@@ -205,7 +236,7 @@ def backtest_cmd(
     for note in notes:
         warn(note)
     total = len(data_series) * len(factories) * n
-    with progress_bar("backtest", total, enabled=total > 2000) as advance:
+    with task_progress("backtest", total) as advance:
         results = backtest(data_series, factories, horizon=horizon, warmup=warmup, on_step=advance)
     data = _report(results, interval, traces, n)
     if score_gpu_hours:
@@ -228,6 +259,8 @@ def backtest_cmd(
 def _report(
     results: list[BacktestResult], interval: float, traces: list[str], n: int
 ) -> dict[str, Any]:
+    from dynamo_plan.predict import best_by_wape
+
     return {
         "interval_s": int(interval) if float(interval).is_integer() else interval,
         "traces": list(traces),
@@ -264,7 +297,7 @@ def _gpu_hour_scores(
     requests = requests_from_trace(trace)
     check_feasible(requests, prof, sla, config)
     scores: dict[str, dict[str, float]] = {}
-    with progress_bar("score GPU-hours", len(names), enabled=True) as advance:
+    with task_progress("score GPU-hours", len(names), enabled=True) as advance:
         for name in names:
             options = PolicyOptions(
                 predictor=name, predictor_params=predictor_params(name, interval)
@@ -280,15 +313,18 @@ def _gpu_hour_scores(
 
 
 def _write_csv(results: list[BacktestResult], interval: float, path: Path) -> None:
-    try:
-        forecasts_frame(results, interval).to_csv(path, index=False)
-    except OSError as e:
-        raise InputError(f"cannot write {path}: {e.strerror or e}") from e
+    from dynamo_plan.adapters.files import atomic_output
+    from dynamo_plan.predict.backtest import forecasts_frame
+
+    with atomic_output(path) as handle:  # all or nothing; a symlink's target is replaced
+        forecasts_frame(results, interval).to_csv(handle, index=False)
 
 
 @app.command("list")
 def list_cmd(output: OutputOption = OutputFormat.table) -> None:
     """The predictors, whether each is installed here, and their hyper-parameters."""
+    from dynamo_plan.predict import describe_predictors
+
     data = {"predictors": describe_predictors()}
     rows = [
         [

@@ -17,9 +17,10 @@ from dynamo_plan.cli.output import (
     OutputOption,
     emit,
     err_console,
-    progress_bar,
     simple_table,
+    warn,
 )
+from dynamo_plan.cli.progress_views import task_progress
 from dynamo_plan.errors import InputError, UsageError
 
 
@@ -39,54 +40,81 @@ def profile(
     ] = False,
     endpoint: Annotated[
         str | None,
-        typer.Option("--endpoint", help="--online: endpoint base URL, e.g. http://host:8000."),
+        typer.Option(
+            "--endpoint", metavar="URL", help="--online: endpoint base URL, e.g. http://host:8000."
+        ),
     ] = None,
     tp: Annotated[
-        int, typer.Option("--tp", help="--online: GPUs (TP) of the engine behind the endpoint.")
+        int,
+        typer.Option(
+            "--tp", metavar="N", help="--online: GPUs (TP) of the engine behind the endpoint."
+        ),
     ] = 1,
     role: Annotated[
-        str, typer.Option("--role", help="--online: measure prefill, decode or both.")
+        str,
+        typer.Option("--role", metavar="ROLE", help="--online: measure prefill, decode or both."),
     ] = "both",
     max_kv_tokens: Annotated[
         int | None,
         typer.Option(
             "--max-kv-tokens",
+            metavar="TOKENS",
             help="--online: the engine's KV-cache capacity (tokens); default: as advertised.",
         ),
     ] = None,
     max_isl: Annotated[
         int | None,
-        typer.Option("--max-isl", help="--online: largest ISL measured (default max(ISL, 8192))."),
+        typer.Option(
+            "--max-isl",
+            metavar="TOKENS",
+            help="--online: largest ISL measured (default max(ISL, 8192)).",
+        ),
     ] = None,
     prefill_points: Annotated[
-        int, typer.Option("--prefill-points", help="--online: ISLs in the prefill grid.")
+        int,
+        typer.Option("--prefill-points", metavar="N", help="--online: ISLs in the prefill grid."),
     ] = 8,
     prefill_requests: Annotated[
-        int, typer.Option("--prefill-requests", help="--online: requests per prefill ISL.")
+        int,
+        typer.Option("--prefill-requests", metavar="N", help="--online: requests per prefill ISL."),
     ] = 3,
     decode_rows: Annotated[
-        int, typer.Option("--decode-rows", help="--online: context rows of the decode grid.")
+        int,
+        typer.Option(
+            "--decode-rows", metavar="N", help="--online: context rows of the decode grid."
+        ),
     ] = 3,
     decode_points: Annotated[
-        int, typer.Option("--decode-points", help="--online: concurrencies per context row.")
+        int,
+        typer.Option(
+            "--decode-points", metavar="N", help="--online: concurrencies per context row."
+        ),
     ] = 4,
     decode_rounds: Annotated[
         int,
         typer.Option(
-            "--decode-rounds", help="--online: requests per decode point = rounds × concurrency."
+            "--decode-rounds",
+            metavar="N",
+            help="--online: requests per decode point = rounds × concurrency.",
         ),
     ] = 2,
     max_concurrency: Annotated[
-        int, typer.Option("--max-concurrency", help="--online: most concurrent decode requests.")
+        int,
+        typer.Option(
+            "--max-concurrency", metavar="N", help="--online: most concurrent decode requests."
+        ),
     ] = 256,
-    api: Annotated[str, typer.Option("--api", help="--online: chat or completions.")] = "chat",
+    api: Annotated[
+        str, typer.Option("--api", metavar="API", help="--online: chat or completions.")
+    ] = "chat",
     timeout: Annotated[
-        float, typer.Option("--timeout", help="--online: per-request timeout (s).")
+        float, typer.Option("--timeout", metavar="S", help="--online: per-request timeout (s).")
     ] = 600.0,
     result_configmap: Annotated[
         str | None,
         typer.Option(
             "--result-configmap",
+            metavar="NAME",
             help="--online: also publish the result JSON files as this ConfigMap.",
         ),
     ] = None,
@@ -94,62 +122,89 @@ def profile(
         list[str] | None,
         typer.Option(
             "--result-label",
+            metavar="KEY=VALUE",
             help="--online --result-configmap: a KEY=VALUE label of that ConfigMap (repeatable).",
         ),
     ] = None,
     poll: Annotated[
         float,
-        typer.Option("--poll", help="--online --dgdr: seconds between cluster status checks."),
+        typer.Option(
+            "--poll", metavar="S", help="--online --dgdr: seconds between cluster status checks."
+        ),
     ] = 5.0,
     ready_timeout: Annotated[
         float,
         typer.Option(
-            "--ready-timeout", help="--online --dgdr: seconds to wait for each temporary DGD."
+            "--ready-timeout",
+            metavar="S",
+            help="--online --dgdr: seconds to wait for each temporary DGD.",
         ),
     ] = 1800.0,
     job_timeout: Annotated[
         float,
-        typer.Option("--job-timeout", help="--online --dgdr: seconds to wait for each Job."),
+        typer.Option(
+            "--job-timeout", metavar="S", help="--online --dgdr: seconds to wait for each Job."
+        ),
     ] = 3600.0,
     namespace: NamespaceOption = None,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Profile directory to write (created or replaced)."),
+        typer.Option(
+            "--out", metavar="DIR", help="Profile directory to write (created or replaced)."
+        ),
     ] = None,
     dgdr: Annotated[
         Path | None,
         typer.Option(
-            "--dgdr", help="DynamoGraphDeploymentRequest YAML giving model, backend, SLA."
+            "--dgdr",
+            metavar="FILE",
+            help="DynamoGraphDeploymentRequest YAML giving model, backend, SLA.",
         ),
     ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", help="Model name or Hugging Face id.")
+        str | None, typer.Option("--model", metavar="MODEL", help="Model name or Hugging Face id.")
     ] = None,
     model_config: Annotated[
         Path | None,
-        typer.Option("--model-config", help="A Hugging Face config.json for the model."),
+        typer.Option(
+            "--model-config", metavar="FILE", help="A Hugging Face config.json for the model."
+        ),
     ] = None,
     system: Annotated[
-        str | None, typer.Option("--system", help="GPU system, e.g. h200_sxm.")
+        str | None, typer.Option("--system", metavar="SYSTEM", help="GPU system, e.g. h200_sxm.")
     ] = None,
     gpu_spec: Annotated[
-        Path | None, typer.Option("--gpu-spec", help="A GPU spec YAML file instead of --system.")
+        Path | None,
+        typer.Option(
+            "--gpu-spec", metavar="FILE", help="A GPU spec YAML file instead of --system."
+        ),
     ] = None,
     backend: Annotated[
-        str | None, typer.Option("--backend", help="vllm, sglang or trtllm.")
+        str | None, typer.Option("--backend", metavar="BACKEND", help="vllm, sglang or trtllm.")
     ] = None,
-    isl: Annotated[int | None, typer.Option("--isl", help="Mean input length (tokens).")] = None,
-    osl: Annotated[int | None, typer.Option("--osl", help="Mean output length (tokens).")] = None,
-    ttft: Annotated[float | None, typer.Option("--ttft", help="TTFT target (ms).")] = None,
-    itl: Annotated[float | None, typer.Option("--itl", help="ITL target (ms).")] = None,
-    dtype: Annotated[str, typer.Option("--dtype", help="Weight dtype: fp8 or bf16.")] = "fp8",
+    isl: Annotated[
+        int | None, typer.Option("--isl", metavar="TOKENS", help="Mean input length (tokens).")
+    ] = None,
+    osl: Annotated[
+        int | None, typer.Option("--osl", metavar="TOKENS", help="Mean output length (tokens).")
+    ] = None,
+    ttft: Annotated[
+        float | None, typer.Option("--ttft", metavar="MS", help="TTFT target (ms).")
+    ] = None,
+    itl: Annotated[
+        float | None, typer.Option("--itl", metavar="MS", help="ITL target (ms).")
+    ] = None,
+    dtype: Annotated[
+        str, typer.Option("--dtype", metavar="DTYPE", help="Weight dtype: fp8 or bf16.")
+    ] = "fp8",
     max_gpus_per_engine: Annotated[
-        int, typer.Option("--max-gpus-per-engine", help="Largest TP tried (power of two).")
+        int,
+        typer.Option("--max-gpus-per-engine", metavar="N", help="Largest TP tried (power of two)."),
     ] = 8,
     estimator: Annotated[
-        str, typer.Option("--estimator", help="roofline or aiconfigurator.")
+        str, typer.Option("--estimator", metavar="NAME", help="roofline or aiconfigurator.")
     ] = "roofline",
     plots: Annotated[
         bool, typer.Option("--plots/--no-plots", help="Write PNG plots beside the profile.")
@@ -409,8 +464,10 @@ def _online(
     req.check()
     resolved = resolve(req)
     total = plan_size(req, resolved[1])
-    with progress_bar(f"profiling {resolved[0]} at {req.endpoint}", total) as advance:
+    with task_progress(f"profiling {resolved[0]} at {req.endpoint}", total) as advance:
         outcome = run_online(req, progress=advance, resolved=resolved)
+    for line in outcome.warnings:  # target load not reached (also in profile.json)
+        warn(line)
     if result_configmap is not None:
         from dynamo_plan.profiler.online_cluster import publish_result_configmap
 
@@ -436,6 +493,7 @@ def _online_summary(outcome: Any, configmap: str | None) -> dict[str, Any]:
         "out": str(outcome.out),
         "plots": [str(p) for p in outcome.plots],
         "result_configmap": configmap,
+        "warnings": list(outcome.warnings),
         "elapsed_s": round(outcome.elapsed_s, 3),
     }
 
@@ -513,7 +571,7 @@ def _online_cluster(
     except KeyboardInterrupt as e:  # the library deleted what it created, then re-raised
         notes = getattr(e, "__notes__", None) or ["the run's temporary objects were deleted"]
         err_console.print(f"[red]interrupted:[/] {escape(notes[0])}", soft_wrap=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(getattr(e, "exit_code", 130)) from None  # SIGTERM: 143 (cli/app.py)
     result = outcome.as_dict()
     result["elapsed_s"] = round(time.perf_counter() - started, 3)
     emit(result, output, table=lambda: _cluster_table(result))

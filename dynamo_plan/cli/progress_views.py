@@ -1,4 +1,11 @@
-"""Progress views on stderr for long library calls that report events (not results).
+"""Progress views on stderr for long work.
+
+:func:`task_progress` is the one progress helper for work counted in steps (``predict
+backtest``, ``simulate``/``--compare``, ``demo``, ``profile --online --endpoint``, ``load
+replay``). On a terminal: a transient rich bar. Elsewhere (logs, CI, a pipe): plain lines, at
+most one every :data:`PLAIN_EVERY_S` seconds — ``backtest: 1200/4800 (25%), 14 s, ~42 s left``
+— and, when any was printed, a last line with the total time; work shorter than that prints
+nothing.
 
 :func:`profiling_view` renders online profiling's
 :class:`~dynamo_plan.profiler.cluster_run.ProfilingProgress` events (``profile --online --dgdr``
@@ -10,19 +17,122 @@ same stage print nothing. ``cleanup-failed`` is always a warning line.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dynamo_plan.cli.output import err_console, warn
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from dynamo_plan.profiler.cluster_run import ProfilingProgress
 
-__all__ = ["event_line", "profiling_view"]
+__all__ = ["PLAIN_EVERY_S", "PlainProgress", "event_line", "profiling_view", "task_progress"]
+
+#: Least time between two plain progress lines (s).
+PLAIN_EVERY_S = 2.0
+
+
+def _seconds(s: float) -> str:
+    """A duration for a progress line: ``42 s``, ``3 min 05 s``."""
+    if s < 60:
+        return f"{s:.0f} s"
+    minutes, rest = divmod(round(s), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+class PlainProgress:
+    """Progress as plain lines (off a terminal): ``advance(n)`` counts steps and prints
+    ``<description>: <done>/<total> (<pct>%), <elapsed>, ~<left> left`` when at least
+    ``every_s`` seconds passed since the start or the last line; :meth:`finish` prints
+    ``<description>: done, <total> steps in <elapsed>`` if any line was printed. ``clock`` is
+    ``time.monotonic`` (passed in for tests); ``write`` prints one line."""
+
+    def __init__(
+        self,
+        description: str,
+        total: int,
+        write: Callable[[str], None],
+        *,
+        every_s: float = PLAIN_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.description = description
+        self.total = max(int(total), 0)
+        self.write = write
+        self.every_s = every_s
+        self.clock = clock
+        self.done = 0
+        self.lines = 0
+        self.started = clock()
+        self.last = self.started
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        now = self.clock()
+        if now - self.last < self.every_s:
+            return
+        self.last = now
+        self.lines += 1
+        elapsed = now - self.started
+        line = f"{self.description}: {self.done}"
+        if self.total > 0:
+            fraction = min(self.done / self.total, 1.0)
+            line += f"/{self.total} ({100 * fraction:.0f}%), {_seconds(elapsed)}"
+            if 0 < fraction < 1:
+                line += f", ~{_seconds(elapsed * (1 - fraction) / fraction)} left"
+        else:
+            line += f", {_seconds(elapsed)}"
+        self.write(line)
+
+    def finish(self) -> None:
+        if self.lines:
+            elapsed = self.clock() - self.started
+            self.write(f"{self.description}: done, {self.done} steps in {_seconds(elapsed)}")
+
+
+def _plain_line(line: str) -> None:
+    err_console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+@contextmanager
+def task_progress(
+    description: str, total: int, enabled: bool = True
+) -> Iterator[Callable[[], None]]:
+    """Show progress of ``total`` steps on stderr (module doc); yields ``advance()``, called once
+    per step. ``enabled=False`` shows nothing (e.g. work known to be short)."""
+    if not enabled:
+        yield lambda: None
+        return
+    if not err_console.is_terminal:
+        plain = PlainProgress(description, total, _plain_line, every_s=PLAIN_EVERY_S)
+        yield plain.advance
+        plain.finish()
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(escape(description), total=total)
+        yield lambda: progress.advance(task)
 
 
 def event_line(event: ProfilingProgress) -> str:
@@ -61,6 +171,14 @@ class _View:
             self._stop()
             return
         if self.bar is None:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
             self.bar = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),

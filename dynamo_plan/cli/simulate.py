@@ -11,27 +11,32 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from dynamo_plan.cli.options import (
-    DecodeGpusOption,
-    ItlOption,
     MaxGpuBudgetOption,
     MinEndpointOption,
-    PrefillGpusOption,
     ProfileDirOption,
     SkipBadLinesOption,
     TraceFormatOption,
-    TtftOption,
     gpu_budget,
     predictor_params,
 )
 from dynamo_plan.cli.output import (
     OutputFormat,
     OutputOption,
+    check_outputs,
     emit,
-    progress_bar,
     simple_table,
     warn,
 )
-from dynamo_plan.core.planner import (
+from dynamo_plan.cli.profile_settings import (
+    ProfileDecodeGpusOption,
+    ProfileItlOption,
+    ProfilePrefillGpusOption,
+    ProfileTtftOption,
+    from_profile,
+    require,
+)
+from dynamo_plan.cli.progress_views import task_progress
+from dynamo_plan.core.defaults import (
     DEFAULT_LOAD_QUANTILE,
     DEFAULT_SCALE_DOWN_PATIENCE,
     DEFAULT_TTFT_QUANTILE,
@@ -76,7 +81,7 @@ def run_and_report(
     check_feasible(requests, profile, sla, config)
     steps = 100
     done: dict[str, int] = {}
-    with progress_bar("simulate", steps * len(names), enabled=True) as advance:
+    with task_progress("simulate", steps * len(names), enabled=True) as advance:
 
         def progress(name: str, fraction: float) -> None:
             target = int(fraction * steps)
@@ -111,12 +116,12 @@ def run_and_report(
 def _write_csv(results: Sequence[SimResult], path: Path) -> None:
     import pandas as pd
 
+    from dynamo_plan.adapters.files import atomic_output
+
     frame = pd.concat([r.per_request.assign(policy=r.policy) for r in results], ignore_index=True)
     cols = ["policy", *[c for c in frame.columns if c != "policy"]]
-    try:
-        frame[cols].to_csv(path, index_label="request")
-    except OSError as e:
-        raise InputError(f"cannot write {path}: {e.strerror or e}") from e
+    with atomic_output(path) as handle:  # all or nothing; a symlink's target is replaced
+        frame[cols].to_csv(handle, index_label="request")
 
 
 def _pct(x: float | None) -> float | None:
@@ -124,10 +129,15 @@ def _pct(x: float | None) -> float | None:
 
 
 def compare_table(docs: list[dict[str, Any]], sla: SLA, title: str) -> Any:
-    """The ``--compare`` table: attainment, GPU-hours (and × the oracle's), p99 latencies,
-    most replicas per role (wall time: in -o json)."""
+    """The ``--compare`` table, best first (``rank``, see
+    :data:`~dynamo_plan.sim.compare.RANKING_RULE`): SLA attainment, GPU-hours (and × the
+    oracle's), p99 latencies, most replicas per role (wall time: in -o json)."""
+    from dynamo_plan.sim.compare import RANKING_RULE
+
+    ranked = sorted(docs, key=lambda d: d.get("rank", 0))
     rows = [
         [
+            d.get("rank"),
             d["policy"],
             _pct(d["sla_attainment"]),
             d["gpu_hours"],
@@ -137,12 +147,23 @@ def compare_table(docs: list[dict[str, Any]], sla: SLA, title: str) -> Any:
             _most(d, "prefill"),
             _most(d, "decode"),
         ]
-        for d in docs
+        for d in ranked
     ]
     return simple_table(
         _heading(sla, title),
-        ["policy", "SLA %", "GPU-h", "× oracle", "TTFT p99", "ITL p99", "max P", "max D"],
+        [
+            "rank",
+            "policy",
+            "SLA met %",
+            "GPU-hours",
+            "× oracle GPU-h",
+            "TTFT p99 (ms)",
+            "ITL p99 (ms)",
+            "max prefill replicas",
+            "max decode replicas",
+        ],
         rows,
+        caption=RANKING_RULE[0].upper() + RANKING_RULE[1:] + ".",
     )
 
 
@@ -177,24 +198,33 @@ def _heading(sla: SLA, title: str) -> str:
 def simulate(
     trace: Annotated[
         list[str],
-        typer.Argument(help="Trace files (.jsonl, .jsonl.gz, .csv), directories or globs."),
+        typer.Argument(
+            metavar="TRACE", help="Trace files (.jsonl, .jsonl.gz, .csv), directories or globs."
+        ),
     ],
     profile: ProfileDirOption,
-    ttft: TtftOption,
-    itl: ItlOption,
+    ttft: ProfileTtftOption = None,
+    itl: ProfileItlOption = None,
     interval: Annotated[
-        float, typer.Option("--interval", help="Planner adjustment interval (s).")
+        float, typer.Option("--interval", metavar="S", help="Planner adjustment interval (s).")
     ] = 60.0,
     policy: Annotated[
-        PolicyChoice, typer.Option("--policy", help="Scaling policy to replay.")
+        PolicyChoice,
+        typer.Option(
+            "--policy",
+            metavar="POLICY",
+            help="Scaling policy: planner, static, oracle or reactive.",
+        ),
     ] = PolicyChoice.planner,
     predictor: Annotated[
-        str, typer.Option("--predictor", help="Load predictor of the planner policy.")
+        str,
+        typer.Option("--predictor", metavar="NAME", help="Load predictor of the planner policy."),
     ] = "default",
     load_quantile: Annotated[
         float | None,
         typer.Option(
             "--load-quantile",
+            metavar="Q",
             help="Size for this quantile of the request-count forecast (e.g. 0.9); "
             f"default: {DEFAULT_LOAD_QUANTILE if DEFAULT_LOAD_QUANTILE is not None else 'the mean'}.",
             show_default=False,
@@ -204,6 +234,7 @@ def simulate(
         int,
         typer.Option(
             "--scale-down-patience",
+            metavar="N",
             help="Decisions a lower target must hold before the planner scales down (0: at once).",
         ),
     ] = DEFAULT_SCALE_DOWN_PATIENCE,
@@ -211,26 +242,34 @@ def simulate(
         float | None,
         typer.Option(
             "--ttft-quantile",
+            metavar="Q",
             help="planner: size prefill so this TTFT quantile meets the target (M/D/c "
             "queueing); 0: the mean TTFT.",
         ),
     ] = DEFAULT_TTFT_QUANTILE,
     startup_s: Annotated[
         float,
-        typer.Option("--startup-s", help="Seconds from ordering a replica to its serving."),
+        typer.Option(
+            "--startup-s", metavar="S", help="Seconds from ordering a replica to its serving."
+        ),
     ] = 60.0,
     rate_scale: Annotated[
         float,
-        typer.Option("--rate-scale", help="Compress the trace's time by this factor (k× rate)."),
+        typer.Option(
+            "--rate-scale",
+            metavar="FACTOR",
+            help="Compress the trace's time by this factor (k× rate).",
+        ),
     ] = 1.0,
     max_gpu_budget: MaxGpuBudgetOption = -1,
     min_endpoint: MinEndpointOption = 1,
-    prefill_gpus: PrefillGpusOption = 1,
-    decode_gpus: DecodeGpusOption = 1,
+    prefill_gpus: ProfilePrefillGpusOption = None,
+    decode_gpus: ProfileDecodeGpusOption = None,
     prefill_replicas: Annotated[
         int | None,
         typer.Option(
             "--prefill-replicas",
+            metavar="N",
             help="static: prefill replicas (default: sized for the busiest interval).",
         ),
     ] = None,
@@ -238,6 +277,7 @@ def simulate(
         int | None,
         typer.Option(
             "--decode-replicas",
+            metavar="N",
             help="static: decode replicas (default: sized for the busiest interval).",
         ),
     ] = None,
@@ -248,23 +288,32 @@ def simulate(
     plot: Annotated[
         Path | None,
         typer.Option(
-            "--plot", help="Write a PNG: load, replicas, TTFT/ITL over time.", dir_okay=False
+            "--plot",
+            metavar="FILE",
+            help="Write a PNG: load, replicas, TTFT/ITL over time.",
         ),
     ] = None,
     requests_csv: Annotated[
         Path | None,
         typer.Option(
-            "--requests-csv", help="Write per-request results to this CSV.", dir_okay=False
+            "--requests-csv",
+            metavar="FILE",
+            help="Write per-request results to this CSV.",
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the engines' tie-breaks.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", metavar="N", help="Seed of the engines' tie-breaks.")
+    ] = 0,
     fmt: TraceFormatOption = None,
     skip_bad_lines: SkipBadLinesOption = False,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Replay TRACE against a simulated prefill/decode deployment scaled by a policy: SLA
-    attainment, GPU-hours, latency percentiles and the replica timeline."""
-    from dynamo_plan.adapters.profile_files import load_profile
+    attainment, GPU-hours, latency percentiles and the replica timeline.
+
+    The SLA (--ttft, --itl) and the GPUs per engine default to what the profile's profile.json
+    records; a flag that differs from it wins, with a note."""
+    from dynamo_plan.adapters.profile_files import load_profile, loaded_profile_meta
     from dynamo_plan.core.sla import SLA, Limits
     from dynamo_plan.sim import SimConfig
     from dynamo_plan.sim.compare import POLICY_NAMES, PolicyOptions, requests_from_trace
@@ -283,12 +332,21 @@ def simulate(
         raise InputError(f"--ttft-quantile must be in [0, 1), got {ttft_quantile:g}")
     if scale_down_patience < 0:
         raise InputError(f"--scale-down-patience must be >= 0, got {scale_down_patience}")
-    sla = SLA(ttft, itl)
+    check_outputs(plot, requests_csv)  # before the work, not after it
+    prof = load_profile(profile)
+    flags = {"ttft": ttft, "itl": itl}
+    flags |= {"prefill_engine_num_gpu": prefill_gpus, "decode_engine_num_gpu": decode_gpus}
+    meta = loaded_profile_meta(prof, profile)
+    inputs = from_profile(meta, flags)
+    require(inputs, ("ttft", "itl"), meta, profile)
+    resolved = inputs.values
+    sla = SLA(float(resolved["ttft"]), float(resolved["itl"]))
+    gpus = [resolved[f"{r}_engine_num_gpu"] for r in ("prefill", "decode")]
     config = SimConfig(
         interval_s=interval,
         startup_s=startup_s,
-        prefill_gpus=prefill_gpus,
-        decode_gpus=decode_gpus,
+        prefill_gpus=1 if gpus[0] is None else int(gpus[0]),
+        decode_gpus=1 if gpus[1] is None else int(gpus[1]),
         seed=seed,
     )
     options = PolicyOptions(
@@ -308,7 +366,6 @@ def simulate(
         from dynamo_plan.predict.registry import make_predictor
 
         make_predictor(predictor, **(options.predictor_params or {}))  # fail fast
-    prof = load_profile(profile)
     tr = load_trace(trace, fmt.value if fmt else None, skip_bad_lines=skip_bad_lines)
     if tr.skipped_lines:
         warn(f"skipped {tr.skipped_lines} bad line(s)")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Group
 
 from dynamo_plan.cli.options import FormatChoice, SkipBadLinesOption, TraceFormatOption
 from dynamo_plan.cli.output import (
@@ -17,7 +16,11 @@ from dynamo_plan.cli.output import (
     simple_table,
     warn,
 )
-from dynamo_plan.trace import Trace, load_trace, trace_stats, write_mooncake
+
+if TYPE_CHECKING:  # the trace readers (numpy) are imported when a command runs
+    from rich.console import Group
+
+    from dynamo_plan.trace import Trace
 
 app = typer.Typer(
     help="Request traces (Mooncake JSONL, Azure LLM inference CSV, rate-series CSV): "
@@ -29,6 +32,7 @@ app = typer.Typer(
 FilesArgument = Annotated[
     list[str],
     typer.Argument(
+        metavar="FILE",
         help="Trace files (.jsonl, .jsonl.gz, .csv), directories or glob patterns; "
         "all of one format, concatenated.",
         show_default=False,
@@ -37,6 +41,8 @@ FilesArgument = Annotated[
 
 
 def load_and_warn(files: list[str], fmt: FormatChoice | None, skip_bad_lines: bool) -> Trace:
+    from dynamo_plan.trace import load_trace
+
     trace = load_trace(files, fmt.value if fmt else None, skip_bad_lines=skip_bad_lines)
     if trace.skipped_lines:
         warn(f"skipped {trace.skipped_lines} bad line(s) in {len(trace.sources)} file(s)")
@@ -54,6 +60,8 @@ def _fmt_value(value: Any) -> Any:
 
 
 def _stats_table(data: dict[str, Any]) -> Group:
+    from rich.console import Group
+
     rate, disp = data["rate_rps"], data["index_of_dispersion"]
     interval = f"{data['interval_s']:g} s"
     rows: list[tuple[str, Any]] = [
@@ -89,12 +97,15 @@ def stats(
     files: FilesArgument,
     fmt: TraceFormatOption = None,
     interval: Annotated[
-        float, typer.Option("--interval", help="Interval for the rate figures, in seconds.")
+        float,
+        typer.Option("--interval", metavar="S", help="Interval for the rate figures, in seconds."),
     ] = 60.0,
     skip_bad_lines: SkipBadLinesOption = False,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Statistics of a trace: requests, span, mean/peak rate, ISL/OSL percentiles, burstiness."""
+    from dynamo_plan.trace import trace_stats
+
     trace = load_and_warn(files, fmt, skip_bad_lines)
     data = trace_stats(trace, interval)
     emit(data, output, table=lambda: _stats_table(data))
@@ -107,20 +118,29 @@ def convert(
         Path,
         typer.Option(
             "--out",
-            "-o",
+            metavar="FILE",
             help="Mooncake JSONL file to write (.jsonl, or .jsonl.gz for gzip).",
             show_default=False,
         ),
     ],
     fmt: TraceFormatOption = None,
     skip_bad_lines: SkipBadLinesOption = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Also print a JSON summary on stdout.")
-    ] = False,
+    output: Annotated[
+        OutputFormat | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FORMAT",
+            help="Also print a summary on stdout: table, json or yaml.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Convert request traces to Mooncake JSONL (timestamps in ms from the first request).
 
     A rate series cannot be converted: it has request counts per step, not requests."""
+    from dynamo_plan.trace import write_mooncake
+
     trace = load_and_warn(files, fmt, skip_bad_lines)
     rows = write_mooncake(trace, out)
     err_console.print(
@@ -129,7 +149,7 @@ def convert(
         markup=False,
         soft_wrap=True,
     )
-    if as_json:
+    if output is not None:
         summary = {
             "output": str(out),
             "rows": rows,
@@ -138,4 +158,10 @@ def convert(
             "skipped_lines": trace.skipped_lines,
             "was_unsorted": trace.was_unsorted,
         }
-        emit(summary, OutputFormat.json)
+        emit(
+            summary,
+            output,
+            table=lambda: simple_table(
+                "trace convert", ["", "value"], [(k, _fmt_value(v)) for k, v in summary.items()]
+            ),
+        )

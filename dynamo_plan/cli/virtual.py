@@ -22,22 +22,38 @@ app = typer.Typer(
 
 StateOption = Annotated[
     Path | None,
-    typer.Option("--state", help="Virtual state JSON file (written atomically, flock'ed)."),
+    typer.Option(
+        "--state", metavar="FILE", help="Virtual state JSON file (written atomically, flock'ed)."
+    ),
 ]
 EtcdOption = Annotated[
     str | None,
-    typer.Option("--etcd", help="etcd URL (v3 HTTP gateway), e.g. http://127.0.0.1:2379."),
+    typer.Option(
+        "--etcd", metavar="URL", help="etcd URL (v3 HTTP gateway), e.g. http://127.0.0.1:2379."
+    ),
 ]
 EtcdNamespaceOption = Annotated[
-    str, typer.Option("--namespace", help="etcd key namespace: keys v1/<NS>/planner/<field>.")
+    str,
+    typer.Option(
+        "--namespace", metavar="NS", help="etcd key namespace: keys v1/<NS>/planner/<field>."
+    ),
 ]
 
 
-def _client(state: Path | None, etcd: str | None, namespace: str) -> VirtualClient:
+def _client(
+    state: Path | None, etcd: str | None, namespace: str, writes: bool = False
+) -> VirtualClient:
+    """The client over the chosen store; a state file is checked first (InputError, exit 1,
+    for a directory, a file that is not a state, or — when the command ``writes`` — a folder
+    that cannot take it), so a wrong file is bad input rather than a store failure (exit 3)."""
     from dynamo_plan.connectors.virtual_client import VirtualClient
     from dynamo_plan.connectors.virtual_store import make_store
 
-    return VirtualClient(make_store(state, etcd, namespace))
+    store = make_store(state, etcd, namespace)
+    check = getattr(store, "check", None)  # the file store; etcd is only known by asking it
+    if callable(check):
+        check(writable=writes)
+    return VirtualClient(store)
 
 
 def _render(client: VirtualClient, state: VirtualState | None, fmt: OutputFormat) -> None:
@@ -75,12 +91,16 @@ def wait(
     etcd: EtcdOption = None,
     namespace: EtcdNamespaceOption = "default",
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.0, help="Give up after this many seconds (exit 3).")
+        float,
+        typer.Option(
+            "--timeout", metavar="S", min=0.0, help="Give up after this many seconds (exit 3)."
+        ),
     ] = 60.0,
     after_decision_id: Annotated[
         int | None,
         typer.Option(
             "--after-decision-id",
+            metavar="ID",
             help="Wait for a decision newer than this id (default: any unacknowledged decision).",
         ),
     ] = None,
@@ -98,10 +118,12 @@ def complete(
     namespace: EtcdNamespaceOption = "default",
     decision_id: Annotated[
         int | None,
-        typer.Option("--decision-id", help="Decision carried out (default: the latest)."),
+        typer.Option(
+            "--decision-id", metavar="ID", help="Decision carried out (default: the latest)."
+        ),
     ] = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Acknowledge a decision as carried out (sets scaled_decision_id), then print the state."""
-    client = _client(state, etcd, namespace)
+    client = _client(state, etcd, namespace, writes=True)
     _render(client, client.complete(decision_id), output)

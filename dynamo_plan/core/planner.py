@@ -6,16 +6,28 @@ forecasts the next ``config.lookahead_steps()`` intervals and passes both in. On
 1. correction factors from the observed latencies (:mod:`dynamo_plan.core.correction`); the
    prefill sample is queueing-aware (:func:`dynamo_plan.core.sla.prefill_slowdown`), the decode
    sample is ``observed_itl / itl(concurrency, isl + osl/2)`` with
-   ``concurrency = requests / current_decode · request_duration / interval`` (Little's law);
+   ``concurrency = requests / current_decode · (request_duration - ttft) / interval`` (Little's
+   law over the time a request holds a decode engine: first token to last). Dynamo uses the
+   whole request duration; that counts the prefill queueing as decode time, and whenever
+   prefill runs short (always, under a binding GPU budget) it inflates the concurrency, drives
+   ``d_cf`` down (to its floor 0.5 in simulation) and cuts the decode need — which moved the
+   budget split, shortened the prefill queue, raised ``d_cf`` again, and so on: the planner
+   flipped between two splits (6P+2D <-> 5P+3D) from one tick to the next at constant load;
 2. unknown is not zero: no request count observed, or no forecast, holds the current replicas
    (``hold_no_data``); a known idle interval is data and may scale down to ``min_endpoint``;
 3. look-ahead: a replica ordered now serves after ``startup_s``, so each role is sized for the
    largest need over the forecast steps (``ceil(startup_s / interval_s) + 1``), then clamped to
-   ``min_endpoint`` and the GPU budget (:func:`dynamo_plan.core.sla.apply_limits`);
+   ``min_endpoint`` and the GPU budget (:func:`dynamo_plan.core.sla.apply_limits`, a
+   deterministic function of the need alone);
 4. hysteresis: scale-up is immediate; a lower target must be seen on ``scale_down_patience``
    decisions that hold, and the next one scales down — to the largest target of that window.
-   When hysteresis would keep a role above its target past the GPU budget (the other role
-   grew), that role goes to its target at once.
+   Under the GPU budget a role can only grow if the other shrinks (a swap, which restarts pods
+   in both roles). A swap of at most one engine's GPUs (``max(gpus_prefill, gpus_decode)``) is
+   a scale-down like any other: the shrinking role is held for the patience window and the
+   growing one gets what fits beside it, at least what it has (so a need that wobbles across a split boundary, e.g. noise in
+   the forecast, does not swap back and forth; one that stays swaps after the window). A larger
+   shift in the load's shape, or a role already stepping down to its window maximum, gives way
+   at once: the held role goes to its target and the other gets the room.
 """
 
 from __future__ import annotations
@@ -32,8 +44,15 @@ from dynamo_plan.core.correction import (
     Corrections,
     update_corrections_from_samples,
 )
+from dynamo_plan.core.defaults import (
+    DEFAULT_LOAD_QUANTILE,
+    DEFAULT_SCALE_DOWN_PATIENCE,
+    DEFAULT_TTFT_QUANTILE,
+)
 from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.core.sla import (
+    MAX_RATE_RPS,
+    MAX_TOKENS_PER_REQUEST,
     SLA,
     EngineGpus,
     Limits,
@@ -46,7 +65,10 @@ from dynamo_plan.core.sla import (
 )
 from dynamo_plan.errors import InputError
 
-__all__ = [
+__all__ = [  # the DEFAULT_* knobs live in dynamo_plan.core.defaults (no numpy), re-exported
+    "DEFAULT_LOAD_QUANTILE",
+    "DEFAULT_SCALE_DOWN_PATIENCE",
+    "DEFAULT_TTFT_QUANTILE",
     "Decision",
     "DecisionReason",
     "LoadForecast",
@@ -67,15 +89,6 @@ DecisionReason = Literal[
     "hold_budget",
     "hold_hysteresis",
 ]
-
-
-#: Defaults chosen by simulation (benchmarks/planner_defaults.py, benchmarks/simulate.py).
-DEFAULT_LOAD_QUANTILE: float | None = None  # size for the mean request-count forecast
-DEFAULT_SCALE_DOWN_PATIENCE = 3
-# The SLA counts requests (attainment = share whose TTFT meets the target), so prefill is sized
-# for a high TTFT quantile, not the mean (benchmarks/simulate.py, Azure conv ×10: 98.83% →
-# 99.50% attainment at 1.052× → 1.088× the oracle's GPU-hours).
-DEFAULT_TTFT_QUANTILE: float | None = 0.99
 
 
 @dataclass(frozen=True)
@@ -241,6 +254,16 @@ class PlannerState:
 # --- corrections ---------------------------------------------------------------------------------
 
 
+def _decode_residence_s(duration_s: float, ttft_ms: float | None) -> float | None:
+    """Mean seconds a request holds a decode engine: from its first token to its last, i.e. the
+    request duration less the TTFT (``None`` when that is not positive: the two means disagree).
+    Unknown TTFT: the whole duration (an upper bound; Dynamo's choice)."""
+    if ttft_ms is None:
+        return duration_s
+    decode_s = duration_s - ttft_ms / 1000.0
+    return decode_s if decode_s > 0.0 else None
+
+
 def _corrections(
     state: PlannerState, config: PlannerConfig, profile: PerformanceProfile, obs: Observation
 ) -> tuple[Corrections, list[str]]:
@@ -269,12 +292,19 @@ def _corrections(
         if n is None or isl is None or osl is None or obs.request_duration_s is None or cur_d <= 0:
             notes.append("decode correction kept: needs requests, isl, osl and request duration")
         else:
-            concurrency = n / cur_d * obs.request_duration_s / config.interval_s
-            expected = profile.expected_itl(concurrency, isl + osl / 2.0)
-            if expected.clamped:
-                notes.append(f"decode correction: {expected.note}")
-            if expected.value > 0:
-                d_sample = obs.itl_ms / expected.value
+            decode_s = _decode_residence_s(obs.request_duration_s, obs.ttft_ms)
+            if decode_s is None:
+                notes.append(
+                    f"decode correction kept: mean request duration {obs.request_duration_s:g} s "
+                    f"is not above the mean TTFT {obs.ttft_ms:g} ms"
+                )
+            else:
+                concurrency = n / cur_d * decode_s / config.interval_s
+                expected = profile.expected_itl(concurrency, isl + osl / 2.0)
+                if expected.clamped:
+                    notes.append(f"decode correction: {expected.note}")
+                if expected.value > 0:
+                    d_sample = obs.itl_ms / expected.value
     return update_corrections_from_samples(
         state.corrections, cfg, prefill_sample=p_sample, decode_sample=d_sample
     ), notes
@@ -295,6 +325,44 @@ def _role(
     return current, window
 
 
+def _fit_budget(
+    state: PlannerState,
+    config: PlannerConfig,
+    plan: ReplicaPlan,
+    p: int,
+    d: int,
+    pend_p: tuple[int, ...],
+    pend_d: tuple[int, ...],
+) -> tuple[int, int, tuple[int, ...], tuple[int, ...]]:
+    """Replicas within the budget when hysteresis kept a role above its target while the other
+    role grew (module docstring, step 4): a swap of at most one engine's GPUs keeps the held role
+    and caps the growing one at what fits beside it (at least what it has, as long as the current
+    replicas are within the limits); a larger shift, or a role already on its way down to a window
+    max, gives way to its target at once."""
+    eng, limits = config.engines, config.limits
+    budget = limits.max_gpu_budget
+    assert budget is not None
+    quantum = max(eng.prefill, eng.decode)
+    sane = (
+        min(state.prefill, state.decode) >= limits.min_endpoint
+        and state.prefill * eng.prefill + state.decode * eng.decode <= budget
+    )
+    if sane and pend_p and not pend_d and (state.prefill - plan.prefill) * eng.prefill <= quantum:
+        return p, min(d, (budget - p * eng.prefill) // eng.decode), pend_p, pend_d
+    if sane and pend_d and not pend_p and (state.decode - plan.decode) * eng.decode <= quantum:
+        return min(p, (budget - d * eng.decode) // eng.prefill), d, pend_p, pend_d
+    if p > plan.prefill:
+        p, pend_p = plan.prefill, ()
+    if d > plan.decode:
+        d, pend_d = plan.decode, ()
+    return p, d, pend_p, pend_d
+
+
+def _clip_tokens(tokens: float) -> float:
+    """A forecast token count within ``[1, MAX_TOKENS_PER_REQUEST]``."""
+    return min(max(tokens, 1.0), MAX_TOKENS_PER_REQUEST)
+
+
 def _plan_for(
     config: PlannerConfig, profile: PerformanceProfile, forecast: LoadForecast, corr: Corrections
 ) -> ReplicaPlan:
@@ -302,9 +370,12 @@ def _plan_for(
     plans = [
         size_replicas(
             Load(
-                float(forecast.requests[k]),
-                float(forecast.isl[k]),
-                float(forecast.osl[k]),
+                # a forecast is clipped to what a Load may hold (a diverging predictor must not
+                # stop the loop): at least one token each way (an idle step's shape may be 0),
+                # at most MAX_TOKENS_PER_REQUEST tokens and MAX_RATE_RPS requests/s
+                min(float(forecast.requests[k]), MAX_RATE_RPS * config.interval_s),
+                _clip_tokens(float(forecast.isl[k])),
+                _clip_tokens(float(forecast.osl[k])),
                 config.interval_s,
             ),
             profile,
@@ -372,11 +443,7 @@ def step(
     budget = config.limits.max_gpu_budget
     eng = config.engines
     if budget is not None and p * eng.prefill + d * eng.decode > budget:
-        # hysteresis kept a role above its target (held, or down to the window max): give way
-        if p > plan.prefill:
-            p, pend_p = plan.prefill, ()
-        if d > plan.decode:
-            d, pend_d = plan.decode, ()
+        p, d, pend_p, pend_d = _fit_budget(state, config, plan, p, d, pend_p, pend_d)
     reason, detail = _reason(state, p, d, plan, pend_p, pend_d, forecast, config)
     new = PlannerState(p, d, corr, pend_p, pend_d)
     return new, Decision(p, d, reason, detail, plan, corr, obs.t_s)

@@ -34,6 +34,13 @@ ITL target below every decode point) raises :class:`InfeasibleSLAError` naming t
 achievable value; ``best_effort=True`` sizes for the nearest achievable point instead and says so
 in ``ReplicaPlan.notes`` (what a running controller wants). Clamped profile lookups are reported
 in the notes too.
+
+Inputs are bounded (:class:`Load`): ISL and OSL at least one token and at most
+:data:`MAX_TOKENS_PER_REQUEST`, the rate at most :data:`MAX_RATE_RPS` requests/s. The cost of a
+decision does not grow with the load: the prefill engine count is an exponential then binary
+search over ``k > a`` (the TTFT criterion is monotone in ``k``), each step one Erlang-B value in
+O(1) from the Poisson ratio ``B(k, a) = pmf(k; a) / cdf(k; a)`` — O(log a) in all, where the
+textbook recursion over ``k = 1..answer`` is O(a) (minutes at 1e9 requests/s).
 """
 
 from __future__ import annotations
@@ -47,6 +54,8 @@ from dynamo_plan.core.profile import DecodeBest, PerformanceProfile
 from dynamo_plan.errors import InfeasibleSLAError, InputError
 
 __all__ = [
+    "MAX_RATE_RPS",
+    "MAX_TOKENS_PER_REQUEST",
     "SLA",
     "EngineGpus",
     "Limits",
@@ -60,6 +69,15 @@ __all__ = [
     "prefill_slowdown",
     "size_replicas",
 ]
+
+#: Highest arrival rate a :class:`Load` accepts, requests/s. A sanity bound, far above any real
+#: deployment (a million GPUs at ten thousand requests/s each is 1e10); with it every computed
+#: quantity stays finite, and the sizing is O(log load), so a decision at this rate takes
+#: milliseconds (benchmarks/sizing.py).
+MAX_RATE_RPS = 1e15
+#: Longest mean prompt or output a :class:`Load` accepts, tokens (100× today's longest context
+#: windows); bounds the token rate ``rate · isl`` with :data:`MAX_RATE_RPS`.
+MAX_TOKENS_PER_REQUEST = 1e9
 
 #: Best effort for an infeasible TTFT target: size so that queueing adds at most this share of S.
 BEST_EFFORT_WAIT_SHARE = 0.25
@@ -100,7 +118,10 @@ class SLA:
 
 @dataclass(frozen=True)
 class Load:
-    """One interval's load: ``requests`` in ``interval_s`` seconds, mean ``isl``/``osl`` tokens."""
+    """One interval's load: ``requests`` (>= 0) in ``interval_s`` seconds (> 0), mean ``isl`` /
+    ``osl`` tokens per request (each in ``[1, MAX_TOKENS_PER_REQUEST]``: a request has at least
+    one prompt and one output token). The rate ``requests / interval_s`` is at most
+    :data:`MAX_RATE_RPS`. Anything else is an :class:`InputError`."""
 
     requests: float
     isl: float
@@ -108,13 +129,26 @@ class Load:
     interval_s: float
 
     def __post_init__(self) -> None:
-        for name in ("requests", "isl", "osl"):
-            object.__setattr__(
-                self, name, _finite("load", name, getattr(self, name), low=0, strict=False)
-            )
+        object.__setattr__(
+            self, "requests", _finite("load", "requests", self.requests, low=0, strict=False)
+        )
+        for name in ("isl", "osl"):
+            v = _finite("load", name, getattr(self, name), low=1, strict=False)
+            if v > MAX_TOKENS_PER_REQUEST:
+                raise InputError(
+                    f"load '{name}' must be at most {MAX_TOKENS_PER_REQUEST:g} tokens "
+                    f"(MAX_TOKENS_PER_REQUEST), got {v:g}"
+                )
+            object.__setattr__(self, name, v)
         object.__setattr__(
             self, "interval_s", _finite("load", "interval_s", self.interval_s, low=0, strict=True)
         )
+        if not self.rate_rps <= MAX_RATE_RPS:
+            raise InputError(
+                f"load rate {self.rate_rps:g} requests/s ({self.requests:g} requests in "
+                f"{self.interval_s:g} s) is above the maximum of {MAX_RATE_RPS:g} requests/s "
+                f"(MAX_RATE_RPS)"
+            )
 
     @property
     def rate_rps(self) -> float:
@@ -192,17 +226,82 @@ class ReplicaPlan:
 # --- queueing (M/D/c) ---------------------------------------------------------------------------
 
 
+#: Erlang B at up to this many servers comes from the exact recursion (O(servers)); above it
+#: from the Poisson pmf / cdf ratio (O(1)).
+_ERLANG_B_RECURSION_MAX = 1000
+_LN_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def _stirlerr(n: float) -> float:
+    """``ln n! - (n + 1/2) ln n + n - ln sqrt(2π)`` for ``n >= 1``: Stirling's error, with no
+    cancellation for large ``n`` (series in ``1/n``; Loader 2000, as in R's ``dpois``)."""
+    if n <= 15.0:
+        return math.lgamma(n + 1.0) - (n + 0.5) * math.log(n) + n - _LN_SQRT_2PI
+    nn = n * n
+    return (
+        1.0 / 12 - (1.0 / 360 - (1.0 / 1260 - (1.0 / 1680 - 1.0 / (1188 * nn)) / nn) / nn) / nn
+    ) / n
+
+
+def _bd0(x: float, mean: float) -> float:
+    """``x ln(x / mean) + mean - x`` without cancellation when ``x`` is close to ``mean``
+    (Loader 2000: series in ``v = (x - mean) / (x + mean)``)."""
+    if abs(x - mean) < 0.1 * (x + mean):
+        v = (x - mean) / (x + mean)
+        s = (x - mean) * v
+        ej = 2.0 * x * v
+        v2 = v * v
+        j = 1
+        while True:
+            ej *= v2
+            s1 = s + ej / (2 * j + 1)
+            if s1 == s:
+                return s1
+            s = s1
+            j += 1
+    return x * math.log(x / mean) + mean - x
+
+
+def _poisson_pmf(k: int, mean: float) -> float:
+    """``P(N = k)`` for ``N ~ Poisson(mean)``, ``k >= 1``, accurate for any size (saddle-point
+    form ``exp(-stirlerr(k) - bd0(k, mean)) / sqrt(2π k)``; the textbook
+    ``k ln(mean) - mean - ln k!`` loses every digit to cancellation at ``mean ~ 1e15``)."""
+    x = float(k)
+    return math.exp(-_stirlerr(x) - _bd0(x, mean) - _LN_SQRT_2PI - 0.5 * math.log(x))
+
+
+def _erlang_b(servers: int, load: float) -> float:
+    """Erlang-B blocking probability, ``servers >= 1`` engines, ``load > 0`` Erlangs.
+
+    Up to :data:`_ERLANG_B_RECURSION_MAX` servers the stable recursion
+    ``B(k) = a B(k-1) / (k + a B(k-1))``; above, ``B(c, a) = pmf(c; a) / cdf(c; a)`` of a
+    Poisson(``a``) variable (the truncated-Poisson form of Erlang B), O(1) at any size; the cdf is
+    ``scipy.special.pdtr``.
+    """
+    if servers <= _ERLANG_B_RECURSION_MAX:
+        b = 1.0
+        for k in range(1, servers + 1):
+            b = load * b / (k + load * b)
+        return b
+    from scipy.special import pdtr  # lazy: only large pools need it
+
+    cdf = float(pdtr(float(servers), load))
+    if cdf <= 0.0:  # servers far below load: every arrival is blocked
+        return 1.0
+    return min(_poisson_pmf(servers, load) / cdf, 1.0)
+
+
 def erlang_c(servers: int, load: float) -> float:
     """Erlang-C probability that an arrival waits, ``servers`` engines, ``load`` Erlangs
-    (1.0 when ``load >= servers``). Stable recursion through Erlang B."""
+    (1.0 when ``load >= servers``): ``C = c B / (c - a (1 - B))`` with ``B`` from
+    :func:`_erlang_b` — O(1) above a thousand servers, finite at any load."""
     if load <= 0.0:
         return 0.0
-    if load >= servers:
+    gap = float(servers) - load  # float: an int far beyond 2**53 compares exactly otherwise
+    if gap <= 0.0:
         return 1.0
-    b = 1.0
-    for k in range(1, servers + 1):
-        b = load * b / (k + load * b)
-    return servers * b / (servers - load * (1.0 - b))
+    b = _erlang_b(servers, load)
+    return min(servers * b / (gap + load * b), 1.0)
 
 
 def _mean_wait(servers: int, load: float, service_ms: float) -> float:
@@ -222,27 +321,41 @@ def expected_prefill_ttft_ms(servers: int, load: float, service_ms: float) -> fl
 def _prefill_engines(
     load: float, service_ms: float, target_ms: float, quantile: float | None
 ) -> int:
-    """Smallest engine count >= ceil(load) whose TTFT (mean or ``quantile``) <= ``target_ms``.
+    """Smallest engine count ``> load`` whose TTFT (mean or ``quantile``) <= ``target_ms``.
 
-    Monotone in ``load``. Erlang B is carried along k so the search is O(answer).
+    The criterion only gets easier with more engines (``C(k, a)`` falls and ``k - a`` grows), so
+    it is found by an exponential then a binary search from ``floor(load) + 1``:
+    O(log(answer - load)) evaluations of Erlang C, each O(1) for large pools — a decision at
+    :data:`MAX_RATE_RPS` takes milliseconds. Monotone in ``load``.
     """
     if load <= 0.0:
         return 0
     slack = target_ms - service_ms  # > 0 (checked by the caller)
-    b = 1.0
-    k = 0
-    while True:
-        k += 1
-        b = load * b / (k + load * b)
-        if k <= load:
-            continue
-        c = k * b / (k - load * (1.0 - b))
+
+    def ok(k: int) -> bool:
+        gap = float(k) - load
+        if gap <= 0.0:
+            return False
+        c = erlang_c(k, load)
         if quantile is None:
-            ok = 0.5 * c * service_ms / (k - load) <= slack
+            return 0.5 * c * service_ms / gap <= slack
+        return c * math.exp(-2.0 * gap * slack / service_ms) <= 1.0 - quantile
+
+    lo = math.floor(load) + 1  # smallest pool that is not saturated
+    if ok(lo):
+        return lo
+    step = 1
+    hi = lo + step
+    while not ok(hi):  # invariant: not ok(lo)
+        lo, step = hi, step * 2
+        hi = lo + step
+    while hi - lo > 1:  # not ok(lo), ok(hi)
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
         else:
-            ok = c * math.exp(-2.0 * (k - load) * slack / service_ms) <= 1.0 - quantile
-        if ok:
-            return k
+            lo = mid
+    return hi
 
 
 def prefill_slowdown(

@@ -11,6 +11,10 @@ was already gone).
 Dry runs: ``client`` reads the live object and merges locally (maps merged key by key, lists
 replaced, as server-side apply does for atomic lists), never writes; ``server`` sends
 ``dryRun=All`` so the API server computes (and validates) the result without storing it.
+
+Previews (``apply --diff``): :func:`preview_objects` is a dry run (``server`` unless asked
+otherwise, as ``kubectl diff`` does) with the unified diff of live against applied per object;
+it never stores anything. :func:`changed` counts the objects a preview says would change.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from dynamo_plan.adapters.files import read_text
 from dynamo_plan.adapters.kubernetes import KINDS, ApplyConflict, KindInfo, KubeClient, kind_info
 from dynamo_plan.deploy.yaml_lines import YamlSyntaxError, line_of, load_documents
 from dynamo_plan.errors import ClusterError, InputError
@@ -37,8 +42,10 @@ __all__ = [
     "Outcome",
     "ReadyState",
     "apply_objects",
+    "changed",
     "delete_objects",
     "load_manifest",
+    "preview_objects",
     "wait_ready",
 ]
 
@@ -153,8 +160,10 @@ def load_manifest(
 def read_manifest(
     path: Path, namespace: str | None, default_namespace: str
 ) -> list[ManifestObject]:
-    """:func:`load_manifest` on a file (OSError propagates: the CLI reports it as bad input)."""
-    return load_manifest(path.read_text(encoding="utf-8"), str(path), namespace, default_namespace)
+    """:func:`load_manifest` on a file; InputError for a file that cannot be read or is not
+    UTF-8 text (binary, UTF-16)."""
+    text = read_text(path, "manifest")
+    return load_manifest(text, str(path), namespace, default_namespace)
 
 
 def _clean(obj: dict[str, Any] | None) -> dict[str, Any]:
@@ -237,6 +246,25 @@ def apply_objects(
             )
         )
     return outcomes
+
+
+def preview_objects(
+    client: KubeClient,
+    objects: list[ManifestObject],
+    dry_run: DryRun = DryRun.server,
+    force: bool = False,
+) -> list[Outcome]:
+    """What applying ``objects`` would do, each with its diff (live against applied), storing
+    nothing: a dry run computed by the API server (``server``, dryRun=All: validation and
+    conflicts included) or locally (``client``). A conflict raises as in :func:`apply_objects`."""
+    if dry_run not in (DryRun.server, DryRun.client):
+        raise ValueError(f"a preview is a dry run (server or client), not {dry_run!r}")
+    return apply_objects(client, objects, dry_run, force=force, want_diff=True)
+
+
+def changed(outcomes: list[Outcome]) -> int:
+    """How many outcomes create or change an object (``created`` or ``configured``)."""
+    return sum(o.action in ("created", "configured") for o in outcomes)
 
 
 def delete_objects(

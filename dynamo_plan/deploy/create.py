@@ -6,10 +6,6 @@ the shipped schema and raises InputError naming the flag of the first bad field.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -17,7 +13,7 @@ import yaml
 from dynamo_plan.deploy.dgdr import API_VERSION, KIND, check_document
 from dynamo_plan.errors import InputError, UsageError
 
-__all__ = ["FLAG_OF_PATH", "build_dgdr", "dump_dgdr", "write_atomic"]
+__all__ = ["FLAG_OF_PATH", "build_dgdr", "dump_dgdr"]
 
 _CONFIG = "spec.profilingConfig.config"
 FLAG_OF_PATH = {
@@ -91,25 +87,3 @@ def dump_dgdr(doc: dict[str, Any]) -> str:
     """YAML text of a DGDR, keys in the order built; non-ASCII characters escaped, so that
     characters YAML reads as line breaks (U+0085, U+2028) survive a round trip."""
     return yaml.safe_dump(doc, sort_keys=False)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    parent = path.parent
-    if not parent.is_dir():
-        raise InputError(f"cannot write {path}: directory {parent} does not exist")
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    except OSError as e:
-        raise InputError(f"cannot write {path}: {e.strerror or e}") from e
-    try:
-        with open(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise InputError(f"cannot write {path}: {e.strerror or e}") from e

@@ -69,15 +69,22 @@ class KubeAdapter(Protocol):
 
 @dataclass(frozen=True)
 class Check:
-    """One line of the report: ``ok`` None means skipped."""
+    """One line of the report: ``ok`` None means skipped. ``unreachable``: the check failed
+    because the outside service (the API server, Prometheus) did not answer usably — a
+    connection error, a timeout, an error status — rather than because of what it answered;
+    ``doctor`` exits 3 for such a failure and 1 for the others."""
 
     name: str
     ok: bool | None
     detail: str
     fix: str = ""
+    unreachable: bool = False
 
     def row(self) -> dict[str, Any]:
-        return asdict(self)
+        """The report's fields (name, ok, detail, fix)."""
+        row = asdict(self)
+        del row["unreachable"]
+        return row
 
 
 def forbidden(e: ClusterError) -> bool:
@@ -95,6 +102,7 @@ def check_cluster(kube: KubeAdapter) -> Check:
             False,
             str(e),
             "check the kubeconfig / --context and that the API server is up (kubectl version)",
+            unreachable=True,
         )
     git = (version or {}).get("gitVersion", "?") if isinstance(version, dict) else "?"
     return Check("cluster", True, f"{kube.server} answers (Kubernetes {git})")
@@ -114,7 +122,7 @@ def check_crds(kube: KubeAdapter) -> Check:
     except ClusterError as e:
         if forbidden(e):
             return Check("crds", False, "forbidden: needs get customresourcedefinitions", fix)
-        return Check("crds", False, str(e), fix)
+        return Check("crds", False, str(e), fix, unreachable=True)
     if missing:
         return Check("crds", False, "missing: " + ", ".join(missing), fix)
     return Check("crds", True, "installed: " + ", ".join(CRDS))
@@ -142,7 +150,7 @@ def check_gpus(kube: KubeAdapter) -> Check:
                 "forbidden: needs list nodes (cluster-scoped) to count GPUs",
                 "grant a ClusterRole with list nodes, or ask the cluster admin",
             )
-        return Check("gpus", False, str(e), fix)
+        return Check("gpus", False, str(e), fix, unreachable=True)
     items = (nodes or {}).get("items") or []
     total = 0
     products: set[str] = set()
@@ -174,7 +182,7 @@ def check_pull_secret(kube: KubeAdapter, namespace: str, secret: str) -> Check:
     except ClusterError as e:
         if forbidden(e):
             return Check("image-pull-secret", False, "forbidden: needs get secrets", fix)
-        return Check("image-pull-secret", False, str(e), fix)
+        return Check("image-pull-secret", False, str(e), fix, unreachable=True)
     if status == 404:
         return Check("image-pull-secret", False, f"secret {secret} not in {namespace}", fix)
     return Check("image-pull-secret", True, f"secret {secret} present in {namespace}")
@@ -191,9 +199,13 @@ def check_prometheus(url: str | None, timeout_s: float = PROMETHEUS_TIMEOUT_S) -
     try:
         resp = httpx.get(ready, timeout=timeout_s)
     except httpx.HTTPError as e:
-        return Check("prometheus", False, f"{ready}: {type(e).__name__}: {e}", fix)
+        return Check(
+            "prometheus", False, f"{ready}: {type(e).__name__}: {e}", fix, unreachable=True
+        )
     if resp.status_code != 200:
-        return Check("prometheus", False, f"{ready} answered {resp.status_code}", fix)
+        return Check(
+            "prometheus", False, f"{ready} answered {resp.status_code}", fix, unreachable=True
+        )
     return Check("prometheus", True, f"{ready} answered 200")
 
 
@@ -229,7 +241,7 @@ def check_planner_rbac(kube: KubeAdapter, namespace: str) -> Check:
             if not ((out or {}).get("status") or {}).get("allowed"):
                 denied.append(verb)
     except ClusterError as e:
-        return Check("planner-rbac", False, str(e), fix)
+        return Check("planner-rbac", False, str(e), fix, unreachable=not forbidden(e))
     if denied:
         return Check(
             "planner-rbac",
@@ -289,7 +301,7 @@ def check_stuck_dgdrs(kube: KubeAdapter, namespace: str) -> Check:
     except ClusterError as e:
         if forbidden(e):
             return Check("dgdr", False, "forbidden: needs list dynamographdeploymentrequests", fix)
-        return Check("dgdr", False, str(e), fix)
+        return Check("dgdr", False, str(e), fix, unreachable=True)
     if stuck:
         return Check("dgdr", False, "stuck: " + " | ".join(stuck), fix)
     return Check("dgdr", True, f"{total} DGDR(s) in {namespace}, none Pending/Profiling")

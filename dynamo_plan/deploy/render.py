@@ -19,7 +19,8 @@ Edits made to the template:
   ``--served-model-name`` in the worker arguments.
 * TP per role: ``profile.json``'s ``parallelism.<role>.tp`` (as ``profile --offline`` writes it),
   else ``planner.prefillEngineNumGpu``/``decodeEngineNumGpu``, else 1; a disagreement between the
-  two is an InputError. It sets the backend's TP flag and ``resources.limits.gpu`` (GPU templates).
+  two, or a recorded TP outside ``hardware.{min,max}NumGpusPerEngine``, is an InputError. So is a
+  ``profile.json`` model or backend other than the DGDR's (:func:`check_profile_matches`). It sets the backend's TP flag and ``resources.limits.gpu`` (GPU templates).
 * replicas: the DGDR carries no expected request rate, so the initial size is the planner floor,
   ``planner.plannerMinEndpoint`` (default 1) per role, checked against ``planner.maxGpuBudget``
   (absent: ``plan run``'s default, 8, unless ``planner=False``) with
@@ -54,6 +55,12 @@ from typing import Any
 import numpy as np
 import yaml
 
+from dynamo_plan.adapters.profile_files import (
+    PROFILE_JSON,
+    ProfileMeta,
+    parse_profile_meta,
+    same_model,
+)
 from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.core.sla import EngineGpus, Limits, apply_limits
 from dynamo_plan.deploy.dgdr import validate_file
@@ -68,6 +75,7 @@ __all__ = [
     "PROFILE_CONFIGMAP",
     "PROFILE_MOUNT",
     "Rendered",
+    "check_profile_matches",
     "dump_manifest",
     "load_dgdr",
     "load_template",
@@ -152,23 +160,58 @@ def set_flag(args: list[str], flag: str, value: str) -> None:
         args += [flag, value]
 
 
-def _tp(profile: PerformanceProfile, planner: dict[str, Any], role: str) -> int:
-    """TP of ``role``: profile.json's ``parallelism.<role>.tp``, else the planner hint, else 1."""
+def _tp(meta: ProfileMeta, config: dict[str, Any], role: str, where: tuple[str, str]) -> int:
+    """TP of ``role``: profile.json's ``parallelism.<role>.tp``, else the planner hint, else 1.
+
+    InputError naming both files (``where``: ``profile FILE``, ``the DGDR FILE``) when the
+    recorded TP disagrees with the DGDR's ``planner.<role>EngineNumGpu`` or lies outside its
+    ``hardware.{min,max}NumGpusPerEngine``."""
+    planner: dict[str, Any] = config.get("planner") or {}
     hint_key = f"{role}EngineNumGpu"
     hint = planner.get(hint_key)
-    par = profile.meta.get("parallelism")
-    entry = par.get(role) if isinstance(par, dict) else None
-    tp = entry.get("tp", entry.get("gpus_per_engine")) if isinstance(entry, dict) else None
+    tp = meta.tp.get(role)
     if tp is None:
         return int(hint) if hint is not None else 1
-    if isinstance(tp, bool) or not isinstance(tp, int) or tp < 1:
-        raise InputError(f"profile.json: parallelism.{role}.tp must be an integer >= 1, got {tp!r}")
+    profile_file, dgdr_file = where
     if hint is not None and int(hint) != tp:
         raise InputError(
-            f"profilingConfig.config.planner.{hint_key} is {hint} but the profile was measured "
-            f"at {role} TP {tp}; remove the key or use a matching profile"
+            f"{profile_file} was measured at {role} TP {tp}, {dgdr_file} asks for {role} TP "
+            f"{hint} (profilingConfig.config.planner.{hint_key}); remove the key or use a "
+            "matching profile"
+        )
+    hardware: dict[str, Any] = config.get("hardware") or {}
+    lo, hi = hardware.get("minNumGpusPerEngine"), hardware.get("maxNumGpusPerEngine")
+    gpus = meta.gpus_per_engine.get(role, tp)
+    if (lo is not None and gpus < int(lo)) or (hi is not None and gpus > int(hi)):
+        allowed = f"{lo if lo is not None else 1}..{hi if hi is not None else 'any'}"
+        raise InputError(
+            f"{profile_file} was measured at {role} TP {tp} ({gpus} GPUs per engine), "
+            f"{dgdr_file} allows {allowed} GPUs per engine "
+            "(profilingConfig.config.hardware.minNumGpusPerEngine/maxNumGpusPerEngine)"
         )
     return tp
+
+
+def check_profile_matches(dgdr: dict[str, Any], meta: ProfileMeta, where: tuple[str, str]) -> None:
+    """InputError naming both values and both files (``where``: ``profile FILE``, ``the DGDR
+    FILE``) when the profile's ``profile.json`` records another model than the DGDR's
+    ``spec.model`` and ``sweep.aicHfId`` (compared with :func:`same_model`: ignoring case, and
+    an HF id equals its catalogue short name) or another backend than ``spec.backend``. A value
+    the profile does not record is not checked."""
+    spec = dgdr["spec"]
+    config = (spec.get("profilingConfig") or {}).get("config") or {}
+    hf_id = (config.get("sweep") or {}).get("aicHfId")
+    models = [str(spec["model"])] + ([str(hf_id)] if hf_id else [])
+    backend = str(spec["backend"])
+    wrong_model = meta.model is not None and not any(same_model(meta.model, m) for m in models)
+    wrong_backend = meta.backend is not None and meta.backend.lower() != backend.lower()
+    if wrong_model or wrong_backend:
+        profile_file, dgdr_file = where
+        raise InputError(
+            f"{profile_file} is for model {meta.describe()}, {dgdr_file} asks for "
+            f"{models[0]} ({backend}{f', sweep.aicHfId {hf_id}' if hf_id else ''}); use a "
+            "profile made for the DGDR's model and backend"
+        )
 
 
 def _json_arrays(arrays: dict[str, np.ndarray]) -> str:
@@ -267,8 +310,18 @@ def render(
     *,
     planner: bool = True,
     mocker: bool = False,
+    dgdr_path: Path | None = None,
+    profile_path: Path | None = None,
 ) -> Rendered:
-    """The manifest for a validated DGDR and its profile (module docstring lists every edit)."""
+    """The manifest for a validated DGDR and its profile (module docstring lists every edit).
+
+    InputError when the profile's ``profile.json`` records another model, backend or TP than the
+    DGDR asks for (:func:`check_profile_matches`); ``dgdr_path`` and ``profile_path`` (the
+    profile directory) name the files in that message."""
+    profile_file = profile_path / PROFILE_JSON if profile_path is not None else PROFILE_JSON
+    files = (f"profile {profile_file}", "the DGDR" + (f" {dgdr_path}" if dgdr_path else ""))
+    profile_meta = parse_profile_meta(profile.meta, profile_file)
+    check_profile_matches(dgdr, profile_meta, files)
     spec = dgdr["spec"]
     meta = dgdr.get("metadata", {})
     config = spec.get("profilingConfig", {}).get("config", {})
@@ -288,7 +341,7 @@ def render(
         LABEL_NAMESPACE: str(meta.get("namespace") or "default"),
     }
 
-    tp = {role: _tp(profile, planner_cfg, role) for role in ROLES}
+    tp = {role: _tp(profile_meta, config, role, files) for role in ROLES}
     engines = EngineGpus(tp["prefill"], tp["decode"])
     min_endpoint = int(planner_cfg.get("plannerMinEndpoint", 1))
     # the budget the Planner will run with (plan run's default when the key is absent): a floor

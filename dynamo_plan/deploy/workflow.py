@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from dynamo_plan.adapters.files import write_text_atomic
 from dynamo_plan.adapters.kubernetes import APPLY_PATCH, KindInfo, KubeClient, kind_info
 from dynamo_plan.deploy.apply import (
     FIELD_MANAGER,
@@ -41,7 +42,6 @@ from dynamo_plan.deploy.apply import (
     apply_objects,
     wait_ready,
 )
-from dynamo_plan.deploy.create import write_atomic
 from dynamo_plan.deploy.dgdr import API_VERSION, KIND
 from dynamo_plan.deploy.render import (
     PROFILE_CONFIGMAP,
@@ -348,7 +348,7 @@ class _Run:
             work = (self.out / "profile") if self.out is not None else Path(tmp) / "profile"
             profile = self.profile(work)
         self._condition("Profiled", True, "ProfilingDone", f"profile of {spec['model']}")
-        rendered = render(self.dgdr, profile)
+        rendered = render(self.dgdr, profile, dgdr_path=self.path)
         dgd = rendered.objects[-1]
         manifest = dump_manifest(rendered.objects)
         self.result.generated_deployment = rendered.name
@@ -384,7 +384,7 @@ class _Run:
             for c in cms
         ]
         for path, text in targets:
-            write_atomic(path, text)
+            write_text_atomic(path, text)
             self.result.files.append(str(path))
 
 

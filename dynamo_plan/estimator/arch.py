@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# re-exported: the estimator's callers read the bound here (defined in core for the adapters)
+from dynamo_plan.core.limits import MAX_GPUS_PER_NODE as MAX_GPUS_PER_NODE
+
 
 @dataclass(frozen=True)
 class ModelArch:
@@ -138,9 +141,14 @@ class ModelArch:
         )
 
 
+#: GEMM precisions with tensor-core support, when a GPU's catalogue entry does not narrow them.
+ALL_DTYPES: tuple[str, ...] = ("bf16", "fp8")
+
+
 @dataclass(frozen=True)
 class GpuSpec:
-    """One GPU: dense peak TFLOP/s, HBM GB/s (1e9 B/s) and GiB, unidirectional NVLink GB/s."""
+    """One GPU: dense peak TFLOP/s, HBM GB/s (1e9 B/s) and GiB, unidirectional NVLink GB/s, and
+    ``dtypes``, the weight/GEMM precisions its tensor cores run (an A100 has no FP8)."""
 
     name: str
     bf16_tflops: float
@@ -148,3 +156,4 @@ class GpuSpec:
     hbm_gbps: float
     hbm_gib: float
     nvlink_gbps: float
+    dtypes: tuple[str, ...] = ALL_DTYPES

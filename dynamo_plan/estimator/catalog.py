@@ -16,11 +16,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from dynamo_plan.adapters.files import read_text
 from dynamo_plan.errors import InputError
-from dynamo_plan.estimator.arch import GpuSpec, ModelArch
+from dynamo_plan.estimator.arch import ALL_DTYPES, GpuSpec, ModelArch
 
 _MODEL_FIELDS = {f.name for f in fields(ModelArch)} - {"name"}
-_GPU_FIELDS = [f.name for f in fields(GpuSpec) if f.name != "name"]
+_GPU_FIELDS = [f.name for f in fields(GpuSpec) if f.name not in ("name", "dtypes")]
 
 
 @cache
@@ -56,6 +57,14 @@ def _resolve(filename: str, kind: str, name: str) -> str:
     near = difflib.get_close_matches(key, list(index), n=1, cutoff=0.0)
     hint = f"; did you mean '{index[near[0]]}'?" if near else ""
     raise InputError(f"unknown {kind} '{name}'{hint} known: {', '.join(known)}")
+
+
+def _read(path: Path, what: str) -> str:
+    """The UTF-8 text of a file the user named; InputError "PATH: file not found", or one line
+    for an unreadable, binary or UTF-16 file (:func:`dynamo_plan.adapters.files.read_text`)."""
+    if not path.exists() and not path.is_symlink():
+        raise InputError(f"{path}: file not found")
+    return read_text(path, what)
 
 
 def known_models() -> list[str]:
@@ -120,12 +129,9 @@ def parse_hf_config(path: Path, name: str | None = None) -> ModelArch:
     ``max_position_embeddings`` = 4096. ``sliding_window`` counts only for gpt-oss style
     alternating layers (``layer_types`` containing ``sliding_attention``).
     """
+    text = _read(Path(path), "model config")
     try:
-        raw = json.loads(Path(path).read_text("utf-8"))
-    except FileNotFoundError as e:
-        raise InputError(f"{path}: file not found") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read: {e}") from e
+        raw = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from e
     if not isinstance(raw, dict):
@@ -167,8 +173,9 @@ def parse_hf_config(path: Path, name: str | None = None) -> ModelArch:
 def load_gpu(name: str | None = None, spec_path: Path | None = None) -> GpuSpec:
     """A catalogued GPU by name or alias, or a spec YAML with the :class:`GpuSpec` fields.
 
-    A spec file holds ``name`` (optional; default the file stem) and the five numbers
-    ``bf16_tflops, fp8_tflops, hbm_gbps, hbm_gib, nvlink_gbps`` (units as in data/gpus.yaml).
+    A spec file holds ``name`` (optional; default the file stem), the five numbers
+    ``bf16_tflops, fp8_tflops, hbm_gbps, hbm_gib, nvlink_gbps`` (units as in data/gpus.yaml) and
+    optionally ``dtypes`` (the precisions its tensor cores run; default ``[bf16, fp8]``).
     """
     if spec_path is not None:
         return _parse_gpu_spec(Path(spec_path), name)
@@ -176,25 +183,37 @@ def load_gpu(name: str | None = None, spec_path: Path | None = None) -> GpuSpec:
         raise InputError("give a GPU name (--system) or a spec file (--gpu-spec)")
     canon = _resolve("gpus.yaml", "GPU", name)
     entry = _catalog("gpus.yaml")[canon]
-    return GpuSpec(name=canon, **{k: float(entry[k]) for k in _GPU_FIELDS})
+    dtypes = _dtypes(entry.get("dtypes", list(ALL_DTYPES)), f"gpus.yaml {canon}")
+    return GpuSpec(name=canon, **{k: float(entry[k]) for k in _GPU_FIELDS}, dtypes=dtypes)
+
+
+def _dtypes(raw: Any, where: str) -> tuple[str, ...]:
+    """A ``dtypes`` list (the precisions the GPU's tensor cores run) as a tuple; InputError for
+    an empty list or a name outside bf16, fp8."""
+    if (
+        not isinstance(raw, list)
+        or not raw
+        or any(not isinstance(d, str) or d not in ALL_DTYPES for d in raw)
+    ):
+        raise InputError(
+            f"{where}: 'dtypes' must be a non-empty list of {', '.join(ALL_DTYPES)}, found {raw!r}"
+        )
+    return tuple(dict.fromkeys(raw))
 
 
 def _parse_gpu_spec(path: Path, name: str | None) -> GpuSpec:
     import yaml
 
+    text = _read(path, "GPU spec")
     try:
-        raw = yaml.safe_load(path.read_text("utf-8"))
-    except FileNotFoundError as e:
-        raise InputError(f"{path}: file not found") from e
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e}") from e
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
         raise InputError(f"{path}{where}: not valid YAML") from e
     if not isinstance(raw, dict):
         raise InputError(f"{path}: expected a mapping with {', '.join(_GPU_FIELDS)}")
-    unknown = sorted(set(raw) - {*_GPU_FIELDS, "name", "aliases"})
+    unknown = sorted(set(raw) - {*_GPU_FIELDS, "name", "aliases", "dtypes"})
     if unknown:
         raise InputError(f"{path}: unknown field '{unknown[0]}'; expected {', '.join(_GPU_FIELDS)}")
     vals: dict[str, float] = {}
@@ -205,4 +224,5 @@ def _parse_gpu_spec(path: Path, name: str | None) -> GpuSpec:
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
             raise InputError(f"{path}: '{key}' must be a positive number, found {v!r}")
         vals[key] = float(v)
-    return GpuSpec(name=str(raw.get("name") or name or path.stem), **vals)
+    dtypes = _dtypes(raw["dtypes"], str(path)) if "dtypes" in raw else ALL_DTYPES
+    return GpuSpec(name=str(raw.get("name") or name or path.stem), **vals, dtypes=dtypes)

@@ -64,6 +64,11 @@ class RooflineEstimator:
         for label, d in (("dtype", dtype), ("kv_dtype", kv_dtype)):
             if d not in DTYPES:
                 raise InputError(f"unknown {label} '{d}'; expected one of {', '.join(DTYPES)}")
+        if dtype not in gpu.dtypes:  # never estimate one precision under another's name
+            raise InputError(
+                f"{gpu.name} has no {dtype.upper()} tensor cores: --dtype must be one of "
+                f"{', '.join(gpu.dtypes)} on it"
+            )
         if not 0.0 < mem_util <= 1.0:
             raise InputError(f"mem_util must be in (0, 1], got {mem_util}")
         self.model = model

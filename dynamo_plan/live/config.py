@@ -1,8 +1,9 @@
 """``plan run`` settings: the flags as one dataclass, the YAML config file and their merge.
 
-Precedence: a flag given on the command line > the config file (``--config FILE.yaml``) > the
-default. The file holds one mapping whose keys are the flags in snake_case
-(``--max-gpu-budget`` → ``max_gpu_budget``), validated against
+Precedence: a flag given on the command line > the config file (``--config FILE.yaml``) > what
+the profile's ``profile.json`` records (model, SLA ``ttft``/``itl``/``isl``/``osl``, GPUs per
+engine; :func:`resolve_run_settings`) > the default. The file holds one mapping whose keys are
+the flags in snake_case (``--max-gpu-budget`` → ``max_gpu_budget``), validated against
 ``schemas/planner-config.schema.json`` (unknown keys are errors, with the nearest known name);
 relative paths in it are relative to the file's folder. Errors read
 ``file:line: field: expected …`` (the line of the offending key, from the YAML node tree).
@@ -21,7 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dynamo_plan.core.planner import (
+from dynamo_plan.core.defaults import (
     DEFAULT_LOAD_QUANTILE,
     DEFAULT_SCALE_DOWN_PATIENCE,
     DEFAULT_TTFT_QUANTILE,
@@ -42,6 +43,7 @@ __all__ = [
     "flag",
     "load_run_config",
     "merge_settings",
+    "resolve_run_settings",
     "run_config_schema",
 ]
 
@@ -136,6 +138,49 @@ def merge_settings(
     return RunSettings(**values)
 
 
+#: Settings whose default is the profile's ``profile.json`` (when it records them).
+PROFILE_SETTINGS = (
+    "model",
+    "ttft",
+    "itl",
+    "isl",
+    "osl",
+    "prefill_engine_num_gpu",
+    "decode_engine_num_gpu",
+)
+
+
+def resolve_run_settings(
+    cli: Mapping[str, Any], explicit: set[str] | frozenset[str], config: Path | None
+) -> tuple[RunSettings, dict[str, str], list[str]]:
+    """(settings, setting → where its value came from, notes): :func:`merge_settings` of the
+    flags and the config file ``config``, then the profile's ``profile.json`` values
+    (:data:`PROFILE_SETTINGS`) for those neither given as a flag nor in the file.
+
+    Sources: ``flag``, ``config file``, ``profile.json``, ``default``. Notes: one per flag or
+    file value that overrides a different recorded value (``--ttft 500 ms overrides the
+    profile's 200 ms (prof/profile.json)``). InputError for an unreadable or malformed
+    ``profile.json``; a profile without one keeps the defaults."""
+    from dynamo_plan.adapters.profile_files import ProfileMeta, profile_defaults, read_profile_meta
+
+    file_values = load_run_config(config) if config is not None else {}
+    merged = merge_settings(cli, explicit, file_values)
+    sources = {f.name: "default" for f in fields(RunSettings)}
+    sources |= {name: "config file" for name in file_values if name not in explicit}
+    sources |= {name: "flag" for name in explicit if name in sources}
+    meta = read_profile_meta(merged.profile) if merged.profile is not None else ProfileMeta()
+    given_as = {
+        name: flag(name) if name in explicit else f"{config}'s {name}:"
+        for name in PROFILE_SETTINGS
+        if sources[name] != "default"
+    }
+    resolved = profile_defaults(
+        meta, {name: getattr(merged, name) for name in PROFILE_SETTINGS}, given_as
+    )
+    sources.update(resolved.sources)
+    return dataclasses.replace(merged, **resolved.values), sources, resolved.notes
+
+
 def check_settings(s: RunSettings) -> None:
     """Ranges and combinations of the merged settings; messages name the flag."""
     if s.profile is None:
@@ -162,11 +207,15 @@ def check_settings(s: RunSettings) -> None:
         ]
         if given:
             raise UsageError(f"{', '.join(given)} belong(s) to --connector kubernetes")
-    positive = ("virtual_timeout", "ready_timeout", "interval", "ttft", "itl", "isl", "osl")
+    positive = ("virtual_timeout", "ready_timeout", "interval", "ttft", "itl")
     for name in positive:
         v = getattr(s, name)
         if not (math.isfinite(v) and v > 0):
             raise InputError(f"{flag(name)} must be a finite number > 0, got {v:g}")
+    for name in ("isl", "osl"):  # token counts: a request has at least one of each
+        v = getattr(s, name)
+        if not (math.isfinite(v) and v >= 1):
+            raise InputError(f"{flag(name)} must be a finite number >= 1 (tokens), got {v:g}")
     if not (math.isfinite(s.virtual_wait) and s.virtual_wait >= 0):
         raise InputError(f"--virtual-wait must be a finite number >= 0, got {s.virtual_wait:g}")
     if s.virtual_wait and s.connector != "virtual":

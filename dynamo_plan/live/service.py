@@ -39,6 +39,7 @@ __all__ = [
     "make_connector",
     "make_source",
     "planner_config",
+    "preflight",
     "run_planner",
     "seed_shape",
     "startup_notes",
@@ -198,6 +199,18 @@ def make_connector(s: RunSettings) -> Connector:
     return ObserveOnlyConnector()
 
 
+def preflight(source: object, connector: Connector) -> None:
+    """Settings that cannot work, refused before the first tick (:class:`InputError`, exit 1):
+    each part's own ``check()`` where it has one — the Prometheus adapter's (token file, CA
+    bundle) and the virtual connector's file store's (the ``--state`` path can hold the state).
+    Local files only: an unreachable Prometheus, etcd or cluster is not a setting error (the
+    planner holds and retries)."""
+    for part in (source, getattr(connector, "store", None)):
+        check = getattr(part, "check", None)
+        if callable(check):
+            check()
+
+
 def _engines_from_connector(
     s: RunSettings,
     config: PlannerConfig,
@@ -258,6 +271,7 @@ def run_planner(
             warn(note)
     source = make_source(s)
     connector = make_connector(s)
+    preflight(source, connector)
     s, config = _engines_from_connector(s, config, connector, warn)
     initial = initial_replicas(connector, config.limits.min_endpoint, warn)
     planner = build_planner(s, config, profile, initial, predictor_params)

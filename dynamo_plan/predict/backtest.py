@@ -6,8 +6,11 @@ interval ``t = i + h`` (made with data up to ``t - h``; for ``h = 1``, up to ``t
 
 Scored intervals: ``t = warmup + h - 1 .. n - 1`` — the same for every predictor, so each has
 seen at least ``warmup`` intervals before its first scored forecast (default 5, Dynamo's
-``min_points``). ``ms_per_step`` is the median wall time (``time.perf_counter``, passed in as
-``clock``) of one ``update`` + ``forecast`` over every step of the run.
+``min_points``). Speed: the wall time (``time.perf_counter``, passed in as ``clock``) of one
+``update`` + ``forecast``, over every step of the run, as its median (``ms_per_step``), mean
+(``ms_per_step_mean``) and maximum (``ms_per_step_max``), in ms. The median is the usual step;
+the mean and maximum show the occasional refits (ARIMA's) that dominate the total time, which
+is ``ms_per_step_mean`` × steps.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dynamo_plan.core.defaults import DEFAULT_WARMUP as DEFAULT_WARMUP  # re-exported
 from dynamo_plan.errors import InputError
 from dynamo_plan.predict.base import Predictor, check_horizon
 from dynamo_plan.predict.metrics import forecast_metrics
@@ -27,7 +31,6 @@ if TYPE_CHECKING:  # pandas only for forecasts_frame (--csv)
     import pandas as pd
 
 QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.99)
-DEFAULT_WARMUP = 5
 
 
 @dataclass(frozen=True)
@@ -44,21 +47,29 @@ class SeriesForecasts:
 
 @dataclass(frozen=True)
 class BacktestResult:
-    """Metrics (see :mod:`dynamo_plan.predict.metrics`), speed and forecasts of one run."""
+    """Metrics (see :mod:`dynamo_plan.predict.metrics`), speed and forecasts of one run.
+
+    Speed, ms of wall time per step (one ``update`` + ``forecast``): ``ms_per_step`` the median,
+    ``ms_per_step_mean`` the mean, ``ms_per_step_max`` the slowest step."""
 
     series: str
     predictor: str
     metrics: dict[str, float]
     ms_per_step: float
     forecasts: SeriesForecasts
+    ms_per_step_mean: float
+    ms_per_step_max: float
 
     def row(self) -> dict[str, float | str]:
-        """Flat record: series, predictor, every metric, ms_per_step."""
+        """Flat record: series, predictor, every metric, ms_per_step (median),
+        ms_per_step_mean, ms_per_step_max."""
         return {
             "series": self.series,
             "predictor": self.predictor,
             **self.metrics,
             "ms_per_step": self.ms_per_step,
+            "ms_per_step_mean": self.ms_per_step_mean,
+            "ms_per_step_max": self.ms_per_step_max,
         }
 
 
@@ -116,6 +127,8 @@ def backtest_series(
         metrics=forecast_metrics(actual, mean, quant[1]),
         ms_per_step=float(np.median(durations) * 1000.0),
         forecasts=forecasts,
+        ms_per_step_mean=float(np.mean(durations) * 1000.0),
+        ms_per_step_max=float(np.max(durations) * 1000.0),
     )
 
 

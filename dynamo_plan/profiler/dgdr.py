@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from dynamo_plan.adapters.files import read_text
 from dynamo_plan.errors import InputError
 
 __all__ = ["BACKENDS", "DgdrIntent", "read_dgdr"]
@@ -78,10 +79,9 @@ def _optional_str(doc: Any, path: str, file: Path) -> str | None:
 
 def read_dgdr(path: Path) -> DgdrIntent:
     """Parse the profiling intent of a DGDR YAML file; InputError names the field and problem."""
+    text = read_text(path, "DGDR")  # InputError: unreadable, binary, UTF-16
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror or e})") from e
+        doc = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""

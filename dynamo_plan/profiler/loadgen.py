@@ -4,8 +4,10 @@ Two drivers share one request routine:
 
 * :func:`replay` — an open loop: request ``i`` is sent at ``arrival_s[i] / rate_scale`` seconds
   after the start whatever happened to earlier ones (late responses never delay later arrivals);
-  with ``concurrency_limit`` a request that finds that many in flight waits for a slot, and the
-  wait is recorded (``RequestRecord.wait_s``).
+  with ``concurrency_limit`` a request that finds no free slot when it is due (all taken, or
+  others already waiting: the semaphore is fair) is queued (``RequestRecord.queued``) and its
+  wait for a slot is recorded (``RequestRecord.wait_s``). Queueing is read from the semaphore at
+  that moment, never inferred from timing, so a late start on a busy machine is not a queue.
 * :func:`run_concurrency` — a closed loop of ``concurrency`` workers, each sending its next
   request when the previous one ends (the profiler's driver).
 
@@ -47,6 +49,7 @@ __all__ = [
     "LoadReport",
     "RequestRecord",
     "base_url",
+    "check_replay_settings",
     "list_models",
     "replay",
     "run_concurrency",
@@ -60,7 +63,11 @@ _PATHS: dict[str, str] = {"chat": "/v1/chat/completions", "completions": "/v1/co
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One request as sent and measured. Times in s from the run's start; latencies in ms."""
+    """One request as sent and measured. Times in s from the run's start; latencies in ms.
+
+    ``queued``: no concurrency slot was free when the request was due; ``wait_s``: how long it
+    then waited for one (s; 0 when not queued).
+    """
 
     index: int
     scheduled_s: float
@@ -74,6 +81,7 @@ class RequestRecord:
     e2e_ms: float | None
     output_tokens: int
     error: str | None = None
+    queued: bool = False
 
     @property
     def ok(self) -> bool:
@@ -103,8 +111,9 @@ class LoadReport:
     """Summary of one run plus every request's record.
 
     ``duration_s``: first send → last response; ``achieved_rps`` = count / duration_s;
-    ``output_tok_s`` = output tokens of successful requests / duration_s; ``queued`` requests
-    waited for a concurrency slot, ``total_wait_s`` in all.
+    ``output_tok_s`` = output tokens of successful requests / duration_s; ``queued``: the
+    requests that found no free concurrency slot (``RequestRecord.queued``), ``total_wait_s``:
+    the sum of their ``wait_s`` (s).
     """
 
     url: str
@@ -177,6 +186,7 @@ async def _one(
     t0: float,
     scheduled_s: float,
     wait_s: float,
+    queued: bool = False,
 ) -> RequestRecord:
     """Send one streaming request and measure it; failures become ``error`` (never raised)."""
     sent = time.perf_counter()
@@ -241,6 +251,7 @@ async def _one(
         e2e_ms=(end - sent) * 1000.0 if ok else None,
         output_tokens=tokens if ok else 0,
         error=error,
+        queued=queued,
     )
 
 
@@ -289,7 +300,7 @@ def _report(url: str, model: str, records: list[RequestRecord]) -> LoadReport:
     span = max(r.end_s for r in records) - min(r.sent_s for r in records) if records else 0.0
     duration = max(span, 1e-9)
     tokens = sum(r.output_tokens for r in ok)
-    waits = [r.wait_s for r in records if r.wait_s > 1e-3]
+    waits = [r.wait_s for r in records if r.queued]
     return LoadReport(
         url=url,
         model=model,
@@ -315,6 +326,17 @@ def _check(timeout_s: float, rate_scale: float = 1.0) -> None:
         raise InputError(f"--rate-scale must be a positive number, got {rate_scale}")
 
 
+def check_replay_settings(
+    timeout_s: float, rate_scale: float = 1.0, concurrency_limit: int | None = None
+) -> None:
+    """InputError for settings :func:`replay` cannot run with: ``timeout_s`` (s) and
+    ``rate_scale`` must be finite numbers > 0, ``concurrency_limit`` >= 1 when given. Callers
+    check before contacting the endpoint, so a bad flag is exit 1, not an endpoint failure."""
+    _check(timeout_s, rate_scale)
+    if concurrency_limit is not None and concurrency_limit < 1:
+        raise InputError(f"--concurrency-limit must be >= 1, got {concurrency_limit}")
+
+
 async def _replay(
     url: str,
     model: str,
@@ -334,9 +356,13 @@ async def _replay(
             if slots is None:
                 rec = await _one(client, url, api, model, i, isl, osl, t0, at, 0.0)
             else:
+                # no await between this check and acquire(): locked() is exactly "acquire
+                # would wait" (no slot free, or earlier requests already waiting for one)
+                queued = slots.locked()
+                asked = time.perf_counter()
                 async with slots:
-                    wait = max(0.0, time.perf_counter() - t0 - at)
-                    rec = await _one(client, url, api, model, i, isl, osl, t0, at, wait)
+                    wait = time.perf_counter() - asked if queued else 0.0
+                    rec = await _one(client, url, api, model, i, isl, osl, t0, at, wait, queued)
             records.append(rec)
             if progress is not None:
                 progress()
@@ -369,9 +395,7 @@ def replay(
     Raises EndpointError when the endpoint cannot be reached at the start; failures of single
     requests are counted in ``LoadReport.errors`` by kind (``HTTP 500``, ``ReadTimeout``, ...).
     """
-    _check(timeout_s, rate_scale)
-    if concurrency_limit is not None and concurrency_limit < 1:
-        raise InputError(f"--concurrency-limit must be >= 1, got {concurrency_limit}")
+    check_replay_settings(timeout_s, rate_scale, concurrency_limit)
     plan = sorted(
         ((float(a) / rate_scale, int(i), int(o)) for a, i, o in requests), key=lambda p: p[0]
     )

@@ -26,11 +26,13 @@ or vLLM's ``vllm:cache_config_info`` (``num_gpu_blocks × block_size``).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -45,6 +47,7 @@ from dynamo_plan.adapters.profile_files import (
     write_profile_dir,
 )
 from dynamo_plan.errors import InputError, UsageError
+from dynamo_plan.estimator.arch import MAX_GPUS_PER_NODE
 from dynamo_plan.profiler.loadgen import Api, EndpointError, LoadReport, RequestRecord, base_url
 from dynamo_plan.profiler.loadgen import list_models as _list_models
 from dynamo_plan.profiler.loadgen import run_concurrency as _run_concurrency
@@ -55,6 +58,8 @@ __all__ = [
     "OnlineRequest",
     "PrefillPoint",
     "Role",
+    "check_endpoint_url",
+    "concurrency_warnings",
     "discover_max_kv_tokens",
     "experienced_concurrency",
     "plan_size",
@@ -92,7 +97,15 @@ class OnlineRequest:
     plots: bool = True
 
     def check(self) -> None:
-        """InputError for values that cannot make a profile."""
+        """InputError for values that cannot make a profile: an endpoint that is not an
+        ``http(s)://host[:port]`` URL, counts below 1, a TP above
+        :data:`~dynamo_plan.estimator.arch.MAX_GPUS_PER_NODE`."""
+        check_endpoint_url(self.endpoint)
+        if self.tp > MAX_GPUS_PER_NODE:
+            raise InputError(
+                f"--tp must be <= {MAX_GPUS_PER_NODE} (the most GPUs one NVLink domain holds), "
+                f"got {self.tp}"
+            )
         counts = ("isl", "osl", "tp", "prefill_points", "prefill_requests", "decode_rows")
         for name in (*counts, "decode_points", "decode_rounds", "max_concurrency"):
             if getattr(self, name) < 1:
@@ -105,6 +118,20 @@ class OnlineRequest:
             raise InputError(f"--max-kv-tokens must be >= 1, got {self.max_kv_tokens}")
         if self.max_isl is not None and self.max_isl < 1:
             raise InputError(f"--max-isl must be >= 1, got {self.max_isl}")
+
+
+def check_endpoint_url(url: str, flag: str = "--endpoint") -> None:
+    """InputError (exit 1, not an endpoint failure) naming ``flag`` unless ``url`` is
+    ``http(s)://host[:port]`` with an optional path."""
+    parts = urlsplit(url)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port that is not a number or out of range
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise InputError(
+            f"{flag} must be an http(s)://host[:port] URL, e.g. http://127.0.0.1:8000, got {url!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -135,7 +162,9 @@ class DecodePoint:
 
 @dataclass(frozen=True)
 class OnlineOutcome:
-    """What was measured and written (``plots`` empty with ``plots=False``)."""
+    """What was measured and written (``plots`` empty with ``plots=False``); ``warnings``: the
+    decode points that did not reach their target load (:func:`concurrency_warnings`), also in
+    ``profile.json`` as ``obtained_by.warnings``."""
 
     request: OnlineRequest
     model: str
@@ -145,6 +174,41 @@ class OnlineOutcome:
     out: Path
     plots: tuple[Path, ...] = field(default=())
     elapsed_s: float = 0.0
+    warnings: tuple[str, ...] = ()
+
+
+#: A decode point whose experienced concurrency is below this fraction of the clients asked for
+#: did not reach its target load. A strong client keeps it above: its clients only leave decode
+#: for their prefill, a small share of a request when OSL is not tiny (the stub's tests: ≥ 0.8).
+REACHED_MIN = 0.8
+
+
+def concurrency_warnings(points: list[DecodePoint]) -> list[str]:
+    """One line per decode point whose experienced concurrency is below :data:`REACHED_MIN` of
+    its clients, then, when the point with the most clients of some context row is among them,
+    one line saying that the profile's decode capacity is a lower bound and what to do."""
+    short = [p for p in points if p.concurrency < REACHED_MIN * p.clients]
+    lines = [
+        f"decode at ISL {p.isl} with {p.clients} clients: only {p.concurrency:.1f} requests "
+        f"decoded at once ({p.concurrency / p.clients:.0%} of the target)"
+        for p in short
+    ]
+    top: dict[float, DecodePoint] = {}
+    for p in points:
+        if p.context not in top or p.clients > top[p.context].clients:
+            top[p.context] = p
+    missed = [p for p in top.values() if p in short]
+    if missed:
+        where = ", ".join(f"ISL {p.isl}: {p.concurrency:.1f} of {p.clients}" for p in missed)
+        fewer = max(1, math.floor(min(p.concurrency for p in missed)))
+        lines.append(
+            f"the highest decode concurrencies were not reached ({where}): the profile's decode "
+            "capacity is a lower bound. The client could not keep its requests decoding (a "
+            "client machine too weak for the load, or the endpoint held them in prefill); "
+            f"profile with fewer clients (--max-concurrency {fewer}) or from a stronger client "
+            "machine"
+        )
+    return lines
 
 
 def discover_max_kv_tokens(endpoint: str, model: str, timeout_s: float = 10.0) -> int | None:
@@ -288,7 +352,9 @@ def _errors(rep: LoadReport) -> str:
 
 def _decode(
     req: OnlineRequest, model: str, max_kv: int, run: RunConcurrency, progress: Progress | None
-) -> list[DecodePoint]:
+) -> tuple[list[DecodePoint], list[str]]:
+    """The decode points (one per distinct KV usage of a row) and the warnings for those that
+    missed their target load (judged on every point measured, duplicates included)."""
     plan = decode_plan(req, max_kv)
     if not plan:
         raise InputError(
@@ -315,7 +381,7 @@ def _decode(
                 rep.ok, rep.count - rep.ok,
             )
         )  # fmt: skip
-    return _distinct_kv(points)
+    return _distinct_kv(points), concurrency_warnings(points)
 
 
 def _distinct_kv(points: list[DecodePoint]) -> list[DecodePoint]:
@@ -330,7 +396,9 @@ def _distinct_kv(points: list[DecodePoint]) -> list[DecodePoint]:
     return out
 
 
-def _meta(req: OnlineRequest, model: str, max_kv: int | None) -> dict[str, Any]:
+def _meta(
+    req: OnlineRequest, model: str, max_kv: int | None, warnings: list[str]
+) -> dict[str, Any]:
     roles = ("prefill", "decode") if req.role == "both" else (req.role,)
     return {
         "model": model,
@@ -344,6 +412,7 @@ def _meta(req: OnlineRequest, model: str, max_kv: int | None) -> dict[str, Any]:
             "api": req.api,
             "prefill_requests_per_point": req.prefill_requests,
             "decode_rounds_per_point": req.decode_rounds,
+            "warnings": warnings,
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
         "dynamo_plan_version": __version__,
@@ -425,11 +494,12 @@ def run_online(
     model, max_kv = resolved if resolved is not None else resolve(req)
     prefill = _prefill(req, model, max_kv, run, progress) if req.role != "decode" else []
     decode: list[DecodePoint] = []
+    warnings: list[str] = []
     if req.role != "prefill":
         assert max_kv is not None
-        decode = _decode(req, model, max_kv, run, progress)
+        decode, warnings = _decode(req, model, max_kv, run, progress)
     outcome = OnlineOutcome(req, model, max_kv, tuple(prefill), tuple(decode), req.out)
-    meta = _meta(req, model, max_kv)
+    meta = _meta(req, model, max_kv, warnings)
     plot_names: list[str] = []
     if req.out.is_dir() and not any(req.out.iterdir()):
         # an existing empty directory (a Job's mounted /results cannot be renamed): write in it
@@ -441,5 +511,5 @@ def run_online(
         write_profile_dir(req.out, lambda tmp: plot_names.extend(_write(tmp, outcome, meta)))
     return OnlineOutcome(
         req, model, max_kv, outcome.prefill, outcome.decode, req.out,
-        tuple(req.out / n for n in plot_names), time.perf_counter() - started,
+        tuple(req.out / n for n in plot_names), time.perf_counter() - started, tuple(warnings),
     )  # fmt: skip

@@ -2,8 +2,8 @@
 throughput per context row, and the measured decode points over (kv_usage, context).
 
 Same files and drawing style as :mod:`dynamo_plan.profiler.plots` (matplotlib imported lazily,
-object API on the Agg canvas, never ``pyplot``); the measured points are drawn as they are (one
-engine, one TP: there is no choice between candidates to show).
+object API on the Agg canvas, never ``pyplot``; legends right of the data); the measured points
+are drawn as they are (one engine, one TP: there is no choice between candidates to show).
 """
 
 from __future__ import annotations
@@ -13,15 +13,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dynamo_plan.profiler.plots import _figure, _save
+from dynamo_plan.profiler.plots import _figure, _legend, _save
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from dynamo_plan.profiler.online import OnlineOutcome
 
-__all__ = ["write_online_plots"]
+__all__ = ["draw_online_plots", "write_online_plots"]
 
 
-def _prefill(o: OnlineOutcome, path: Path) -> None:
+def _prefill(o: OnlineOutcome) -> Figure:
     fig = _figure(2)
     ax_t, ax_p = fig.subplots(1, 2)
     isl = [p.isl for p in o.prefill]
@@ -31,13 +33,13 @@ def _prefill(o: OnlineOutcome, path: Path) -> None:
         ax_t.axhline(o.request.ttft_ms, color="red", ls="--", lw=1, label="TTFT target")
     for ax in (ax_t, ax_p):
         ax.axvline(o.request.isl, color="grey", ls=":", lw=1, label=f"SLA ISL {o.request.isl}")
-        ax.legend(fontsize=8)
     ax_t.set(xlabel="ISL (tokens)", ylabel="TTFT (ms)", title=f"Prefill TTFT ({o.model})")
     ax_p.set(xlabel="ISL (tokens)", ylabel="tokens/s/GPU", title="Prefill throughput per GPU")
-    _save(fig, path)
+    _legend(ax_p, ax_t)
+    return fig
 
 
-def _decode(o: OnlineOutcome, path: Path) -> None:
+def _decode(o: OnlineOutcome) -> Figure:
     fig = _figure(1)
     ax = fig.subplots()
     for ctx in sorted({p.context for p in o.decode}):
@@ -48,12 +50,12 @@ def _decode(o: OnlineOutcome, path: Path) -> None:
     if o.request.itl_ms is not None:
         ax.axhline(o.request.itl_ms, color="red", ls="--", lw=1, label="ITL target")
     ax.set(xlabel="decode tokens/s/GPU", ylabel="ITL (ms)", title=f"Decode, TP{o.request.tp}")
-    ax.legend(fontsize=8)
-    _save(fig, path)
+    _legend(ax)
+    return fig
 
 
-def _surface(o: OnlineOutcome, path: Path) -> None:
-    fig = _figure(1)
+def _surface(o: OnlineOutcome) -> Figure:
+    fig = _figure(1, legend=False)
     ax = fig.subplots()
     kv = np.array([p.kv_usage for p in o.decode])
     ctx = np.array([p.context for p in o.decode])
@@ -65,18 +67,25 @@ def _surface(o: OnlineOutcome, path: Path) -> None:
         ylabel="context (tokens)",
         title=f"Decode ITL measured, TP{o.request.tp} (max_kv_tokens {o.max_kv_tokens})",
     )
-    _save(fig, path)
+    return fig
+
+
+def draw_online_plots(outcome: OnlineOutcome) -> dict[str, Figure]:
+    """The figures (not saved), by file name: ``prefill.png`` when prefill was measured,
+    ``decode.png`` and ``decode_surface.png`` when decode was."""
+    figures = {}
+    if outcome.prefill:
+        figures["prefill.png"] = _prefill(outcome)
+    if outcome.decode:
+        figures["decode.png"] = _decode(outcome)
+        figures["decode_surface.png"] = _surface(outcome)
+    return figures
 
 
 def write_online_plots(outcome: OnlineOutcome, out_dir: Path) -> list[Path]:
-    """Write ``prefill.png`` (when prefill was measured) and ``decode.png`` +
-    ``decode_surface.png`` (when decode was) into ``out_dir``; returns their paths."""
+    """Write the figures of :func:`draw_online_plots` into ``out_dir``; returns their paths."""
     paths = []
-    if outcome.prefill:
-        paths.append(out_dir / "prefill.png")
-        _prefill(outcome, paths[-1])
-    if outcome.decode:
-        paths += [out_dir / "decode.png", out_dir / "decode_surface.png"]
-        _decode(outcome, paths[-2])
-        _surface(outcome, paths[-1])
+    for name, fig in draw_online_plots(outcome).items():
+        paths.append(out_dir / name)
+        _save(fig, paths[-1])
     return paths

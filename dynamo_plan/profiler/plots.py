@@ -1,46 +1,61 @@
 """PNG plots of a sweep: prefill curves, decode ITL-vs-throughput, the decode surface.
 
-matplotlib is imported lazily (only when plotting) and used through its object API on the Agg
-canvas — never ``pyplot`` — so importing this module is free and nothing global is touched.
+The style of :mod:`dynamo_plan.plotting` (object API on an Agg canvas, never ``pyplot``;
+legends right of the data area, in a column the fixed margins reserve for them).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dynamo_plan.plotting import legend_outside, new_figure
 from dynamo_plan.profiler.sweep import SweepResult
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["PLOT_FILES", "write_plots"]
+__all__ = ["PLOT_FILES", "draw_plots", "write_plots"]
 
 PLOT_FILES = ("prefill.png", "decode.png", "decode_surface.png")
 _DPI = 80
 _PNG = {"compress_level": 1}  # fast zlib: a few KB larger, ~5 ms less per plot
 
 
-def _figure(ncols: int) -> Figure:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+_PANEL_IN = 5.5  # width of one panel (in), with its share of the margins
+_LEGEND_IN = 2.0  # width of the legend column right of the panels (in)
 
-    # fixed margins: constrained/tight layout would double the drawing time
-    fig = Figure(figsize=(5.5 * ncols, 4.0))
+
+def _figure(ncols: int, legend: bool = True) -> Figure:
+    """A figure of ``ncols`` panels, 4 in high, with fixed margins (constrained/tight layout
+    would double the drawing time) and, when ``legend``, a legend column on the right."""
+    extra = _LEGEND_IN if legend else 0.0
+    width = _PANEL_IN * ncols + extra
+    fig = new_figure(width, 4.0)
     fig.subplots_adjust(
-        left=0.15 / ncols, right=1 - 0.03 / ncols, bottom=0.12, top=0.92, wspace=0.3
+        left=0.825 / width, right=1 - (0.165 + extra) / width, bottom=0.12, top=0.92, wspace=0.3
     )
-    FigureCanvasAgg(fig)
     return fig
+
+
+def _legend(ax: Axes, *others: Axes) -> None:
+    """One legend right of ``ax`` for the labelled lines of ``ax`` and ``others`` (each label
+    once)."""
+    seen: dict[str, Any] = {}
+    for a in (*others, ax):
+        for handle, label in zip(*a.get_legend_handles_labels(), strict=True):
+            seen.setdefault(label, handle)
+    legend_outside(ax, handles=list(seen.values()), labels=list(seen))
 
 
 def _save(fig: Figure, path: Path) -> None:
     fig.savefig(path, dpi=_DPI, pil_kwargs=_PNG)
 
 
-def _prefill(result: SweepResult, path: Path) -> None:
+def _prefill(result: SweepResult) -> Figure:
     fig = _figure(2)
     ax_t, ax_p = fig.subplots(1, 2)
     for c in result.prefill_candidates:
@@ -60,12 +75,11 @@ def _prefill(result: SweepResult, path: Path) -> None:
     ax_p.plot([sla.isl], [result.prefill.thpt_per_gpu], "k*", ms=12)
     ax_t.set(xlabel="ISL (tokens)", ylabel="TTFT (ms)", title="Prefill TTFT")
     ax_p.set(xlabel="ISL (tokens)", ylabel="tokens/s/GPU", title="Prefill throughput per GPU")
-    ax_t.legend(fontsize=8)
-    ax_p.legend(fontsize=8)
-    _save(fig, path)
+    _legend(ax_p, ax_t)
+    return fig
 
 
-def _decode(result: SweepResult, path: Path) -> None:
+def _decode(result: SweepResult) -> Figure:
     fig = _figure(1)
     ax = fig.subplots()
     for c in result.decode_candidates:
@@ -83,16 +97,16 @@ def _decode(result: SweepResult, path: Path) -> None:
         ylabel="ITL (ms)",
         title=f"Decode at context {result.sla.decode_context} (ISL + OSL/2)",
     )
-    ax.legend(fontsize=8)
-    _save(fig, path)
+    _legend(ax)
+    return fig
 
 
-def _surface(result: SweepResult, path: Path) -> None:
+def _surface(result: SweepResult) -> Figure:
     surface = result.profile.decode
     ctxs = np.linspace(surface.contexts[0], surface.contexts[-1], 48)
     kvs = np.linspace(0.0, float(np.max(surface.kv_usage)), 48)
     itl = np.vstack([surface.values("itl", kvs, c) for c in ctxs])
-    fig = _figure(1)
+    fig = _figure(1, legend=False)
     ax = fig.subplots()
     # colours capped at twice the ITL target (the region that matters), with the target drawn as
     # a contour; the few extreme cells (tiny contexts at huge batches) would flatten the rest
@@ -108,12 +122,21 @@ def _surface(result: SweepResult, path: Path) -> None:
         ylabel="context (tokens)",
         title=f"Decode ITL, TP{result.decode.tp} (red: {target:g} ms target; dots: sweep)",
     )
-    _save(fig, path)
+    return fig
+
+
+def draw_plots(result: SweepResult) -> dict[str, Figure]:
+    """The figures of :data:`PLOT_FILES` (not saved), by file name."""
+    return {
+        name: draw(result)
+        for name, draw in zip(PLOT_FILES, (_prefill, _decode, _surface), strict=True)
+    }
 
 
 def write_plots(result: SweepResult, out_dir: Path) -> list[Path]:
     """Write :data:`PLOT_FILES` into ``out_dir``; returns their paths."""
-    paths = [out_dir / name for name in PLOT_FILES]
-    for draw, path in zip((_prefill, _decode, _surface), paths, strict=True):
-        draw(result, path)
+    paths = []
+    for name, draw in zip(PLOT_FILES, (_prefill, _decode, _surface), strict=True):
+        paths.append(out_dir / name)
+        _save(draw(result), paths[-1])
     return paths

@@ -28,6 +28,7 @@ import numpy as np
 
 from dynamo_plan.core.profile import DecodeSurface, PerformanceProfile, PrefillCurve
 from dynamo_plan.errors import InfeasibleSLAError, InputError
+from dynamo_plan.estimator.arch import MAX_GPUS_PER_NODE
 
 __all__ = [
     "DEFAULT_CONTEXT_CAP",
@@ -159,9 +160,13 @@ class SweepResult:
 
 
 def candidate_tps(engine: EngineModel, max_gpus_per_engine: int) -> list[int]:
-    """Powers of two from the smallest TP that fits the weights up to ``max_gpus_per_engine``."""
-    if max_gpus_per_engine < 1:
-        raise InputError(f"--max-gpus-per-engine must be >= 1, got {max_gpus_per_engine}")
+    """Powers of two from the smallest TP that fits the weights up to ``max_gpus_per_engine``
+    (1 to :data:`~dynamo_plan.estimator.arch.MAX_GPUS_PER_NODE`, else InputError)."""
+    if not 1 <= max_gpus_per_engine <= MAX_GPUS_PER_NODE:
+        raise InputError(
+            f"--max-gpus-per-engine must be in 1..{MAX_GPUS_PER_NODE} (TP stays inside one "
+            f"NVLink domain), got {max_gpus_per_engine}"
+        )
     tps = [1 << k for k in range(int(np.log2(max_gpus_per_engine)) + 1)]
     fitting = [tp for tp in tps if engine.fits(tp)]
     if not fitting:

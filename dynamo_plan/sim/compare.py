@@ -36,12 +36,14 @@ __all__ = [
     "MAX_INTERVALS",
     "MAX_REQUESTS",
     "POLICY_NAMES",
+    "RANKING_RULE",
     "PolicyName",
     "PolicyOptions",
     "check_feasible",
     "check_span",
     "compare_json",
     "make_policy",
+    "ranks",
     "requests_from_trace",
     "run_policies",
 ]
@@ -194,13 +196,37 @@ def run_policies(
     return results
 
 
+#: How ``simulate --compare`` ranks the policies (:func:`ranks`), as its table states it.
+RANKING_RULE = "ranked by SLA attainment (highest first), then GPU-hours (fewest first)"
+
+
+def ranks(results: Sequence[SimResult]) -> list[int]:
+    """Rank (1 = best) of each result, in ``results`` order: by SLA attainment, highest first,
+    then GPU-hours, fewest first (:data:`RANKING_RULE`); a NaN counts as the worst value; equal
+    results keep their order (each gets its own rank)."""
+
+    def key(i: int) -> tuple[float, float]:
+        r = results[i]
+        att = r.sla_attainment if math.isfinite(r.sla_attainment) else -math.inf
+        gpu_h = r.gpu_hours if math.isfinite(r.gpu_hours) else math.inf
+        return (-att, gpu_h)
+
+    order = sorted(range(len(results)), key=key)
+    out = [0] * len(results)
+    for rank, i in enumerate(order, start=1):
+        out[i] = rank
+    return out
+
+
 def compare_json(results: Sequence[SimResult]) -> list[dict[str, Any]]:
-    """``simulate --compare -o json``: each result's document plus ``gpu_hours_vs_oracle`` (the
-    ratio of its GPU-hours to the oracle's; absent without an oracle run)."""
+    """``simulate --compare -o json``: each result's document, in ``results`` order, plus
+    ``rank`` (:func:`ranks`) and ``gpu_hours_vs_oracle`` (the ratio of its GPU-hours to the
+    oracle's; absent without an oracle run)."""
     oracle = next((r for r in results if r.policy == "oracle"), None)
     out = []
-    for r in results:
+    for r, rank in zip(results, ranks(results), strict=True):
         doc = r.to_json()
+        doc["rank"] = rank
         if oracle is not None and oracle.gpu_hours > 0 and math.isfinite(r.gpu_hours):
             doc["gpu_hours_vs_oracle"] = r.gpu_hours / oracle.gpu_hours
         out.append(doc)

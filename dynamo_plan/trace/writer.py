@@ -1,16 +1,15 @@
-"""Writing a trace as Mooncake JSONL, atomically (temporary file + ``os.replace``)."""
+"""Writing a trace as Mooncake JSONL, all-or-nothing (``adapters.files.atomic_output``)."""
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import io
-import os
-import tempfile
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
+from dynamo_plan.adapters.files import atomic_output
 from dynamo_plan.errors import InputError
 from dynamo_plan.trace.model import Trace
 
@@ -24,13 +23,6 @@ def _number(value: float) -> str:
     if value.is_integer() and abs(value) < 2**53:
         return str(int(value))
     return repr(value)
-
-
-def _new_file_mode() -> int:
-    """0o666 minus the process umask: what ``open(path, "w")`` would have given."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def _lines(trace: Trace) -> list[str]:
@@ -59,35 +51,15 @@ def write_mooncake(trace: Trace, path: Path) -> int:
     if len(trace) == 0:
         raise InputError("cannot write an empty trace")
     path = Path(path)
-    parent = path.parent
-    if not parent.is_dir():
-        raise InputError(f"cannot write {path}: directory {parent} does not exist")
     lines = _lines(trace)
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    except OSError as e:
-        raise InputError(f"cannot write {path}: {e.strerror or e}") from e
-    try:
-        with open(fd, "wb") as raw:
-            sink: io.BufferedIOBase = (
-                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
-                if path.name.endswith(".gz")
-                else raw
-            )
-            for start in range(0, len(lines), _CHUNK_ROWS):
-                sink.write("".join(lines[start : start + _CHUNK_ROWS]).encode("utf-8"))
-            if sink is not raw:
-                sink.close()
-            raw.flush()
-            os.fchmod(raw.fileno(), _new_file_mode())
-            os.fsync(raw.fileno())
-        os.replace(tmp_name, path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise InputError(f"cannot write {path}: {e.strerror or e}") from e
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
+    with atomic_output(path, "wb") as raw:
+        sink: io.BufferedIOBase | IO[bytes] = (
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
+            if path.name.endswith(".gz")
+            else raw
+        )
+        for start in range(0, len(lines), _CHUNK_ROWS):
+            sink.write("".join(lines[start : start + _CHUNK_ROWS]).encode("utf-8"))
+        if sink is not raw:
+            sink.close()
     return len(lines)

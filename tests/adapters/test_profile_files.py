@@ -158,3 +158,132 @@ def test_write_profile_dir_refuses_foreign_dirs(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a directory"):
         write_profile_dir(tmp_path / "file", lambda d: None)
     assert (tmp_path / "keep" / "thesis.tex").read_text() == "precious"
+
+
+# --- profile.json: ProfileMeta, profile_defaults, same_model -----------------------------------
+
+TP4_META = {
+    "model": "meta-llama/Llama-3.1-70B",
+    "system": "h200_sxm",
+    "backend": "trtllm",
+    "parallelism": {
+        "prefill": {"tp": 4, "gpus_per_engine": 4},
+        "decode": {"tp": 4, "gpus_per_engine": 4},
+    },
+    "sla": {"isl": 3000, "osl": 150, "ttft": 200.0, "itl": 20.0},
+}
+
+
+def test_profile_meta_reads_what_the_profilers_write(h200: Path, tmp_path: Path) -> None:
+    """The keys ``sweep_meta`` (offline, in-cluster) writes; ``profile --online``'s one-role form
+    (``parallelism`` of the measured role only, ``ttft``/``itl`` null)."""
+    from dynamo_plan.adapters.profile_files import read_profile_meta
+
+    out = tmp_path / "p"
+    shutil.copytree(h200, out)
+    (out / PROFILE_JSON).write_text(json.dumps(TP4_META))
+    meta = read_profile_meta(out)
+    assert meta.source == out / PROFILE_JSON
+    assert (meta.model, meta.system, meta.backend) == (
+        "meta-llama/Llama-3.1-70B",
+        "h200_sxm",
+        "trtllm",
+    )
+    assert meta.tp == meta.gpus_per_engine == {"prefill": 4, "decode": 4}
+    assert meta.sla == {"isl": 3000.0, "osl": 150.0, "ttft": 200.0, "itl": 20.0}
+    assert meta.describe() == "meta-llama/Llama-3.1-70B (trtllm, TP4)"
+    assert meta.settings()["decode_engine_num_gpu"] == 4
+    online = {
+        "model": "m",
+        "parallelism": {"decode": {"tp": 2, "gpus_per_engine": 2}},
+        "sla": {"isl": 1000, "osl": 100, "ttft": None, "itl": None},
+    }
+    (out / PROFILE_JSON).write_text(json.dumps(online))
+    meta = read_profile_meta(out)
+    assert meta.tp == {"decode": 2} and meta.sla == {"isl": 1000.0, "osl": 100.0}
+    assert meta.describe() == "m (decode TP2)"
+    assert set(meta.settings()) == {"model", "isl", "osl", "decode_engine_num_gpu"}
+
+
+def test_profile_meta_without_profile_json_is_empty(h200: Path) -> None:
+    from dynamo_plan.adapters.profile_files import loaded_profile_meta, read_profile_meta
+
+    meta = read_profile_meta(h200)
+    assert meta.source is None and meta.settings() == {}
+    assert loaded_profile_meta(load_profile(h200), h200) == meta
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        (
+            {"parallelism": {"decode": {"tp": 0}}},
+            "'parallelism.decode.tp' must be an integer in 1..72",
+        ),
+        # issue 11: GPUs per engine beyond one NVLink domain (MAX_GPUS_PER_NODE) are refused
+        (
+            {"parallelism": {"decode": {"gpus_per_engine": 10**30}}},
+            "'parallelism.decode.gpus_per_engine' must be an integer in 1..72 (the most GPUs one "
+            "engine can span), got 1" + "0" * 30,
+        ),
+        (
+            {"parallelism": {"prefill": {"tp": 73}}},
+            "'parallelism.prefill.tp' must be an integer in 1..72",
+        ),
+        ({"parallelism": {"prefill": {"tp": 2.5}}}, "'parallelism.prefill.tp' must be an integer"),
+        ({"parallelism": {"prefill": {"tp": True}}}, "'parallelism.prefill.tp' must be an integer"),
+        ({"parallelism": {"decode": {"tp": 4, "gpus_per_engine": 2}}}, "fewer than its tp 4"),
+        ({"parallelism": [1, 2]}, "'parallelism' must be an object"),
+        ({"sla": {"ttft": "fast"}}, "'sla.ttft' must be a number > 0 ms, got 'fast'"),
+        ({"sla": {"isl": 0}}, "'sla.isl' must be a number > 0 tokens"),
+        ({"sla": 5}, "'sla' must be an object"),
+        ({"model": 70}, "'model' must be a string, got 70"),
+    ],
+)
+def test_profile_meta_bad_values_name_file_and_key(doc: dict, message: str) -> None:
+    from dynamo_plan.adapters.profile_files import parse_profile_meta
+
+    with pytest.raises(InputError) as info:
+        parse_profile_meta(doc, Path("prof") / PROFILE_JSON)
+    assert str(info.value).startswith(f"{Path('prof') / PROFILE_JSON}: ")
+    assert message in str(info.value)
+
+
+def test_same_model_ignores_case_and_knows_catalogue_names() -> None:
+    from dynamo_plan.adapters.profile_files import same_model
+
+    assert same_model("meta-llama/Llama-3.1-8B-Instruct", "llama-3.1-8b")
+    assert same_model("MY-ORG/Custom-Model", "my-org/custom-model")
+    assert not same_model("meta-llama/Llama-3.1-70B", "meta-llama/Llama-3.1-8B")
+    assert not same_model("my-org/a", "my-org/b")
+
+
+def test_profile_defaults_precedence_sources_and_notes() -> None:
+    from dynamo_plan.adapters.profile_files import parse_profile_meta, profile_defaults
+
+    meta = parse_profile_meta(TP4_META, "prof/profile.json")
+    given = {"ttft": 500.0, "itl": 20.0, "isl": 3000.0, "prefill_engine_num_gpu": 1, "model": "x"}
+    out = profile_defaults(
+        meta, given, {"ttft": "--ttft", "itl": "--itl", "model": "a.yaml's model:"}
+    )
+    assert out.values == {
+        "ttft": 500.0,  # given: wins over the recorded 200
+        "itl": 20.0,  # given, equal to the recorded value: no note
+        "isl": 3000.0,
+        "prefill_engine_num_gpu": 4,  # not given: the profile's
+        "model": "x",
+    }
+    assert out.sources == {
+        "ttft": "flag",
+        "itl": "flag",
+        "isl": "profile.json",
+        "prefill_engine_num_gpu": "profile.json",
+        "model": "config file",
+    }
+    assert out.notes == [
+        "--ttft 500 ms overrides the profile's 200 ms (prof/profile.json)",
+        "a.yaml's model: x overrides the profile's meta-llama/Llama-3.1-70B (prof/profile.json)",
+    ]
+    nothing = profile_defaults(parse_profile_meta({}, "p"), {"ttft": None, "itl": 50.0}, {})
+    assert nothing.values == {"ttft": None, "itl": 50.0}
+    assert nothing.sources == {"ttft": "default", "itl": "default"} and nothing.notes == []

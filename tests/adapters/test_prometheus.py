@@ -440,6 +440,34 @@ def test_missing_ca_bundle(tmp_path: Path) -> None:
         assert c.window(10.0).status == "unknown"
 
 
+def test_check_refuses_settings_that_cannot_work(tmp_path: Path) -> None:
+    """The preflight (``plan run`` before its first tick) turns a bad token file or CA bundle
+    into one InputError (exit 1); at query time the same faults stay MetricsError (unknown)."""
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text("not a certificate\n")
+    utf16 = tmp_path / "token16"
+    utf16.write_bytes("secret".encode("utf-16"))
+    empty = tmp_path / "empty"
+    empty.write_text(" \n")
+    cases = [
+        ({"token_file": tmp_path / "absent"}, "cannot read Prometheus token file"),
+        ({"token_file": utf16}, "not UTF-8 text"),
+        ({"token_file": empty}, "is empty"),
+        ({"ca_bundle": garbage}, f"Prometheus CA bundle {garbage}: not PEM CA certificates"),
+        ({"ca_bundle": tmp_path}, "cannot read Prometheus CA bundle"),
+    ]
+    for kwargs, message in cases:
+        client = PrometheusClient("https://127.0.0.1:1", LLAMA, **kwargs)  # type: ignore[arg-type]
+        with pytest.raises(InputError, match=re.escape(message)):
+            client.check()
+        with pytest.raises(MetricsError, match=re.escape(message)):
+            client.query("up")
+        client.close()
+    good = tmp_path / "token"
+    good.write_text("secret\n")
+    PrometheusClient("http://127.0.0.1:1", LLAMA, token_file=good).check()  # no network
+
+
 def test_resolve_prometheus_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV_VAR, raising=False)
     with pytest.raises(UsageError, match="--prometheus-url"):

@@ -6,12 +6,13 @@ import json
 import multiprocessing
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dynamo_plan.adapters.state_file import FileStateStore
 from dynamo_plan.connectors.virtual_state import StateStore, VirtualState
-from dynamo_plan.errors import StateStoreError
+from dynamo_plan.errors import InputError, StateStoreError
 
 
 def test_missing_file_reads_none_and_construction_does_no_io(tmp_path: Path) -> None:
@@ -96,15 +97,67 @@ def test_failed_write_leaves_the_old_content(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", broken_fsync)
-    with pytest.raises(StateStoreError, match=r"state.json: cannot write: No space left on device"):
+    with pytest.raises(
+        StateStoreError, match=r"cannot write .*state.json: No space left on device"
+    ):
         store.write_decision(1, 2, 2)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json", "state.json.lock"]
 
 
+def test_write_through_a_symlink_keeps_the_link(tmp_path: Path) -> None:
+    real = tmp_path / "real.json"
+    link = tmp_path / "state.json"
+    link.symlink_to(real.name)
+    store = FileStateStore(link)
+    store.write_decision(0, 1, 2)
+    store.acknowledge(0)
+    assert link.is_symlink() and json.loads(real.read_text())["num_decode_workers"] == 2
+    assert store.read() == VirtualState(0, 1, 2, 0)
+
+
 def test_missing_directory_is_a_state_store_error(tmp_path: Path) -> None:
     with pytest.raises(StateStoreError, match="cannot open lock"):
         FileStateStore(tmp_path / "absent" / "state.json").write_decision(0, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: d, "refusing to write over"),
+        (lambda d: d / "absent" / "state.json", "does not exist"),
+        (lambda d: _file(d / "state.json", b"\xff\xfe{\x00"), "not UTF-8 text"),
+        (lambda d: _file(d / "state.json", b"[1, 2]"), "expected a JSON object"),
+    ],
+    ids=["directory", "folder-missing", "binary", "not-a-state"],
+)
+def test_check_is_an_input_error(tmp_path: Path, make: Any, message: str) -> None:
+    """A path that cannot hold the state is bad input (exit 1) when checked up front; the same
+    file met while running stays a StateStoreError (the planner logs and retries)."""
+    path = make(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(InputError, match=message):
+        FileStateStore(path).check()
+    assert sorted(tmp_path.rglob("*")) == before  # the check leaves nothing behind
+    if path.is_file():
+        with pytest.raises(StateStoreError):
+            FileStateStore(path).read()
+
+
+def test_check_accepts_a_new_or_valid_file_and_reading_needs_no_write(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    FileStateStore(path).check()
+    assert list(tmp_path.iterdir()) == []
+    FileStateStore(path).write_decision(0, 1, 2)
+    FileStateStore(path).check()
+    FileStateStore(tmp_path / "absent" / "s.json").check(writable=False)  # `virtual get`: None
+    with pytest.raises(InputError, match="is a directory"):
+        FileStateStore(tmp_path).check(writable=False)
+
+
+def _file(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
 
 
 def _writer(path: str, worker: int, count: int) -> list[int]:

@@ -1,12 +1,17 @@
 """The root command: help lists exit codes, version, usage errors exit 2."""
 
+from pathlib import Path
+
 from tests.conftest import run_cli
 
 
 def test_help_documents_exit_codes() -> None:
     result = run_cli("--help")
     assert result.exit_code == 0
-    for code in ("0 ok", "1 invalid input", "2 usage", "3 an outside service", "4 the SLA"):
+    for code in (
+        "0 ok", "1 invalid input", "2 usage", "3 an outside service", "4 the SLA",
+        "130 interrupted", "143 terminated",
+    ):  # fmt: skip
         assert code in result.stdout
 
 
@@ -46,3 +51,46 @@ def test_python_dash_m_runs_the_same_cli() -> None:
     )
     assert bad.returncode == 1
     assert bad.stderr.strip().startswith("error:") and "Traceback" not in bad.stderr
+
+
+def test_sigterm_mid_write_removes_partial_outputs_and_exits_143(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """Issue 11: SIGTERM to ``simulate`` while it wrote an output left ``.sim.png.<x>.tmp``
+    (the process died of the signal, so the atomic writer's clean-up never ran). Now SIGTERM
+    takes Ctrl-C's path: the temporary file is removed, one line on stderr, exit 143."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from dynamo_plan.resources import shipped_file
+
+    trace = str(shipped_file("sample_traces", "mooncake_conversation_10min.jsonl"))
+    profile = shared_data / "profiles" / "h200_llama3.1-8b-fp8_tp1p_tp1d"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dynamo_plan", "simulate", trace, trace, "--profile", str(profile),
+         "--ttft", "3000", "--itl", "100", "--requests-csv", "req.csv", "--plot", "sim.png",
+         "-o", "json"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        writing: list[str] = []
+        while proc.poll() is None and not writing and time.monotonic() < deadline:
+            writing = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+            time.sleep(0.001)
+        assert writing, "simulate ended (or timed out) before it wrote an output"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, (writing, err)
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    assert out == "" and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert lines[-1] == "interrupted (SIGTERM)" and sum("interrupted" in x for x in lines) == 1
+    assert os.listdir(tmp_path) == [] or set(os.listdir(tmp_path)) <= {"req.csv"}

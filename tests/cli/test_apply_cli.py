@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import threading
 from pathlib import Path
 
 import pytest
@@ -70,6 +69,69 @@ def test_dry_run_server_and_diff(tmp_path: Path, kubeconfig: Path, standin: Stan
     assert live is not None and live["spec"]["services"]["decode"]["replicas"] == 1
 
 
+def test_diff_alone_only_previews(tmp_path: Path, kubeconfig: Path, standin: StandIn) -> None:
+    fresh = run_cli("apply", _manifest(tmp_path, 1), "--kubeconfig", kubeconfig, "--diff")
+    assert fresh.exit_code == 0, fresh.stderr
+    assert "2 of 2 object(s) would change; nothing applied" in fresh.stdout
+    assert "+      replicas: 1" in fresh.stdout
+    assert standin.get("dynamographdeployments", "default", "llama") is None
+    assert standin.get("roles", "default", "planner") is None
+    run_cli("apply", _manifest(tmp_path, 1), "--kubeconfig", kubeconfig)
+    out = run_cli(
+        "apply", _manifest(tmp_path, 3), "--kubeconfig", kubeconfig, "--diff", "-o", "json"
+    )
+    assert out.exit_code == 0, out.stderr
+    rows = out.json()
+    assert [(r["action"], r["dry_run"]) for r in rows] == [
+        ("configured", True),
+        ("unchanged", True),
+    ]
+    assert "+      replicas: 3" in rows[0]["diff"] and rows[1]["diff"] == ""
+    live = standin.get("dynamographdeployments", "default", "llama")
+    assert live is not None and live["spec"]["services"]["decode"]["replicas"] == 1
+
+
+def test_diff_then_apply(tmp_path: Path, kubeconfig: Path, standin: StandIn) -> None:
+    run_cli("apply", _manifest(tmp_path, 1), "--kubeconfig", kubeconfig)
+    table = run_cli(
+        "apply", _manifest(tmp_path, 2), "--kubeconfig", kubeconfig, "--diff", "--apply"
+    )
+    assert table.exit_code == 0, table.stderr
+    preview, _, result = table.stdout.partition("1 of 2 object(s) would change; applying")
+    assert "+      replicas: 2" in preview
+    assert "DynamoGraphDeployment/llama -n default configured" in result
+    assert "dry run" not in result
+    live = standin.get("dynamographdeployments", "default", "llama")
+    assert live is not None and live["spec"]["services"]["decode"]["replicas"] == 2
+    rows = run_cli(
+        "apply", _manifest(tmp_path, 4), "--kubeconfig", kubeconfig, "--diff", "--apply",
+        "-o", "json",
+    ).json()  # fmt: skip
+    assert [(r["action"], r["dry_run"]) for r in rows] == [
+        ("configured", False), ("unchanged", False)
+    ]  # fmt: skip
+    assert "+      replicas: 4" in rows[0]["diff"]
+    live = standin.get("dynamographdeployments", "default", "llama")
+    assert live is not None and live["spec"]["services"]["decode"]["replicas"] == 4
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--apply"], "--apply goes with --diff"),
+        (["--diff", "--apply", "--dry-run", "server"], "--apply cannot be combined with --dry-run"),
+        (["--diff", "--wait"], "--wait cannot be combined with a --diff preview"),
+    ],
+)
+def test_diff_apply_flag_misuse_is_a_usage_error(
+    tmp_path: Path, kubeconfig: Path, standin: StandIn, flags: list[str], message: str
+) -> None:
+    args = ("--kubeconfig", kubeconfig, "--timeout", "1", *flags)
+    out = run_cli("apply", _manifest(tmp_path, 1), *args)
+    assert out.exit_code == 2 and message in out.stderr
+    assert standin.get("dynamographdeployments", "default", "llama") is None
+
+
 def test_dry_run_client_prints_the_objects(tmp_path: Path, kubeconfig: Path) -> None:
     out = run_cli(
         "apply", _manifest(tmp_path, 1), "--kubeconfig", kubeconfig, "--dry-run", "client"
@@ -105,21 +167,22 @@ def test_conflict_is_one_line_naming_the_manager(
 
 
 def test_wait_follows_ready(tmp_path: Path, kubeconfig: Path, standin: StandIn) -> None:
-    timer = threading.Timer(
-        0.3,
-        standin.set_condition,
-        ("dynamographdeployments", "default", "llama", "Ready", "True", "Up"),
-    )
-    timer.start()
-    try:
-        out = run_cli(
-            "apply", _manifest(tmp_path, 1), "--kubeconfig", kubeconfig, "--wait",
-            "--timeout", "10", "--poll-interval", "0.05", "-o", "json",
-        )  # fmt: skip
-    finally:
-        timer.cancel()
+    """The controller sets Ready right after the wait's first read of the DGD (no timer: it
+    cannot fire before the object exists, nor before the wait has seen it not Ready)."""
+    standin.on_get(
+        "dynamographdeployments", "default", "llama",
+        lambda: standin.set_condition(
+            "dynamographdeployments", "default", "llama", "Ready", "True", "Up"
+        ),
+    )  # fmt: skip
+    out = run_cli(
+        "apply", _manifest(tmp_path, 1), "--kubeconfig", kubeconfig, "--wait",
+        "--timeout", "10", "--poll-interval", "0.05", "-o", "json",
+    )  # fmt: skip
     assert out.exit_code == 0, out.stderr
-    assert "DynamoGraphDeployment/llama in namespace default: Ready" in out.stderr
+    ref = "DynamoGraphDeployment/llama in namespace default"
+    waiting = out.stderr.index(f"{ref}: no conditions yet")
+    assert out.stderr.index(f"{ref}: Ready") > waiting
 
 
 def test_wait_timeout_exits_3_naming_the_object(tmp_path: Path, kubeconfig: Path) -> None:
@@ -182,3 +245,24 @@ def test_bad_kubeconfig_and_contradicting_flags(tmp_path: Path, kubeconfig: Path
         "apply", _manifest(tmp_path, 1), "--kubeconfig", kubeconfig, "--wait", "--dry-run", "server"
     )
     assert both.exit_code == 2
+
+
+@pytest.mark.parametrize("command", ["apply", "delete"])
+@pytest.mark.parametrize(
+    ("content", "hint"),
+    [(b"\x89PNG\r\n\x1a\n\x00\x00", ""), (DGD.format(replicas=1).encode("utf-16"), "UTF-16?")],
+    ids=["binary", "utf16"],
+)
+def test_manifest_that_is_not_utf8_is_one_line_exit_1(
+    tmp_path: Path, kubeconfig: Path, standin: StandIn, command: str, content: bytes, hint: str
+) -> None:
+    """Issue 11: a binary or UTF-16 manifest was a UnicodeDecodeError traceback."""
+    path = tmp_path / "manifest.yaml"
+    path.write_bytes(content)
+    before = len(standin.requests)
+    r = run_cli(command, path, "--kubeconfig", kubeconfig, "-o", "json")
+    assert r.exit_code == 1
+    assert r.stdout == ""
+    assert r.stderr.startswith(f"error: {path}:1: not UTF-8 text (byte ")
+    assert hint in r.stderr and r.stderr.strip().count("\n") == 0
+    assert [m for m, _ in standin.requests[before:] if m in ("PATCH", "DELETE")] == []

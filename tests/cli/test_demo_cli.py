@@ -43,3 +43,19 @@ def test_demo_out_is_a_file(tmp_path: Path) -> None:
     r = run_cli("demo", "--quick", "--out", target)
     assert r.exit_code == 1
     assert r.stderr.strip().startswith("error:") and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_next_hint_is_one_copyable_line(tmp_path: Path) -> None:
+    """The ``next:`` command is printed whole on one line (no wrap at 80 columns, paths
+    quoted): it can be copied and run as it is."""
+    import shlex
+
+    out = tmp_path / "demo out"  # a space: the path must be quoted
+    r = run_cli("demo", "--quick", "--out", out)
+    assert r.exit_code == 0, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.startswith("next: ")]
+    assert len(lines) == 1
+    argv = shlex.split(lines[0].removeprefix("next: "))
+    assert argv[:2] == ["dynamo-plan", "simulate"] and argv[-1] == "--compare"
+    assert argv[argv.index("--profile") + 1] == str(out / "profile")
+    assert (out / "profile").is_dir()

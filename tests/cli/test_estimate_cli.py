@@ -48,7 +48,7 @@ def test_decode_json_rows_cover_batch_by_context() -> None:
 def test_table_is_the_default_output() -> None:
     r = run_cli("estimate", "--model", "llama-3.2-1b", "--system", "l40s", "--isl", "512")
     assert r.exit_code == 0
-    assert "TTFT ms" in r.stdout and "llama-3.2-1b" in r.stdout
+    assert "TTFT (ms)" in r.stdout and "llama-3.2-1b" in r.stdout
 
 
 def test_tp_that_does_not_fit_is_skipped_with_a_warning() -> None:
@@ -92,7 +92,8 @@ def test_model_config_and_gpu_spec_files(tmp_path: Path) -> None:
     [
         (["--model", "llama-3.1-9b", "--system", "h100", "--isl", "1"], 1, "did you mean"),
         (["--model", "llama-3.1-8b", "--system", "h300", "--isl", "1"], 1, "unknown GPU 'h300'"),
-        (["--model", "llama-3.1-8b", "--system", "h100"], 1, "nothing to estimate"),
+        (["--model", "llama-3.1-8b", "--system", "h100"], 2, "nothing to estimate"),
+        ([], 2, "nothing to estimate"),
         (
             ["--model", "llama-3.1-8b", "--system", "h100", "--isl", "1", "--batch", "2"],
             2,
@@ -100,7 +101,7 @@ def test_model_config_and_gpu_spec_files(tmp_path: Path) -> None:
         ),
         (
             ["--model", "llama-3.1-8b", "--system", "h100", "--batch", "2"],
-            1,
+            2,
             "--context is missing",
         ),
         (
@@ -128,8 +129,18 @@ def test_model_config_and_gpu_spec_files(tmp_path: Path) -> None:
             1,
             "--mem-util",
         ),
-        (["--system", "h100", "--isl", "8"], 1, "give a model name"),
-        (["--model", "llama-3.1-8b", "--isl", "8"], 1, "give a GPU name"),
+        (["--system", "h100", "--isl", "8"], 2, "give a model name"),
+        (["--model", "llama-3.1-8b", "--isl", "8"], 2, "give a GPU name"),
+        (
+            ["--model", "llama-3.1-8b", "--system", "h200", "--tp", "1,1024", "--isl", "8"],
+            1,
+            "--tp: values must be <= 72",
+        ),
+        (
+            ["--model", "llama-3.1-8b", "--system", "a100_sxm", "--dtype", "fp8", "--isl", "8"],
+            1,
+            "a100_sxm has no FP8 tensor cores: --dtype must be one of bf16",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code(args: list[str], code: int, message: str) -> None:
@@ -138,3 +149,35 @@ def test_bad_input_is_one_line_and_exit_code(args: list[str], code: int, message
     assert message in r.stderr
     assert r.stderr.strip().count("\n") == 0
     assert r.stdout == ""
+
+
+@pytest.mark.parametrize("flag", ["--gpu-spec", "--model-config"])
+@pytest.mark.parametrize(
+    "content",
+    [b"\x00\x01\xfe\xff binary", "bf16_tflops: 1\n".encode("utf-16")],
+    ids=["binary", "utf16"],
+)
+def test_spec_files_that_are_not_utf8_are_one_line(
+    tmp_path: Path, flag: str, content: bytes
+) -> None:
+    """Issue 11: a binary or UTF-16 --gpu-spec was a UnicodeDecodeError traceback."""
+    path = tmp_path / "spec"
+    path.write_bytes(content)
+    given = {"--gpu-spec": ["--model", "llama-3.1-8b"], "--model-config": ["--system", "h200"]}
+    r = run_cli("estimate", *given[flag], flag, path, "--isl", "8", "-o", "json")
+    assert r.exit_code == 1
+    assert r.stdout == ""
+    assert r.stderr.startswith(f"error: {path}:1: not UTF-8 text (byte ")
+    assert r.stderr.strip().count("\n") == 0
+
+
+def test_a100_estimates_bf16_but_refuses_fp8() -> None:
+    """A100 has no FP8 tensor cores: bf16 works, fp8 is refused instead of printing bf16-rate
+    numbers under an fp8 header."""
+    args = ["estimate", "--model", "llama-3.1-8b", "--system", "a100_sxm", "--isl", "1000"]
+    bf16 = run_cli(*args, "--dtype", "bf16", "-o", "json")
+    assert bf16.exit_code == 0, bf16.stderr
+    assert bf16.json()[0]["latency_ms"] > 0
+    fp8 = run_cli(*args, "--dtype", "fp8", "-o", "json")
+    assert fp8.exit_code == 1 and fp8.stdout == ""
+    assert "--dtype must be one of bf16" in fp8.stderr

@@ -93,6 +93,29 @@ def test_bad_dgdr_exit_1_names_line_and_field(inputs: tuple[Path, Path]) -> None
     ]
 
 
+@pytest.mark.parametrize(
+    ("stem", "line", "finding"),
+    [
+        # Dynamo's webhook requires spec.profilingConfig.config; rendering needs its sla
+        ("missing_config", 8, "spec.profilingConfig.config: required field missing"),
+        ("isl_too_large", 12, "spec.profilingConfig.config.sla.isl: must be <= 10000000 tokens"),
+    ],
+)
+def test_dgdr_validate_and_generate_dgd_agree(
+    inputs: tuple[Path, Path], stem: str, line: int, finding: str
+) -> None:
+    """A DGDR ``dgdr validate`` calls invalid is refused by ``generate-dgd`` with the same
+    ``file:line: field: message`` (one line, exit 1), never rendered or a traceback."""
+    _, profile = inputs
+    bad = BAD / f"{stem}.yaml"
+    report = run_cli("dgdr", "validate", bad, "-o", "json")
+    assert report.exit_code == 1 and report.json()[0]["valid"] is False
+    result = run_cli("generate-dgd", "--dgdr", bad, "--profile", profile)
+    assert result.exit_code == 1 and result.stdout == ""
+    [message] = result.stderr.strip().splitlines()
+    assert message.startswith(f"error: {bad}:{line}: {finding}"), message
+
+
 def test_missing_profile_exit_1(inputs: tuple[Path, Path], tmp_path: Path) -> None:
     dgdr, _ = inputs
     missing = tmp_path / "nope"
@@ -115,3 +138,37 @@ def test_help_lists_generate_dgd() -> None:
     result = run_cli("--help")
     assert result.exit_code == 0
     assert "generate-dgd" in result.stdout
+
+
+def test_profile_for_another_model_and_backend_is_exit_1_naming_both(
+    inputs: tuple[Path, Path],
+) -> None:
+    """An 8B vLLM DGDR with a 70B TensorRT-LLM TP4 profile: one error naming both values and
+    both files, nothing on stdout."""
+    dgdr, profile = inputs
+    par = {"tp": 4, "gpus_per_engine": 4}
+    meta = {
+        "model": "meta-llama/Llama-3.1-70B",
+        "backend": "trtllm",
+        "parallelism": {"prefill": par, "decode": par},
+    }
+    (profile / "profile.json").write_text(json.dumps(meta), encoding="utf-8")
+    result = run_cli("generate-dgd", "--dgdr", dgdr, "--profile", profile)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"error: profile {profile / 'profile.json'} is for model meta-llama/Llama-3.1-70B "
+        f"(trtllm, TP4), the DGDR {dgdr} asks for meta-llama/Llama-3.1-8B-Instruct (vllm); "
+        "use a profile made for the DGDR's model and backend"
+    ]
+
+
+def test_profile_naming_the_model_by_its_catalogue_name_renders(
+    inputs: tuple[Path, Path],
+) -> None:
+    dgdr, profile = inputs
+    meta = {**META, "model": "Llama-3.1-8B", "backend": "VLLM"}  # short name, other case
+    (profile / "profile.json").write_text(json.dumps(meta), encoding="utf-8")
+    result = run_cli("generate-dgd", "--dgdr", dgdr, "--profile", profile)
+    assert result.exit_code == 0, result.stderr
+    assert "decode 2×TP2" in result.stderr

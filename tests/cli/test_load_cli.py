@@ -86,6 +86,34 @@ def test_unreachable_url_exits_3_with_one_line(tmp_path: Path) -> None:
     assert result.stdout == ""
 
 
+def test_url_that_is_not_a_url_exits_1_with_one_line(tmp_path: Path) -> None:
+    """Bad input (1), not an endpoint that failed (3); checked before anything is sent."""
+    trace = _trace(tmp_path / "t.jsonl", 2)
+    for url in ("not a url", "127.0.0.1:8000", "http://"):
+        result = run_cli("load", "replay", trace, "--url", url, "-o", "json")
+        assert result.exit_code == 1, url
+        assert result.stderr == (
+            f"error: --url must be an http(s)://host[:port] URL, e.g. http://127.0.0.1:8000, "
+            f"got {url!r}\n"
+        )
+        assert result.stdout == ""
+
+
+def test_bad_settings_exit_1_before_the_endpoint_is_asked(tmp_path: Path) -> None:
+    """They exited 3 (the endpoint was probed first and could not be reached)."""
+    trace = _trace(tmp_path / "t.jsonl", 2)
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens: reaching it would be exit 3
+    for flag, value, message in [
+        ("--rate-scale", "0", "--rate-scale must be a positive number"),
+        ("--concurrency-limit", "0", "--concurrency-limit must be >= 1"),
+        ("--timeout", "0", "--timeout must be > 0 s"),
+    ]:
+        result = run_cli("load", "replay", trace, "--url", url, flag, value, "-o", "json")
+        assert result.exit_code == 1, (flag, result.stderr)
+        assert result.stderr.startswith(f"error: {message}")
+        assert result.stderr.count("\n") == 1 and result.stdout == ""
+
+
 def test_rate_series_is_refused(tmp_path: Path) -> None:
     series = tmp_path / "r.csv"
     series.write_text("timestamp,requests\n0,3\n60,4\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import REPO_ROOT, run_cli
 from tests.servers import free_port, start_process
 
 PROFILE = Path("profiles") / "h200_llama3.1-8b-fp8_tp1p_tp1d"
@@ -32,6 +33,62 @@ def test_contradictory_or_invalid_flags(shared_data: Path, extra: list[str], cod
     r = run_cli("mocker", "serve", "--profile", shared_data / PROFILE, *extra)
     assert r.exit_code == code
     assert "error" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--prefill-replicas", "0"], "--prefill-replicas must be >= 1"),
+        (["--decode-replicas", "0"], "--decode-replicas must be >= 1"),
+        (["--virtual-state", "{tmp}"], "refusing to write over"),
+        (["--virtual-state", "{tmp}/absent/state.json"], "does not exist"),
+    ],
+    ids=["no-prefill", "no-decode", "state-is-a-directory", "state-folder-missing"],
+)
+def test_settings_that_cannot_serve_are_refused_before_serving(
+    shared_data: Path, tmp_path: Path, extra: list[str], message: str
+) -> None:
+    """Issue 11: these used to start serving (and never answer, or never follow the planner).
+    A subprocess with a time limit: before the fix the command would serve until killed."""
+    argv = _argv(shared_data, free_port(), *(x.format(tmp=tmp_path) for x in extra))
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout == ""
+    assert done.stderr.startswith("error: ") and message in done.stderr
+    assert done.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [
+        ({"parallelism": {"decode": {"gpus_per_engine": "x"}}}, "gpus_per_engine' must be"),
+        ({"parallelism": {"decode": {"gpus_per_engine": 0}}}, "gpus_per_engine' must be"),
+        ({"parallelism": {"prefill": {"gpus_per_engine": -4}}}, "gpus_per_engine' must be"),
+        ({"parallelism": {"prefill": {"gpus_per_engine": 10**30}}}, "gpus_per_engine' must be"),
+        ({"sla": {"ttft": "fast"}}, "'sla.ttft' must be a number"),
+        ({"parallelism": "tp4"}, "'parallelism' must be an object"),
+    ],
+    ids=["gpus-x", "gpus-0", "gpus-negative", "gpus-10^30", "ttft-fast", "parallelism-string"],
+)
+def test_corrupt_profile_json_is_refused_before_serving(
+    shared_data: Path, tmp_path: Path, meta: dict[str, object], message: str
+) -> None:
+    """Issue 11: ``mocker serve`` ignored profile.json and served forever where plan decide,
+    simulate and generate-dgd refuse it (exit 1). A subprocess with a time limit: before the fix
+    it would serve until killed (TimeoutExpired)."""
+    import json
+    import shutil
+
+    profile = tmp_path / "prof"
+    shutil.copytree(shared_data / PROFILE, profile)
+    (profile / "profile.json").write_text(json.dumps({"model": "m", **meta}), encoding="utf-8")
+    argv = [sys.executable, "-m", "dynamo_plan", "mocker", "serve", "--profile", str(profile),
+            "--port", str(free_port())]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=REPO_ROOT)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout == ""
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: {profile / 'profile.json'}: ") and message in line, line
 
 
 def test_missing_profile(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +93,10 @@ def test_classic_prefill_flag(shared_data: Path) -> None:
 def test_table_output(shared_data: Path) -> None:
     res = run_cli(*decide(shared_data, "--rps", "20"))
     assert res.exit_code == 0
-    assert "prefill_replicas" in res.stdout
+    # labels carry their units; the raw field names are for -o json
+    for label in ("prefill replicas", "expected TTFT, ms (queued)", "TTFT target, ms"):
+        assert label in res.stdout
+    assert "prefill_thpt_per_gpu" not in res.stdout and "e+0" not in res.stdout
 
 
 @pytest.mark.parametrize(
@@ -121,3 +126,99 @@ def test_bad_budget_is_exit_1(shared_data: Path) -> None:
     res = run_cli(*decide(shared_data, "--rps", "20", "--max-gpu-budget", "0"))
     assert res.exit_code == 1
     assert "--max-gpu-budget" in res.stderr
+
+
+# --- profile.json: GPUs per engine, SLA -----------------------------------------------------------
+
+TP4_META = {
+    "model": "meta-llama/Llama-3.1-70B",
+    "system": "h200_sxm",
+    "backend": "trtllm",
+    "parallelism": {
+        "prefill": {"tp": 4, "gpus_per_engine": 4},
+        "decode": {"tp": 4, "gpus_per_engine": 4},
+    },
+    "sla": {"isl": 3000, "osl": 150, "ttft": 200, "itl": 20},
+}
+TP4_SLA = ["--isl", "3000", "--osl", "150", "--ttft", "200", "--itl", "20"]
+
+
+def tp4_profile(shared_data: Path, tmp_path: Path) -> Path:
+    """The H200 profile with a profile.json recording 4 GPUs per engine and a 200/20 ms SLA."""
+    out = tmp_path / "tp4"
+    shutil.copytree(shared_data / PROFILE, out)
+    (out / "profile.json").write_text(json.dumps(TP4_META), encoding="utf-8")
+    return out
+
+
+def test_gpus_per_engine_and_sla_come_from_profile_json(shared_data: Path, tmp_path: Path) -> None:
+    """No SLA or GPU flags: the recorded ones are used (the same decision as giving them), GPUs
+    = 4·(P+D), and nothing is noted."""
+    prof = tp4_profile(shared_data, tmp_path)
+    load = ["--rps", "10", "--max-gpu-budget", "-1", "-o", "json"]
+    res = run_cli("plan", "decide", "--profile", prof, *load)
+    assert res.exit_code == 0, res.stderr
+    assert res.stderr == ""
+    out = res.json()
+    assert out["gpus"] == 4 * (out["prefill_replicas"] + out["decode_replicas"])
+    assert {k: v["from"] for k, v in out["inputs"].items()} == dict.fromkeys(
+        ["isl", "osl", "ttft", "itl", "prefill_engine_num_gpu", "decode_engine_num_gpu"],
+        "profile.json",
+    )
+    assert (out["inputs"]["ttft"]["value"], out["inputs"]["itl"]["value"]) == (200.0, 20.0)
+    gpus = ["--prefill-engine-num-gpu", "4", "--decode-engine-num-gpu", "4"]
+    plain = ["plan", "decide", "--profile", shared_data / PROFILE, *TP4_SLA, *gpus, *load]
+    given = run_cli(*plain).json()
+    assert {k: v for k, v in out.items() if k != "inputs"} == {
+        k: v for k, v in given.items() if k != "inputs"
+    }
+
+
+def test_budget_check_counts_the_profiles_gpus_per_engine(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """With 4 GPUs per engine a budget of 8 holds 1 prefill + 1 decode engine, not 7 + 1."""
+    prof = tp4_profile(shared_data, tmp_path)
+    args = ["--rps", "40", *TP4_SLA, "--max-gpu-budget", "8", "-o", "json"]
+    out = run_cli("plan", "decide", "--profile", prof, *args).json()
+    assert (out["prefill_replicas"], out["decode_replicas"]) == (1, 1)
+    assert out["gpus"] == 8 and out["budget_clamped"]
+    assert out["prefill_needed"] > 1
+    res = run_cli("plan", "decide", "--profile", prof, *args[:-2], "--max-gpu-budget", "4")
+    assert res.exit_code == 4  # one engine of each role needs 8 GPUs
+    assert "engine(s) of 4 GPU(s)" in res.stderr and "they need 8 GPUs" in res.stderr
+
+
+def test_flag_overriding_the_profile_says_so(shared_data: Path, tmp_path: Path) -> None:
+    prof = tp4_profile(shared_data, tmp_path)
+    args = ["--rps", "10", "--ttft", "500", "--itl", "20", "--decode-engine-num-gpu", "2"]
+    res = run_cli("plan", "decide", "--profile", prof, *args, "-o", "json")
+    assert res.exit_code == 0, res.stderr
+    assert res.stderr.splitlines() == [
+        f"note: --ttft 500 ms overrides the profile's 200 ms ({prof / 'profile.json'})",
+        f"note: --decode-engine-num-gpu 2 overrides the profile's 4 ({prof / 'profile.json'})",
+    ]
+    out = res.json()
+    assert out["inputs"]["ttft"] == {"value": 500.0, "from": "flag"}
+    assert out["inputs"]["itl"] == {"value": 20.0, "from": "flag"}  # same as recorded: no note
+    assert out["inputs"]["decode_engine_num_gpu"] == {"value": 2, "from": "flag"}
+    assert out["gpus"] == 4 * out["prefill_replicas"] + 2 * out["decode_replicas"]
+
+
+def test_profile_without_profile_json_needs_the_sla_flags(shared_data: Path) -> None:
+    res = run_cli(
+        "plan", "decide", "--profile", shared_data / PROFILE, "--rps", "10", "--isl", "3000"
+    )
+    assert res.exit_code == 2
+    assert res.stderr.strip().splitlines() == [
+        f"error: give --osl, --ttft, --itl: the profile {shared_data / PROFILE} has no "
+        "profile.json to take them from"
+    ]
+
+
+def test_malformed_profile_json_is_exit_1(shared_data: Path, tmp_path: Path) -> None:
+    prof = tp4_profile(shared_data, tmp_path)
+    (prof / "profile.json").write_text(json.dumps({**TP4_META, "sla": {"ttft": "fast"}}))
+    res = run_cli("plan", "decide", "--profile", prof, "--rps", "10")
+    assert res.exit_code == 1
+    assert "'sla.ttft' must be a number > 0 ms" in res.stderr

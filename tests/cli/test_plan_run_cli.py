@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -74,6 +76,8 @@ def test_config_file_can_hold_everything(shared_data: Path, tmp_path: Path) -> N
         (["--max-gpu-budget", "1"], 4, "max_gpu_budget 1 GPUs cannot hold"),
         (["--min-endpoint", "3", "--max-gpu-budget", "5"], 4, "they need 6 GPUs"),
         (["--load-quantile", "1"], 1, "--load-quantile must be in (0, 1)"),
+        (["--isl", "0.5"], 1, "--isl must be a finite number >= 1 (tokens)"),
+        (["--osl", "0"], 1, "--osl must be a finite number >= 1 (tokens)"),
     ],
 )
 def test_flag_validation(base: list[str], args: list[str], code: int, message: str) -> None:
@@ -203,3 +207,119 @@ def test_virtual_wait_belongs_to_the_virtual_connector(base: list[str], tmp_path
     )  # fmt: skip
     assert r.exit_code == 0, r.stderr
     assert r.json()["virtual_wait"] == 5.0
+
+
+def _tp4_profile(shared_data: Path, tmp_path: Path) -> Path:
+    """The H200 profile with a profile.json: model, 4 GPUs per engine, a 200/20 ms SLA."""
+    out = tmp_path / "tp4"
+    shutil.copytree(shared_data / H200, out)
+    par = {"tp": 4, "gpus_per_engine": 4}
+    meta = {
+        "model": "meta-llama/Llama-3.1-8B-Instruct",
+        "parallelism": {"prefill": par, "decode": par},
+        "sla": {"isl": 2000, "osl": 200, "ttft": 200, "itl": 20},
+    }
+    (out / "profile.json").write_text(json.dumps(meta), encoding="utf-8")
+    return out
+
+
+def test_print_config_takes_model_sla_and_gpus_from_profile_json(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """The README's `plan run` without --ttft/--itl (or --model) plans for the profile's SLA."""
+    prof = _tp4_profile(shared_data, tmp_path)
+    r = run_cli("plan", "run", "--profile", prof, "--print-config", "-o", "json")
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr == ""
+    s = r.json()
+    assert s["model"] == "meta-llama/Llama-3.1-8B-Instruct"
+    assert (s["ttft"], s["itl"], s["isl"], s["osl"]) == (200.0, 20.0, 2000.0, 200.0)
+    assert (s["prefill_engine_num_gpu"], s["decode_engine_num_gpu"]) == (4, 4)
+    table = run_cli("plan", "run", "--profile", prof, "--print-config")
+    assert table.exit_code == 0, table.stderr
+    ttft_row = next(line for line in table.stdout.splitlines() if line.split()[:1] == ["ttft"])
+    assert ttft_row.split()[1:] == ["200", "profile.json"]
+
+
+def test_flags_and_config_file_override_profile_json_with_a_note(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    prof = _tp4_profile(shared_data, tmp_path)
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("itl: 30\nmodel: llama-3.1-8b\nmax_gpu_budget: 16\n")
+    r = run_cli(
+        "plan", "run", "--profile", prof, "--config", cfg, "--ttft", "500",
+        "--prefill-engine-num-gpu", "1", "--print-config", "-o", "json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    where = prof / "profile.json"
+    assert r.stderr.splitlines() == [
+        f"note: --ttft 500 ms overrides the profile's 200 ms ({where})",
+        f"note: {cfg}'s itl: 30 ms overrides the profile's 20 ms ({where})",
+        f"note: --prefill-engine-num-gpu 1 overrides the profile's 4 ({where})",
+    ]  # the model is the same one by its catalogue name: no note
+    s = r.json()
+    assert (s["ttft"], s["itl"], s["isl"], s["model"]) == (500.0, 30.0, 2000.0, "llama-3.1-8b")
+    assert (s["prefill_engine_num_gpu"], s["decode_engine_num_gpu"]) == (1, 4)
+
+
+def test_profile_gpus_count_against_the_budget_before_start(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    prof = _tp4_profile(shared_data, tmp_path)
+    r = run_cli("plan", "run", "--profile", prof, "--max-gpu-budget", "4", "--print-config")
+    assert r.exit_code == 4
+    assert "they need 8 GPUs" in r.stderr
+
+
+def _not_utf8(path: Path) -> Path:
+    path.write_bytes("token\n".encode("utf-16"))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (lambda d: ["--connector", "virtual", "--state", d / "no" / "s.json"], "does not exist"),
+        (lambda d: ["--connector", "virtual", "--state", d], "it is a directory"),
+        (lambda d: ["--connector", "virtual", "--state", _not_utf8(d / "s.json")], "not UTF-8"),
+        (lambda d: ["--prometheus-token-file", d / "absent"], "cannot read Prometheus token"),
+        (lambda d: ["--prometheus-token-file", _not_utf8(d / "tok")], "not UTF-8"),
+        (lambda d: ["--prometheus-ca-bundle", _not_utf8(d / "ca.pem")], "not PEM CA certificates"),
+        (lambda d: ["--prometheus-ca-bundle", d], "Is a directory"),
+    ],
+    ids=[
+        "state-folder-missing", "state-is-a-directory", "state-not-utf8", "token-missing",
+        "token-not-utf8", "ca-bundle-garbage", "ca-bundle-directory",
+    ],
+)  # fmt: skip
+def test_settings_that_cannot_work_fail_before_the_first_tick(
+    base: list[str], tmp_path: Path, setting: Any, message: str
+) -> None:
+    """Issue 11: these used to start, log an error every tick and exit 0."""
+    r = run_cli(
+        *base, "--prometheus-url", CLOSED, "--interval", "0.1", "--startup-s", "0",
+        "--max-ticks", "2", "--metrics-port", "0", *setting(tmp_path), "-o", "json",
+    )  # fmt: skip
+    assert r.exit_code == 1, r.stdout + r.stderr
+    assert r.stdout == ""
+    errors = [x for x in r.stderr.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], r.stderr
+    assert not any(x.startswith("{") for x in r.stderr.splitlines())  # no tick ran
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.skipif(not Path("/sys").is_dir(), reason="needs Linux sysfs")
+def test_state_in_a_folder_nobody_can_write_fails_before_the_first_tick(base: list[str]) -> None:
+    """/sys takes no new files, not even from root (a chmod'ed folder would not stop root)."""
+    r = run_cli(
+        *base, "--prometheus-url", CLOSED, "--interval", "0.1", "--max-ticks", "1",
+        "--metrics-port", "0", "--connector", "virtual", "--state", "/sys/dynamo-plan-state.json",
+    )  # fmt: skip
+    assert r.exit_code == 1
+    errors = [x for x in r.stderr.splitlines() if x.startswith("error:")]
+    assert errors == [
+        "error: cannot write virtual state /sys/dynamo-plan-state.json: folder /sys: "
+        "Permission denied"
+    ]
+    assert not any(x.startswith("{") for x in r.stderr.splitlines())

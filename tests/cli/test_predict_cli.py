@@ -13,6 +13,7 @@ from tests.conftest import run_cli
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_traces" / "mooncake_conversation_10min.jsonl"
 METRICS = {
     "mape", "smape", "wape", "rmse", "mae", "bias", "under_rate", "p90_coverage", "ms_per_step",
+    "ms_per_step_mean", "ms_per_step_max",
 }  # fmt: skip
 FAST = "constant,kalman,default"
 
@@ -33,6 +34,7 @@ def test_backtest_json_shape() -> None:
         assert set(r) == {"series", "predictor"} | METRICS
         assert 0 <= r["under_rate"] <= 1 and 0 <= r["p90_coverage"] <= 1
         assert r["wape"] >= 0 and r["ms_per_step"] > 0
+        assert r["ms_per_step_max"] >= max(r["ms_per_step"], r["ms_per_step_mean"])
     for series, best in data["best"].items():
         wapes = {r["predictor"]: r["wape"] for r in data["results"] if r["series"] == series}
         assert wapes[best] == min(wapes.values())

@@ -215,6 +215,12 @@ def test_infeasible_exits_4_with_the_closest_config(tmp_path: Path) -> None:
         ),
         ([*LLAMA, *SLA, "--backend", "tgi"], 2, "--backend must be one of"),
         ([*LLAMA, *SLA, "--dtype", "int4"], 2, "--dtype must be fp8 or bf16"),
+        (
+            ["--model", "llama-3.1-8b", "--system", "a100_sxm", "--backend", "vllm", *SLA],
+            1,
+            "a100_sxm has no FP8 tensor cores: --dtype must be one of bf16",
+        ),
+        ([*LLAMA, *SLA, "--max-gpus-per-engine", "1024"], 1, "must be in 1..72"),
     ],
 )
 def test_bad_input_is_one_line(tmp_path: Path, args: list[str], code: int, fragment: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -175,3 +177,89 @@ def test_rate_series(shared_data: Path, tmp_path: Path) -> None:
     rate.write_text("timestamp,requests,isl,osl\n0,1000000000000,100,20\n60,4,100,20\n")
     r = run_cli("simulate", rate, "--profile", shared_data / H200, "--ttft", "300", "--itl", "20")
     assert "requests" in one_error_line(r, 1)
+
+
+def _tp4_profile(shared_data: Path, tmp_path: Path) -> Path:
+    """The H200 profile with a profile.json recording 4 GPUs per engine and a 200/20 ms SLA."""
+    out = tmp_path / "tp4"
+    shutil.copytree(shared_data / H200, out)
+    par = {"tp": 4, "gpus_per_engine": 4}
+    meta = {
+        "model": "llama-3.1-8b",
+        "parallelism": {"prefill": par, "decode": par},
+        "sla": {"isl": 3000, "osl": 150, "ttft": 200, "itl": 20},
+    }
+    (out / "profile.json").write_text(json.dumps(meta), encoding="utf-8")
+    return out
+
+
+def _notes(result: CliResult) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("note:")]
+
+
+def test_sla_and_gpus_per_engine_come_from_profile_json(
+    shared_data: Path, trace: Path, tmp_path: Path
+) -> None:
+    """Without --ttft/--itl/--*-engine-num-gpu the recorded values are used: the same result as
+    giving them, and GPU-hours 4× those of 1-GPU engines."""
+    prof = _tp4_profile(shared_data, tmp_path)
+    static = ["--policy", "static", "--prefill-replicas", "2", "--decode-replicas", "1"]
+    base = ["simulate", trace, "--rate-scale", "10", "--interval", "6", "--startup-s", "6"]
+    base += [*static, "-o", "json"]
+    recorded = run_cli(*base, "--profile", prof)
+    assert recorded.exit_code == 0, recorded.stderr
+    assert _notes(recorded) == []
+    sla = ["--ttft", "200", "--itl", "20"]
+    gpus = ["--prefill-engine-num-gpu", "4", "--decode-engine-num-gpu", "4"]
+    given = run_cli(*base, "--profile", shared_data / H200, *sla, *gpus)
+    one_gpu = run_cli(*base, "--profile", shared_data / H200, *sla)
+
+    def strip(r: CliResult) -> dict:
+        return {k: v for k, v in r.json().items() if k != "wall_s"}
+
+    assert strip(recorded) == strip(given)
+    assert recorded.json()["gpu_hours"] == pytest.approx(4 * one_gpu.json()["gpu_hours"])
+
+
+def test_flag_overriding_profile_json_says_so(
+    shared_data: Path, trace: Path, tmp_path: Path
+) -> None:
+    prof = _tp4_profile(shared_data, tmp_path)
+    r = run_cli(
+        "simulate", trace, "--profile", prof, "--ttft", "300", "--rate-scale", "10",
+        "--interval", "6", "--startup-s", "6", "--policy", "static",
+        "--prefill-replicas", "1", "--decode-replicas", "1", "-o", "json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert _notes(r) == [
+        f"note: --ttft 300 ms overrides the profile's 200 ms ({prof / 'profile.json'})"
+    ]
+
+
+def test_profile_without_profile_json_needs_ttft_and_itl(shared_data: Path, trace: Path) -> None:
+    r = run_cli("simulate", trace, "--profile", shared_data / H200, "--itl", "20")
+    line = one_error_line(r, 2)
+    assert "give --ttft:" in line and "has no profile.json" in line
+
+
+def test_compare_table_is_ranked_with_units(shared_data: Path, trace: Path) -> None:
+    """``--compare``'s table: best first (SLA attainment, then GPU-hours; the caption says so),
+    units in the headers, plain numbers (no 1.234e+04)."""
+    as_json = sim(shared_data, trace, "--compare", "-o", "json")
+    table = sim(shared_data, trace, "--compare")
+    assert as_json.exit_code == 0 and table.exit_code == 0, table.stderr
+    docs = as_json.json()
+    best_first = sorted(docs, key=lambda d: (-d["sla_attainment"], d["gpu_hours"]))
+    assert [d["rank"] for d in best_first] == [1, 2, 3, 4]
+    text = " ".join(table.stdout.split())
+    for header in ("SLA met %", "GPU-hours", "TTFT p99 (ms)", "ITL p99 (ms)"):
+        assert header.split()[0] in text
+    assert "(ms)" in table.stdout and "%" in table.stdout
+    assert "Ranked by SLA attainment (highest first), then GPU-hours (fewest first)." in text
+    rows = [
+        line.split()
+        for line in table.stdout.splitlines()
+        if line.split()[:1] in (["1"], ["2"], ["3"], ["4"])
+    ]
+    assert [r[1] for r in rows] == [d["policy"] for d in best_first]
+    assert "e+" not in table.stdout and "e-0" not in table.stdout

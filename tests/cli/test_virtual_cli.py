@@ -75,12 +75,39 @@ def test_store_choice_is_a_usage_error(flags: list[str]) -> None:
     assert "give exactly one" in result.stderr
 
 
-def test_malformed_state_file_exits_3(tmp_path: Path) -> None:
+def test_malformed_state_file_exits_1(tmp_path: Path) -> None:
+    """The file the user named is not a state: bad input (1), not a failed store (3)."""
     path = tmp_path / "state.json"
     path.write_text('{"decision_id": "x"}')
     result = run_cli("virtual", "get", "--state", path)
-    assert result.exit_code == 3
+    assert result.exit_code == 1
     assert "field 'decision_id' must be an integer >= -1" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["get", "wait", "complete"])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"\x00\x01\xff binary", "not UTF-8 text"), ('{"a": 1}'.encode("utf-16"), "UTF-16?")],
+    ids=["binary", "utf16"],
+)
+def test_state_file_that_is_not_text_exits_1(
+    tmp_path: Path, command: str, content: bytes, message: str
+) -> None:
+    """Issue 11: a binary state file exited 3 (as if a store had failed)."""
+    path = tmp_path / "state.json"
+    path.write_bytes(content)
+    extra = ["--timeout", "0"] if command == "wait" else []
+    result = run_cli("virtual", command, "--state", path, *extra, "-o", "json")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"error: {path}:1: not UTF-8 text")
+    assert message in result.stderr and result.stderr.strip().count("\n") == 0
+    assert path.read_bytes() == content
+
+
+def test_state_path_that_is_a_directory_exits_1(tmp_path: Path) -> None:
+    result = run_cli("virtual", "get", "--state", tmp_path)
+    assert result.exit_code == 1 and "is a directory" in result.stderr
 
 
 def test_etcd_round_trip(etcd: ServerProcess) -> None:

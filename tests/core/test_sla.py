@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from scipy.interpolate import PchipInterpolator
 
 from dynamo_plan.adapters.profile_files import load_profile
+from dynamo_plan.core import sla as sla_module
 from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.core.sla import (
+    MAX_RATE_RPS,
     SLA,
     EngineGpus,
     Limits,
@@ -249,7 +251,9 @@ def test_clamped_lookups_are_reported(profile: PerformanceProfile) -> None:
 
 
 def test_idle_load_needs_nothing(profile: PerformanceProfile) -> None:
-    plan = size_replicas(Load(0, 0, 0, 60), profile, SLA(100, 10), EngineGpus(), Limits(2, None))
+    plan = size_replicas(
+        Load(0, 3000, 150, 60), profile, SLA(100, 10), EngineGpus(), Limits(2, None)
+    )
     assert (plan.prefill_needed, plan.decode_needed) == (0, 0)
     assert (plan.prefill, plan.decode) == (2, 2)
 
@@ -261,6 +265,11 @@ def test_idle_load_needs_nothing(profile: PerformanceProfile) -> None:
         (lambda: SLA(100, float("nan")), "itl_ms"),
         (lambda: Load(-1, 1, 1, 60), "requests"),
         (lambda: Load(1, 1, 1, 0), "interval_s"),
+        (lambda: Load(60, 0, 150, 60), "isl"),
+        (lambda: Load(60, 3000, 0.5, 60), "osl"),
+        (lambda: Load(60, 2e9, 150, 60), "isl"),
+        (lambda: Load(60 * MAX_RATE_RPS * 1.01, 3000, 150, 60), "MAX_RATE_RPS"),
+        (lambda: Load(1, 3000, 150, 1e-300), "MAX_RATE_RPS"),
         (lambda: EngineGpus(0, 1), "prefill"),
         (lambda: Limits(0, None), "min_endpoint"),
         (lambda: Limits(1, 0), "max_gpu_budget"),
@@ -297,6 +306,21 @@ def test_limits_invariants(p: int, d: int, gp: int, gd: int, floor: int, budget:
         spare = budget - pp * gp - dd * gd
         assert not (pp < max(p, floor) and spare >= gp)
         assert not (dd < max(d, floor) and spare >= gd)
+
+
+@given(needs, needs, st.integers(1, 20), gpus, gpus, st.integers(1, 2), st.integers(1, 400))
+def test_budget_split_is_monotone_in_the_need(
+    p: int, d: int, more: int, gp: int, gd: int, floor: int, budget: int
+) -> None:
+    # the clamp depends on the need alone: more need for a role never gives it fewer engines,
+    # nor the other role more
+    assume(floor * (gp + gd) <= budget)
+    engines, limits = EngineGpus(gp, gd), Limits(floor, budget)
+    pp, dd, _ = apply_limits(p, d, engines, limits)
+    p2, d2, _ = apply_limits(p + more, d, engines, limits)
+    assert p2 >= pp and d2 <= dd
+    p3, d3, _ = apply_limits(p, d + more, engines, limits)
+    assert d3 >= dd and p3 <= pp
 
 
 @settings(max_examples=40, deadline=None)
@@ -346,3 +370,121 @@ def test_prefill_slowdown_edges() -> None:
     assert prefill_slowdown(1, 2, 0.5, 40, 0.5, 3.0) == 0.5
     assert prefill_slowdown(1e9, 2, 0.5, 40, 0.5, 3.0) == 3.0
     assert prefill_slowdown(80, 2, 1.5, 40, 0.5, 3.0, queueing=False) == pytest.approx(2.0)
+
+
+# --- O(log load) sizing -------------------------------------------------------------------------
+
+
+def linear_erlang_c(c: int, a: float) -> float:
+    """The former O(c) Erlang C (recursion through Erlang B), the reference for small pools."""
+    if a <= 0.0:
+        return 0.0
+    if a >= c:
+        return 1.0
+    b = 1.0
+    for k in range(1, c + 1):
+        b = a * b / (k + a * b)
+    return c * b / (c - a * (1.0 - b))
+
+
+def linear_prefill_engines(load: float, s: float, target: float, q: float | None) -> int:
+    """The former O(answer) search: Erlang B carried along k = 1, 2, ... (a verbatim copy)."""
+    if load <= 0.0:
+        return 0
+    slack = target - s
+    b = 1.0
+    k = 0
+    while True:
+        k += 1
+        b = load * b / (k + load * b)
+        if k <= load:
+            continue
+        c = k * b / (k - load * (1.0 - b))
+        if q is None:
+            ok = 0.5 * c * s / (k - load) <= slack
+        else:
+            ok = c * math.exp(-2.0 * (k - load) * slack / s) <= 1.0 - q
+        if ok:
+            return k
+
+
+quantiles = st.one_of(st.none(), st.floats(0.5, 0.999))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.floats(1e-3, 1e4), st.floats(1.0, 1000.0), st.floats(1.01, 10.0), quantiles)
+def test_prefill_engines_match_the_linear_search(
+    load: float, s: float, ratio: float, q: float | None
+) -> None:
+    got = sla_module._prefill_engines(load, s, s * ratio, q)
+    assert got == linear_prefill_engines(load, s, s * ratio, q)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.floats(1e-3, 1e12), st.floats(1.0, 1e3), st.floats(1.01, 10.0), quantiles)
+def test_prefill_engines_monotone_in_load(
+    load: float, factor: float, ratio: float, q: float | None
+) -> None:
+    lo = sla_module._prefill_engines(load, 100.0, 100.0 * ratio, q)
+    hi = sla_module._prefill_engines(load * factor, 100.0, 100.0 * ratio, q)
+    assert load < lo <= hi
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1001, 20_000), st.floats(0.3, 0.99999))
+def test_erlang_c_large_pools_match_the_recursion(c: int, rho: float) -> None:
+    # above 1000 servers Erlang B comes from the Poisson pmf/cdf ratio, not the recursion
+    assert erlang_c(c, rho * c) == pytest.approx(linear_erlang_c(c, rho * c), rel=1e-9)
+
+
+@pytest.mark.parametrize("a", [1e6, 1e9, 1e12, 1e15, 1e18])
+@pytest.mark.parametrize("beta", [0.25, 1.0, 3.0])
+def test_erlang_c_at_huge_loads_is_the_halfin_whitt_limit(a: float, beta: float) -> None:
+    # c = a + beta·sqrt(a) servers: C -> 1 / (1 + beta·Phi(beta)/phi(beta)) as a -> inf
+    # (Halfin & Whitt 1981); finite and exact to O(1/sqrt(a)) where the O(c) loop never ends
+    c = math.ceil(a + beta * math.sqrt(a))
+    phi = math.exp(-beta * beta / 2) / math.sqrt(2 * math.pi)
+    cdf = 0.5 * (1 + math.erf(beta / math.sqrt(2)))
+    limit = 1 / (1 + beta * cdf / phi)
+    got = erlang_c(c, a)
+    assert math.isfinite(got)
+    assert got == pytest.approx(limit, rel=10 / math.sqrt(a))
+
+
+@pytest.mark.parametrize("exponent", range(1, 16))
+@pytest.mark.parametrize("q", [None, 0.99])
+def test_prefill_engine_search_is_logarithmic(
+    monkeypatch: pytest.MonkeyPatch, exponent: int, q: float | None
+) -> None:
+    calls = []
+    real = sla_module.erlang_c
+
+    def counting(servers: int, load: float) -> float:
+        calls.append(servers)
+        return real(servers, load)
+
+    monkeypatch.setattr(sla_module, "erlang_c", counting)
+    load = 10.0**exponent + 0.5
+    s, target = 100.0, 100.1  # tight slack: the answer is far above the load, a wide search
+    got = sla_module._prefill_engines(load, s, target, q)
+    excess = got - math.floor(load)
+    assert excess >= 2
+    assert 1 <= len(calls) <= 2 * math.log2(excess) + 3
+
+    def ok(k: int) -> bool:  # the criterion, from its definition
+        c, gap = real(k, load), k - load
+        if q is None:
+            return s + 0.5 * c * s / gap <= target
+        return c * math.exp(-2 * gap * (target - s) / s) <= 1 - q
+
+    assert ok(got) and not ok(got - 1)  # the smallest pool that meets it
+
+
+def test_decision_at_the_maximum_rate(profile: PerformanceProfile) -> None:
+    load = Load(MAX_RATE_RPS * 60, 3000, 150, 60)
+    plan = size_replicas(load, profile, SLA(200, 10), EngineGpus(4, 4), Limits(1, None))
+    work = MAX_RATE_RPS * 3000 / (plan.prefill_thpt_per_gpu * 4)
+    assert work < plan.prefill <= work * (1 + 1e-6)
+    assert plan.decode == math.ceil(MAX_RATE_RPS * 150 / (plan.decode_thpt_per_gpu * 4) - 1e-9)
+    assert math.isfinite(plan.expected_ttft_queued_ms)
+    assert plan.expected_ttft_ms < plan.expected_ttft_queued_ms <= 200.0

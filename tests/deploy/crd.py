@@ -1,4 +1,4 @@
-"""The real Dynamo DGDR CRD (../shared/data/crds): its openAPIV3Schema, and the pruning check.
+"""The real Dynamo DGDR CRD (tests/data/crds): its openAPIV3Schema, and the pruning check.
 
 jsonschema alone is laxer than the Kubernetes API server: the CRD's objects do not forbid extra
 keys, but the server drops (prunes) every field its structural schema does not declare unless

@@ -12,8 +12,10 @@ from dynamo_plan.deploy.apply import (
     DryRun,
     ManifestObject,
     apply_objects,
+    changed,
     delete_objects,
     load_manifest,
+    preview_objects,
     wait_ready,
 )
 from dynamo_plan.errors import ClusterError, InputError
@@ -82,6 +84,27 @@ def test_diff_shows_live_against_applied(kube: KubeClient) -> None:
     assert "-      replicas: 1" in diff and "+      replicas: 5" in diff
     assert "resourceVersion" not in diff and "managedFields" not in diff
     assert outcomes[1].diff == ""  # the ConfigMap is unchanged
+
+
+@pytest.mark.parametrize("mode", [DryRun.server, DryRun.client])
+def test_preview_stores_nothing_and_counts_changes(
+    kube: KubeClient, standin: StandIn, mode: DryRun
+) -> None:
+    fresh = preview_objects(kube, _objects(kube, 3), mode)
+    assert _actions(fresh) == ["created", "created"] and changed(fresh) == 2
+    assert all(o.dry_run and o.diff for o in fresh)
+    assert standin.get("dynamographdeployments", "team", "llama") is None
+    apply_objects(kube, _objects(kube, 1))
+    again = preview_objects(kube, _objects(kube, 3), mode)
+    assert _actions(again) == ["configured", "unchanged"] and changed(again) == 1
+    assert "+      replicas: 3" in (again[0].diff or "")
+    live = standin.get("dynamographdeployments", "team", "llama")
+    assert live is not None and live["spec"]["services"]["decode"]["replicas"] == 1
+
+
+def test_preview_is_always_a_dry_run(kube: KubeClient) -> None:
+    with pytest.raises(ValueError, match="dry run"):
+        preview_objects(kube, _objects(kube), None)  # type: ignore[arg-type]
 
 
 def test_conflict_names_the_other_manager_and_force_takes_over(

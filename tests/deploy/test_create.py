@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 
-from dynamo_plan.deploy.create import build_dgdr, dump_dgdr, write_atomic
+from dynamo_plan.deploy.create import build_dgdr, dump_dgdr
 from dynamo_plan.deploy.dgdr import validate_text
 from dynamo_plan.errors import InputError, UsageError
 from tests.deploy.crd import crd_schema, pruned_fields
@@ -96,12 +96,3 @@ def test_offline_and_system_go_together() -> None:
         build_dgdr(**_kwargs(offline=True))
     with pytest.raises(UsageError, match="add --offline"):
         build_dgdr(**_kwargs(system="h200_sxm"))
-
-
-def test_write_atomic(tmp_path: Path) -> None:
-    target = tmp_path / "dgdr.yaml"
-    write_atomic(target, "a: 1\n")
-    assert target.read_text() == "a: 1\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["dgdr.yaml"]
-    with pytest.raises(InputError, match="does not exist"):
-        write_atomic(tmp_path / "nope" / "x.yaml", "a: 1\n")

@@ -28,11 +28,14 @@ EXPECTED: dict[str, tuple[str, int, bool]] = {
     "empty_file": ("", 1, False),
     "isl_float": (f"{SLA}.isl", 12, False),
     "isl_zero": (f"{SLA}.isl", 12, False),
+    "isl_too_large": (f"{SLA}.isl", 12, False),
     "itl_negative": (f"{SLA}.itl", 15, False),
     "itl_null": (f"{SLA}.itl", 15, False),
     "itl_zero": (f"{SLA}.itl", 15, False),
     "labels_not_strings": ("spec.deploymentOverrides.labels.team", 24, False),
     "missing_backend": ("spec.backend", 5, False),
+    # Dynamo's admission webhook refuses it too ("spec.profilingConfig.config is required")
+    "missing_config": ("spec.profilingConfig.config", 8, False),
     "missing_itl": (f"{SLA}.itl", 11, False),
     "missing_model": ("spec.model", 5, False),
     "missing_name": ("metadata.name", 3, False),
@@ -58,6 +61,7 @@ EXPECTED: dict[str, tuple[str, int, bool]] = {
     "ttft_inf": (f"{SLA}.ttft", 14, False),
     "ttft_negative": (f"{SLA}.ttft", 14, False),
     "ttft_string": (f"{SLA}.ttft", 14, False),
+    "ttft_too_large": (f"{SLA}.ttft", 14, False),
     "ttft_zero": (f"{SLA}.ttft", 14, False),
     "unknown_key_sla": (f"{SLA}.ttf", 16, True),
     "unknown_key_spec": ("spec.autoAply", 22, True),
@@ -108,6 +112,9 @@ def test_bad_dgdr(stem: str) -> None:
         ("unknown_key_sla", "`ttf`: did you mean `ttft`?"),
         ("empty_file", "empty file: expected a DynamoGraphDeploymentRequest"),
         ("ttft_inf", "must be a finite number, got .inf"),
+        ("isl_too_large", "must be <= 10000000 tokens, got 1" + "0" * 30),
+        ("ttft_too_large", "must be <= 3600000 ms, got 8.64e+07"),
+        ("missing_config", "required field missing: spec.profilingConfig.config"),
     ],
 )
 def test_messages_are_human(stem: str, message: str) -> None:

@@ -192,4 +192,14 @@ def test_unreachable_cluster_skips_the_rest(standin: StandIn, tmp_path: Path) ->
     config.write_text(config.read_text().replace(standin.url, closed_port_url()))
     checks = run_checks(KubeClient(kubeconfig=config, retries=0), NS, None)
     assert checks[0].ok is False and "cannot reach" in checks[0].detail
+    assert checks[0].unreachable and "unreachable" not in checks[0].row()  # exit 3, not 1
     assert [c.ok for c in checks[1:]] == [None] * 6
+
+
+def test_only_a_service_that_did_not_answer_is_unreachable(
+    standin: StandIn, kube: KubeClient
+) -> None:
+    assert check_prometheus(closed_port_url()).unreachable
+    assert not check_crds(kube).unreachable  # missing CRDs: the cluster answered
+    standin.forbidden.add("nodes")
+    assert not check_gpus(kube).unreachable  # 403: an answer, a permission to grant

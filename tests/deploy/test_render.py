@@ -323,7 +323,10 @@ def test_tp_from_planner_hint_without_profile_json(shared_data: Path, tmp_path: 
 
 
 def test_tp_hint_disagreeing_with_profile_is_input_error(profile_dir: Path) -> None:
-    with pytest.raises(InputError, match=r"planner\.decodeEngineNumGpu is 1 .* decode TP 2"):
+    with pytest.raises(
+        InputError,
+        match=r"decode TP 2, the DGDR asks for decode TP 1 \(.*planner\.decodeEngineNumGpu",
+    ):
         render(dgdr_doc(decodeEngineNumGpu=1), load_profile(profile_dir))
 
 
@@ -338,3 +341,56 @@ def test_load_dgdr_error_names_file_line_and_path(tmp_path: Path) -> None:
     good = tmp_path / "good.yaml"
     good.write_text(DGDR_TEXT.format(backend="vllm"))
     assert load_dgdr(good)["metadata"]["name"] == "llama-8b"
+
+
+@pytest.mark.parametrize(
+    ("meta", "expected"),
+    [
+        (
+            {"model": "meta-llama/Llama-3.1-70B-Instruct"},
+            "is for model meta-llama/Llama-3.1-70B-Instruct (decode TP2), the DGDR d.yaml asks "
+            "for meta-llama/Llama-3.1-8B-Instruct (vllm)",
+        ),
+        (
+            {"backend": "sglang"},
+            "is for model meta-llama/Llama-3.1-8B-Instruct (sglang, decode TP2), the DGDR d.yaml "
+            "asks for meta-llama/Llama-3.1-8B-Instruct (vllm)",
+        ),
+    ],
+    ids=["model", "backend"],
+)
+def test_profile_for_another_model_or_backend_is_input_error(
+    shared_data: Path, tmp_path: Path, meta: dict[str, Any], expected: str
+) -> None:
+    recorded = {**PROFILE_META, **meta}
+    recorded["parallelism"] = {"decode": {"tp": 2}}
+    folder = make_profile_dir(shared_data, tmp_path, recorded)
+    with pytest.raises(InputError) as info:
+        render(dgdr_doc(), load_profile(folder), dgdr_path=Path("d.yaml"), profile_path=folder)
+    assert str(info.value).startswith(f"profile {folder / 'profile.json'} ")
+    assert expected in str(info.value)
+
+
+def test_profile_model_matches_aic_hf_id_or_catalogue_name(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """spec.model is the served name; sweep.aicHfId (what the estimator profiled) also counts,
+    and an HF id equals its catalogue short name."""
+    doc = dgdr_doc()
+    doc["spec"]["model"] = "my-llama"
+    folder = make_profile_dir(shared_data, tmp_path, {**PROFILE_META, "model": "llama-3.1-8b"})
+    with pytest.raises(InputError, match="asks for my-llama"):
+        render(doc, load_profile(folder))
+    doc["spec"]["profilingConfig"]["config"]["sweep"] = {"aicHfId": "meta-llama/Llama-3.1-8B"}
+    assert render(doc, load_profile(folder)).tp == {"prefill": 1, "decode": 2}
+
+
+def test_profile_tp_outside_the_dgdrs_gpus_per_engine_is_input_error(profile_dir: Path) -> None:
+    doc = dgdr_doc()
+    doc["spec"]["profilingConfig"]["config"]["hardware"] = {"maxNumGpusPerEngine": 1}
+    with pytest.raises(
+        InputError, match=r"decode TP 2 \(2 GPUs per engine\), the DGDR allows 1\.\.1"
+    ):
+        render(doc, load_profile(profile_dir))
+    doc["spec"]["profilingConfig"]["config"]["hardware"] = {"maxNumGpusPerEngine": 2}
+    assert render(doc, load_profile(profile_dir)).tp == {"prefill": 1, "decode": 2}

@@ -179,3 +179,17 @@ def test_bad_gpu_spec_is_one_precise_line(tmp_path: Path, content: str, message:
     with pytest.raises(InputError, match=message) as info:
         load_gpu(spec_path=p)
     assert str(p) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_gpus_list_the_precisions_their_tensor_cores_run(tmp_path: Path) -> None:
+    assert load_gpu("a100_sxm").dtypes == ("bf16",)  # Ampere: no FP8
+    assert load_gpu("h200").dtypes == ("bf16", "fp8")
+    spec = tmp_path / "v100.yaml"
+    numbers = "bf16_tflops: 1\nfp8_tflops: 1\nhbm_gbps: 1\nhbm_gib: 1\nnvlink_gbps: 1\n"
+    spec.write_text(numbers + "dtypes: [bf16]\n")
+    assert load_gpu(spec_path=spec).dtypes == ("bf16",)
+    spec.write_text(numbers)
+    assert load_gpu(spec_path=spec).dtypes == ("bf16", "fp8")
+    spec.write_text(numbers + "dtypes: [int4]\n")
+    with pytest.raises(InputError, match="'dtypes' must be a non-empty list of bf16, fp8"):
+        load_gpu(spec_path=spec)

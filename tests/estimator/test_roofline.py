@@ -210,3 +210,12 @@ def test_aiconfigurator_gives_points_like_roofline() -> None:  # pragma: no cove
     d = est.decode(2, 16, 4096)
     assert p.latency_ms > 0 and d.latency_ms > 0
     assert d.thpt_per_gpu == pytest.approx(16 / (d.latency_ms / 1e3) / 2)
+
+
+def test_a_dtype_the_gpu_has_no_tensor_cores_for_is_refused() -> None:
+    """Issue 11: A100 fp8 gave bf16-rate numbers labelled fp8."""
+    a100 = load_gpu("a100_sxm")
+    with pytest.raises(InputError, match="a100_sxm has no FP8 tensor cores"):
+        RooflineEstimator(load_model("llama-3.1-8b"), a100, "vllm", dtype="fp8")
+    est = RooflineEstimator(load_model("llama-3.1-8b"), a100, "vllm", dtype="bf16")
+    assert est.prefill(1, 1000).latency_ms > 0

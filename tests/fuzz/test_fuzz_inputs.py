@@ -98,7 +98,7 @@ FILE_COMMANDS: list[FileCommand] = [
     FileCommand("trace stats", lambda path: ["trace", "stats", str(path), "-o", "json"]),
     FileCommand(
         "trace convert",
-        lambda path: ["trace", "convert", str(path), "-o", str(path.parent / "converted.jsonl")],
+        lambda path: ["trace", "convert", str(path), "--out", str(path.parent / "converted.jsonl")],
     ),
     FileCommand("predict backtest", lambda path: ["predict", "backtest", str(path), "-o", "json"]),
     FileCommand(
@@ -142,11 +142,78 @@ FILE_COMMANDS: list[FileCommand] = [
         seeds=_sample_trace_seeds,
     ),
     FileCommand(
-        # the state file is the virtual connector's store: malformed → StateStoreError, exit 3
+        # a malformed state file is bad input (issue 11: it was exit 3): InputError, exit 1
         "virtual get",
         lambda path: ["virtual", "get", "--state", str(path), "-o", "json"],
-        exit_codes=(0, 3),
+        exit_codes=(0, 1),
         seeds=_state_seeds,
+    ),
+    FileCommand(
+        # a GPU spec YAML (issue 11: binary / UTF-16 specs gave a UnicodeDecodeError traceback)
+        "estimate --gpu-spec",
+        lambda path: [
+            "estimate",
+            "-m",
+            "llama-3.1-8b",
+            "--gpu-spec",
+            str(path),
+            "--dtype",
+            "bf16",
+            "--isl",
+            "1000",
+            "-o",
+            "json",
+        ],
+        seeds=lambda: {
+            "mi300x.yaml": b"bf16_tflops: 1307\nfp8_tflops: 2615\nhbm_gbps: 5300\nhbm_gib: 192\n"
+            b"nvlink_gbps: 64\n",
+            "h100.yaml": b"# H100 SXM\nbf16_tflops: 989.5\nfp8_tflops: 1979\nhbm_gbps: 3350\n"
+            b"hbm_gib: 80\nnvlink_gbps: 900\n",
+        },
+    ),
+    FileCommand(
+        # a Hugging Face config.json read for the architecture
+        "estimate --model-config",
+        lambda path: [
+            "estimate",
+            "--model-config",
+            str(path),
+            "-s",
+            "h200_sxm",
+            "--batch",
+            "4",
+            "--context",
+            "100",
+            "-o",
+            "json",
+        ],
+        seeds=lambda: {
+            "config.json": b'{"num_hidden_layers": 2, "hidden_size": 256, "num_attention_heads": 4,'
+            b' "intermediate_size": 512, "vocab_size": 1000}',
+            "gqa.json": b'{"num_hidden_layers": 4, "hidden_size": 512, "num_attention_heads": 8, '
+            b'"num_key_value_heads": 2, "intermediate_size": 1024, "vocab_size": 32000}\n',
+        },
+    ),
+    FileCommand(
+        # the DGDR generate-dgd renders (a mutated model or backend that no longer matches the
+        # profile is refused: 1)
+        "generate-dgd --dgdr",
+        lambda path: [
+            "generate-dgd",
+            "--dgdr",
+            str(path),
+            "--profile",
+            str(SHARED_DATA / "profiles" / "h200_llama3.1-8b-fp8_tp1p_tp1d"),
+            "-f",
+            str(path.parent / "dgd.yaml"),
+        ],
+        seeds=lambda: {
+            "dgdr.yaml": b"apiVersion: nvidia.com/v1alpha1\nkind: DynamoGraphDeploymentRequest\n"
+            b"metadata:\n  name: llama\nspec:\n  model: meta-llama/Llama-3.1-8B-Instruct\n"
+            b"  backend: vllm\n  profilingConfig:\n    profilerImage: nvcr.io/x/profiler:1\n"
+            b"    config:\n      sla: {isl: 1000, osl: 100, ttft: 300.0, itl: 20.0}\n"
+            b"  autoApply: false\n",
+        },
     ),
 ]
 

@@ -45,7 +45,7 @@ def _key(etcd: ServerProcess, field: str) -> tuple[int, int] | None:
 
 def test_decisions_through_etcd_survive_an_etcd_outage(shared_data: Path, tmp_path: Path) -> None:
     profile = shared_data / H200
-    requests = trace_excerpt(shared_data / "traces/azure2023_code.csv", 860.0, 880.0)
+    requests = trace_excerpt(shared_data / "traces/azure2023_code_15min.csv", 860.0, 880.0)
     etcd = mocker = prometheus = planner = None
     try:
         etcd = start_etcd(tmp_path / "etcd", max_lifetime_s=180)

@@ -41,7 +41,7 @@ def test_decision_rises_with_load_and_latency_falls_once_carried_out(
     profile = shared_data / H200
     state = tmp_path / "state.json"
     store = FileStateStore(state)
-    requests = trace_excerpt(shared_data / "traces/azure2023_code.csv", 860.0, 900.0)
+    requests = trace_excerpt(shared_data / "traces/azure2023_code_15min.csv", 860.0, 900.0)
     assert len(requests) > 400
     mocker = prometheus = planner = None
     watch = StateWatch(store).start()
@@ -97,7 +97,7 @@ def test_decision_rises_with_load_and_latency_falls_once_carried_out(
 def test_prometheus_outage_holds_then_resumes(shared_data: Path, tmp_path: Path) -> None:
     profile = shared_data / H200
     state = tmp_path / "state.json"
-    requests = trace_excerpt(shared_data / "traces/azure2023_code.csv", 860.0, 900.0)
+    requests = trace_excerpt(shared_data / "traces/azure2023_code_15min.csv", 860.0, 900.0)
     mocker = prometheus = planner = None
     try:
         mocker = start_mocker(tmp_path / "m", profile, "--virtual-state", str(state))

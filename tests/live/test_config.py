@@ -142,3 +142,39 @@ def test_check_settings(changes: dict, error: type[Exception], expected: str) ->
 def test_check_settings_accepts_the_defaults_with_profile_and_model() -> None:
     check_settings(RunSettings(profile=Path("p"), model="m"))
     check_settings(RunSettings(profile=Path("p"), model="m", connector="virtual", etcd="http://e"))
+
+
+def test_resolve_run_settings_precedence_flag_file_profile_default(tmp_path: Path) -> None:
+    """flag > config file > the profile's profile.json > default, with where each came from."""
+    import json
+
+    from dynamo_plan.live.config import resolve_run_settings
+
+    prof = tmp_path / "prof"
+    prof.mkdir()  # profile.json alone is enough here: the profile is loaded at start, not now
+    meta = {
+        "model": "m",
+        "parallelism": {"prefill": {"tp": 2}, "decode": {"tp": 4}},
+        "sla": {"isl": 1000, "osl": 100, "ttft": 200, "itl": 20},
+    }
+    (prof / "profile.json").write_text(json.dumps(meta))
+    cfg = write(tmp_path, f"profile: {prof}\nitl: 25\ninterval: 60\n")
+    cli = {**RunSettings().as_dict(), "profile": None, "ttft": 300.0}
+    settings, sources, notes = resolve_run_settings(cli, {"ttft"}, cfg)
+    assert (settings.ttft, settings.itl, settings.isl, settings.osl) == (300.0, 25.0, 1000.0, 100.0)
+    assert (settings.prefill_engine_num_gpu, settings.decode_engine_num_gpu) == (2, 4)
+    assert settings.model == "m" and settings.interval == 60.0 and settings.startup_s == 120.0
+    assert {k: sources[k] for k in ("ttft", "itl", "isl", "model", "interval", "startup_s")} == {
+        "ttft": "flag",
+        "itl": "config file",
+        "isl": "profile.json",
+        "model": "profile.json",
+        "interval": "config file",
+        "startup_s": "default",
+    }
+    assert len(notes) == 2 and notes[0].startswith("--ttft 300 ms overrides the profile's 200 ms")
+    bare, bare_sources, bare_notes = resolve_run_settings(
+        {**RunSettings().as_dict(), "profile": tmp_path}, {"profile"}, None
+    )  # a directory without profile.json: the defaults
+    assert bare == RunSettings(profile=tmp_path) and bare_notes == []
+    assert bare_sources["ttft"] == "default"

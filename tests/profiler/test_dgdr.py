@@ -101,6 +101,14 @@ def test_broken_fields(tmp_path: Path, path: str, value: object, message: str) -
     assert str(e.value).startswith(f"{file}: ") and message in str(e.value)
 
 
+def test_a_dgdr_that_is_not_utf8_is_an_input_error(tmp_path: Path) -> None:
+    """Issue 11: a binary or UTF-16 file was a UnicodeDecodeError, not one InputError line."""
+    path = tmp_path / "dgdr.yaml"
+    path.write_bytes("kind: DynamoGraphDeploymentRequest\n".encode("utf-16"))
+    with pytest.raises(InputError, match=r"dgdr.yaml:1: not UTF-8 text .*UTF-16\?"):
+        read_dgdr(path)
+
+
 def test_unreadable_and_invalid_yaml(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot read"):
         read_dgdr(tmp_path / "missing.yaml")

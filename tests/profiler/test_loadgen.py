@@ -3,6 +3,8 @@ concurrency limit, measured TTFT/ITL, error counting, an unreachable endpoint.""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -49,11 +51,34 @@ def test_concurrency_limit_queues_the_excess() -> None:
         max_active = stub.max_active
     assert report.ok == 6
     assert max_active == 2
+    # all six are due at once: the first two take the slots, the other four find none
+    assert [r.queued for r in report.records] == [False, False, True, True, True, True]
     assert report.queued == 4
     # two waves behind the first: waits of about one and two request durations (~0.12 s each)
     waits = sorted(r.wait_s for r in report.records)
+    assert waits[:2] == [0.0, 0.0]
     assert waits[-1] > waits[2] > 0.05
-    assert report.total_wait_s == pytest.approx(sum(w for w in waits if w > 1e-3))
+    assert report.total_wait_s == pytest.approx(sum(waits))
+
+
+def test_a_late_start_with_a_free_slot_is_not_queued() -> None:
+    """A request that starts late because the client's event loop was busy (here: ``progress``
+    blocks it for 0.2 s after the first response) is not queued: a slot was free for each of
+    the 5 (limit 5), whatever the timing."""
+    cfg = StubConfig(ttft_s=lambda isl: 0.001, itl_s=lambda a, c: 0.001)
+    trace = [(0.05 * k, 5, 3) for k in range(5)]
+    blocked: list[bool] = []
+
+    def busy_client() -> None:
+        if not blocked:
+            blocked.append(True)
+            time.sleep(0.2)
+
+    with running_stub(cfg) as stub:
+        report = replay(stub.url, "stub-model", trace, concurrency_limit=5, progress=busy_client)
+    assert report.ok == 5
+    assert report.queued == 0 and report.total_wait_s == 0.0
+    assert all(not r.queued and r.wait_s == 0.0 for r in report.records)
 
 
 @pytest.mark.parametrize("api", ["chat", "completions"])

@@ -12,7 +12,12 @@ import pytest
 
 from dynamo_plan.adapters.profile_files import load_profile
 from dynamo_plan.profiler.loadgen import RequestRecord
-from dynamo_plan.profiler.online import discover_max_kv_tokens, experienced_concurrency
+from dynamo_plan.profiler.online import (
+    DecodePoint,
+    concurrency_warnings,
+    discover_max_kv_tokens,
+    experienced_concurrency,
+)
 from tests.conftest import run_cli
 from tests.k8s_standin import StandIn
 from tests.profiler.openai_stub import StubConfig, running_stub
@@ -155,6 +160,50 @@ def test_unreachable_endpoint_exits_3(tmp_path: Path) -> None:
     result = _online(url, tmp_path / "o", "--max-kv-tokens", "1000")
     assert result.exit_code == 3 and "cannot reach" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "url", ["not a url", "localhost:8000", "ftp://host", "http://", "http://host:99999"]
+)
+def test_endpoint_that_is_not_a_url_exits_1(tmp_path: Path, url: str) -> None:
+    """Issue 11: "not a url" exited 3 (as if an endpoint had failed): it is bad input."""
+    result = _online(url, tmp_path / "o", "--max-kv-tokens", "1000")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("error: --endpoint must be an http(s)://host[:port] URL")
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_tp_above_one_nvlink_domain_exits_1(tmp_path: Path) -> None:
+    result = _online("http://127.0.0.1:1", tmp_path / "o", "--tp", "128")
+    assert result.exit_code == 1 and "--tp must be <= 72" in result.stderr
+
+
+def test_a_run_that_reaches_its_load_has_no_warnings(measured: tuple[Path, dict]) -> None:
+    out, doc = measured
+    assert doc["warnings"] == []
+    assert json.loads((out / "profile.json").read_text())["obtained_by"]["warnings"] == []
+
+
+def _point(isl: int, clients: int, concurrency: float) -> DecodePoint:
+    return DecodePoint(isl, isl + 10, clients, concurrency, 0.1, 10.0, 1.0, clients, 0)
+
+
+def test_concurrency_warnings_name_the_points_below_target() -> None:
+    reached = [_point(100, 1, 1.0), _point(100, 8, 7.0), _point(900, 8, 6.5)]
+    assert concurrency_warnings(reached) == []  # 7/8 and 6.5/8 are >= 80 %
+    # a middle point short of its target, the row's top point reached: no lower-bound line
+    middle = [_point(100, 1, 1.0), _point(100, 16, 9.0), _point(100, 32, 30.0)]
+    assert concurrency_warnings(middle) == [
+        "decode at ISL 100 with 16 clients: only 9.0 requests decoded at once (56% of the target)"
+    ]
+    weak = [_point(100, 1, 1.0), _point(100, 256, 13.9), _point(900, 256, 250.0)]
+    lines = concurrency_warnings(weak)
+    assert lines[0] == (
+        "decode at ISL 100 with 256 clients: only 13.9 requests decoded at once (5% of the target)"
+    )
+    assert len(lines) == 2 and "decode capacity is a lower bound" in lines[1]
+    assert "(ISL 100: 13.9 of 256)" in lines[1]
+    assert "--max-concurrency 13" in lines[1] and "stronger client machine" in lines[1]
 
 
 def test_flags_that_do_not_go_together(tmp_path: Path) -> None:

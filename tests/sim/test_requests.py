@@ -13,7 +13,7 @@ from dynamo_plan.trace import Trace, load_trace
 
 
 def test_from_trace_rate_scale_compresses_time(shared_data: Path) -> None:
-    trace = load_trace([shared_data / "traces" / "mooncake_synthetic.jsonl"])
+    trace = load_trace([shared_data / "traces" / "mooncake_synthetic_5min.jsonl"])
     one = RequestArrays.from_trace(trace)
     ten = RequestArrays.from_trace(trace, rate_scale=10.0)
     assert len(one) == len(ten) == len(trace)
@@ -40,7 +40,7 @@ def test_from_trace_expands_a_rate_series() -> None:
 
 @pytest.mark.parametrize("scale", [0.0, -1.0, float("nan")])
 def test_from_trace_rejects_bad_rate_scale(shared_data: Path, scale: float) -> None:
-    trace = load_trace([shared_data / "traces" / "mooncake_synthetic.jsonl"])
+    trace = load_trace([shared_data / "traces" / "mooncake_synthetic_5min.jsonl"])
     with pytest.raises(InputError, match="rate_scale"):
         RequestArrays.from_trace(trace, rate_scale=scale)
 

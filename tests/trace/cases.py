@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# (file under shared/data/traces, format, documented request count: shared/data/README.md)
+# (excerpt under tests/data/traces, format, its request count: the first minutes of each real
+# trace, lines copied verbatim; the counts are those of tests/data/README.md)
 REAL_TRACES: list[tuple[str, str, int]] = [
-    ("mooncake_conversation.jsonl", "mooncake", 12031),
-    ("mooncake_synthetic.jsonl", "mooncake", 3993),
-    ("azure2023_code.csv", "azure", 8819),
-    ("azure2023_conv.csv", "azure", 19366),
+    ("mooncake_conversation_5min.jsonl", "mooncake", 918),
+    ("mooncake_synthetic_5min.jsonl", "mooncake", 1091),
+    ("azure2023_code_15min.csv", "azure", 2598),
+    ("azure2023_conv_5min.csv", "azure", 1445),
 ]
 
 GOOD_MOONCAKE = '{"timestamp": 0, "input_length": 10, "output_length": 2}\n'

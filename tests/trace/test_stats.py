@@ -16,7 +16,7 @@ from tests.trace.cases import write
 
 
 def test_stats_of_a_real_trace(shared_data: Path) -> None:
-    trace = load_trace([shared_data / "traces" / "azure2023_code.csv"])
+    trace = load_trace([shared_data / "traces" / "azure2023_code_15min.csv"])
     stats = trace_stats(trace, interval_s=30.0)
     json.dumps(stats, allow_nan=False)  # strictly JSON-able
     assert stats["requests"] == len(trace) and stats["format"] == "azure"

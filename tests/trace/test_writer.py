@@ -29,7 +29,7 @@ def test_mooncake_round_trip(tmp_path: Path) -> None:
 
 
 def test_azure_to_mooncake_is_relative_and_integral(shared_data: Path, tmp_path: Path) -> None:
-    source = load_trace([shared_data / "traces" / "azure2023_code.csv"])
+    source = load_trace([shared_data / "traces" / "azure2023_code_15min.csv"])
     out = tmp_path / "code.jsonl.gz"
     write_mooncake(source, out)
     with gzip.open(out, "rt") as handle:

@@ -1,13 +1,16 @@
-"""The real-time mock cluster: token counts, replica changes, draining, start-up, speedup.
+"""The mock cluster: token counts, replica changes, draining, start-up, speedup, wake-up lag.
 
-Timing checks compare ratios or use a tolerance of 10 % + a few ms: the cluster sleeps to
-absolute deadlines, so the only error is the event loop's wake-up lag (≲ 1–3 ms on a busy
-machine), which does not accumulate over steps.
+Timing is checked exactly, on a virtual clock (:mod:`tests.sim.mocker.virtual_time`): the cluster
+reads ``loop.time()`` and sleeps to the deadlines its model sets, so on a virtual clock every
+token comes at the time the model intends, whatever the load on the test machine; a fixed
+wake-up lag per timer stands in for a busy machine. One real-time run checks only what holds on
+any machine: every token comes, in order, and never before its prompt's prefill time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
@@ -16,6 +19,7 @@ from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.sim.config import SimConfig
 from dynamo_plan.sim.latency import DecodeLatency, PrefillLatency
 from dynamo_plan.sim.mocker.cluster import MockCluster, MockRequest
+from tests.sim.mocker.virtual_time import run_virtual
 
 
 async def _collect(r: MockRequest) -> list[float]:
@@ -26,29 +30,39 @@ def _itl(times: list[float]) -> float:
     return (times[-1] - times[0]) / (len(times) - 1)
 
 
+def _mean_itl(outs: list[list[float]]) -> float:
+    return sum(_itl(o) for o in outs) / len(outs)
+
+
 async def _load(c: MockCluster, n: int, isl: int, osl: int) -> list[list[float]]:
     reqs = [c.submit(isl, osl) for _ in range(n)]
     return list(await asyncio.gather(*(_collect(r) for r in reqs)))
 
 
 def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+    """Run on a virtual clock: the times seen are exactly the model's."""
+    return run_virtual(coro)
 
 
-def test_every_request_gets_osl_tokens(profile: PerformanceProfile) -> None:
+def test_every_request_gets_osl_tokens_in_real_time(profile: PerformanceProfile) -> None:
+    speedup = 10.0
+    earliest = PrefillLatency(profile).batch_s(200) / speedup  # a batch holds >= one prompt
+
     async def main() -> None:
-        c = MockCluster(profile, prefill=2, decode=2, speedup=10.0)
+        c = MockCluster(profile, prefill=2, decode=2, speedup=speedup)
         c.start()
         osls = [1, 2, 5, 30]
         reqs = [c.submit(200, o) for o in osls]
         outs = await asyncio.gather(*(_collect(r) for r in reqs))
         assert [len(o) for o in outs] == osls
         assert all(o == sorted(o) for o in outs)
+        # a timer never fires early (asyncio rounds the wait up); late is the machine's business
+        assert all(o[0] - r.arrival >= earliest - 1e-6 for o, r in zip(outs, reqs, strict=True))
         assert c.inflight == 0
         assert c.decode_load() == [(0, 0.0), (0, 0.0)]
         await c.close()
 
-    run(main())
+    asyncio.run(main())
 
 
 def test_single_request_follows_profile(profile: PerformanceProfile) -> None:
@@ -56,19 +70,19 @@ def test_single_request_follows_profile(profile: PerformanceProfile) -> None:
     isl, osl = 4000, 40
     cfg = SimConfig(startup_s=0.0)
 
-    async def main() -> tuple[float, float, float]:
+    async def main() -> tuple[float, float]:
         c = MockCluster(profile, cfg)
         c.start()
         r = c.submit(isl, osl)
         times = await _collect(r)
         await c.close()
-        return times[0] - r.arrival, _itl(times), 0.0
+        return times[0] - r.arrival, _itl(times)
 
-    ttft, itl, _ = run(main())
+    ttft, itl = run(main())
     want_ttft = PrefillLatency(profile).batch_s(isl)
     want_itl = DecodeLatency(profile).step_s(isl + osl / 2, 1) + cfg.kv_transfer_s(isl) / (osl - 1)
-    assert abs(ttft - want_ttft) <= 0.1 * want_ttft + 0.015  # + event-loop wake-up lag
-    assert abs(itl - want_itl) <= 0.1 * want_itl + 0.001
+    assert ttft == pytest.approx(want_ttft, rel=1e-9)
+    assert itl == pytest.approx(want_itl, rel=1e-9)
 
 
 def test_speedup_keeps_timing_proportional(profile: PerformanceProfile) -> None:
@@ -81,10 +95,51 @@ def test_speedup_keeps_timing_proportional(profile: PerformanceProfile) -> None:
         return times[0] - r.arrival, times[-1] - r.arrival
 
     slow, fast = run(one(1.0)), run(one(4.0))
-    for s, f in zip(slow, fast, strict=True):
-        # 10 %, plus up to 15 ms of event-loop wake-up lag on a loaded machine (the fast run's
-        # first token is due after ~41 ms; at speedup 1 it would come after ~165 ms)
-        assert f == pytest.approx(s / 4.0, rel=0.1, abs=0.015)
+    assert slow[0] == pytest.approx(PrefillLatency(profile).batch_s(8000), rel=1e-9)
+    for s, f in zip(slow, fast, strict=True):  # TTFT, then the last token's time
+        assert f == pytest.approx(s / 4.0, rel=1e-9)
+
+
+def _lagged_tokens(profile: PerformanceProfile, lag: float, isl: int, osl: int) -> list[float]:
+    """Token times (s from arrival) of one request, every timer firing ``lag`` s late."""
+
+    async def main() -> list[float]:
+        c = MockCluster(profile)
+        c.start()
+        r = c.submit(isl, osl)
+        times = await _collect(r)
+        await c.close()
+        return [t - r.arrival for t in times]
+
+    return run_virtual(main(), lag=lag)
+
+
+def test_wake_up_lag_does_not_accumulate(profile: PerformanceProfile) -> None:
+    """Steps end at absolute deadlines: with every wake-up ``lag`` late (less than a step), each
+    decode token is ``lag`` late, never more; relative sleeps would make every gap step + lag."""
+    isl, osl = 4000, 30
+    step = DecodeLatency(profile).step_s(isl + osl / 2, 1)
+    lag = step / 4
+    times = _lagged_tokens(profile, lag, isl, osl)
+    assert times[0] == pytest.approx(PrefillLatency(profile).batch_s(isl) + lag, rel=1e-9)
+    gaps = [b - a for a, b in itertools.pairwise(times[1:])]
+    assert len(gaps) == osl - 2
+    assert gaps == pytest.approx([step] * len(gaps), rel=1e-9)
+    on_time = _lagged_tokens(profile, 0.0, isl, osl)
+    # first decode token: the prefill's, the KV transfer's and its own wake-up were each late
+    assert times[1] - on_time[1] == pytest.approx(3 * lag, rel=1e-9)
+    assert times[-1] - on_time[-1] == pytest.approx(3 * lag, rel=1e-9)
+
+
+def test_a_stall_longer_than_a_step_restarts_the_step_clock(profile: PerformanceProfile) -> None:
+    """A wake-up later than a whole step: the next step starts from now (gaps step + lag), no
+    burst of catch-up tokens to make up for the steps missed."""
+    isl, osl = 4000, 20
+    step = DecodeLatency(profile).step_s(isl + osl / 2, 1)
+    lag = 2 * step
+    times = _lagged_tokens(profile, lag, isl, osl)
+    gaps = [b - a for a, b in itertools.pairwise(times[1:])]
+    assert gaps == pytest.approx([step + lag] * (osl - 2), rel=1e-9)
 
 
 def test_more_decode_engines_lower_itl_under_load(profile: PerformanceProfile) -> None:
@@ -102,12 +157,12 @@ def test_more_decode_engines_lower_itl_under_load(profile: PerformanceProfile) -
         scaled = c.serving()
         after = await _load(c, n, isl, osl)
         await c.close()
-        mean = lambda outs: sum(_itl(o) for o in outs) / len(outs)  # noqa: E731
-        return mean(before), mean(after), scaled
+        return _mean_itl(before), _mean_itl(after), scaled
 
     one_engine, four_engines, serving = run(main())
     assert serving == (4, 4)
-    assert four_engines < one_engine * (model_ratio + 0.15)
+    # exact times: the ratio is the model's, but for the ramp-up and the tail of each load
+    assert four_engines / one_engine == pytest.approx(model_ratio, rel=0.05)
 
 
 def test_startup_and_scale_down(profile: PerformanceProfile) -> None:

@@ -1,4 +1,9 @@
-"""The mocker following a virtual connector's state: apply, wait for start-up, acknowledge."""
+"""The mocker following a virtual connector's state: apply, wait for start-up, acknowledge.
+
+The tests run on a virtual clock (:mod:`tests.sim.mocker.virtual_time`; the store calls in
+worker threads take no virtual time): the start-ups and the polls happen at the times set,
+whatever the load on the machine.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from dynamo_plan.errors import StateStoreError
 from dynamo_plan.sim.config import SimConfig
 from dynamo_plan.sim.mocker.cluster import MockCluster
 from dynamo_plan.sim.mocker.follow import StoreFollower
+from tests.sim.mocker.virtual_time import run_virtual
 
 
 @dataclass
@@ -67,7 +73,7 @@ def test_acknowledges_after_startup(profile: PerformanceProfile) -> None:
         assert store.acks == [0, 1]  # once per decision
         await c.close()
 
-    asyncio.run(main())
+    run_virtual(main())
 
 
 def test_store_errors_are_retried(profile: PerformanceProfile) -> None:
@@ -87,7 +93,7 @@ def test_store_errors_are_retried(profile: PerformanceProfile) -> None:
         assert store.acks == [4] and c.serving() == (2, 2)
         await c.close()
 
-    asyncio.run(main())
+    run_virtual(main())
 
 
 def test_follows_a_state_file(profile: PerformanceProfile, tmp_path: Path) -> None:
@@ -111,6 +117,6 @@ def test_follows_a_state_file(profile: PerformanceProfile, tmp_path: Path) -> No
         assert c.serving() == (3, 2)
         await c.close()
 
-    asyncio.run(main())
+    run_virtual(main())
     state = store.read()
     assert state is not None and state.scaled_decision_id == 0
