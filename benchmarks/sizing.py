@@ -25,43 +25,9 @@ from dynamo_plan.core import sla as sla_module
 from dynamo_plan.core.planner import Decision, PlannerConfig, decide_once
 from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.core.sla import SLA, Limits, Load
+from tests.core.reference_sla import linear_erlang_c, linear_prefill_engines
 
 PROFILE = Path(__file__).resolve().parents[1] / "tests/data/profiles/h200_llama3.1-8b-fp8_tp1p_tp1d"
-
-
-def linear_erlang_c(servers: int, load: float) -> float:
-    """The former Erlang C: recursion through Erlang B over k = 1..servers."""
-    if load <= 0.0:
-        return 0.0
-    if load >= servers:
-        return 1.0
-    b = 1.0
-    for k in range(1, servers + 1):
-        b = load * b / (k + load * b)
-    return servers * b / (servers - load * (1.0 - b))
-
-
-def linear_prefill_engines(
-    load: float, service_ms: float, target_ms: float, quantile: float | None
-) -> int:
-    """The former search: Erlang B carried along k = 1, 2, ... until the criterion holds."""
-    if load <= 0.0:
-        return 0
-    slack = target_ms - service_ms
-    b = 1.0
-    k = 0
-    while True:
-        k += 1
-        b = load * b / (k + load * b)
-        if k <= load:
-            continue
-        c = k * b / (k - load * (1.0 - b))
-        if quantile is None:
-            ok = 0.5 * c * service_ms / (k - load) <= slack
-        else:
-            ok = c * math.exp(-2.0 * (k - load) * slack / service_ms) <= 1.0 - quantile
-        if ok:
-            return k
 
 
 @contextmanager

@@ -12,7 +12,13 @@ from rich.console import Group
 from rich.text import Text
 
 from dynamo_plan.adapters.files import is_stdout, output_dir, write_text_atomic
-from dynamo_plan.cli.options import ContextOption, ItlOption, KubeconfigOption, TtftOption
+from dynamo_plan.cli.options import (
+    ContextOption,
+    ItlOption,
+    KubeconfigOption,
+    ManifestFileOption,
+    TtftOption,
+)
 from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, err_console
 from dynamo_plan.errors import InputError, UsageError
 
@@ -114,15 +120,7 @@ def create(
         str | None,
         typer.Option("--namespace", metavar="NAMESPACE", help="metadata.namespace of the DGDR."),
     ] = None,
-    file: Annotated[
-        Path | None,
-        typer.Option(
-            "--file",
-            "-f",
-            metavar="FILE",
-            help="Write this file (atomically; a symlink's target), not stdout; - is stdout.",
-        ),
-    ] = None,
+    file: ManifestFileOption = None,
     apply: Annotated[
         bool,
         typer.Option(

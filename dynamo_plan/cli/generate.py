@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from dynamo_plan.cli.options import ManifestFileOption
 from dynamo_plan.cli.output import err_console, warn
 
 
@@ -21,15 +22,7 @@ def generate_dgd(
             "--profile", metavar="DIR", help="Performance-profile directory (Dynamo layout)."
         ),
     ],
-    file: Annotated[
-        Path | None,
-        typer.Option(
-            "--file",
-            "-f",
-            metavar="FILE",
-            help="Write this file (atomically; a symlink's target), not stdout; - is stdout.",
-        ),
-    ] = None,
+    file: ManifestFileOption = None,
     no_planner: Annotated[
         bool,
         typer.Option("--no-planner", help="Leave out the Planner, its ConfigMap and its RBAC."),

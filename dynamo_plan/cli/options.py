@@ -80,6 +80,15 @@ NamespaceOption = Annotated[
         help="Namespace for objects without one (default: the context's).",
     ),
 ]
+ManifestFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--file",
+        "-f",
+        metavar="FILE",
+        help="Write this file (atomically; a symlink's target), not stdout; - is stdout.",
+    ),
+]
 ContextOption = Annotated[
     str | None,
     typer.Option(

@@ -29,6 +29,7 @@ from dynamo_plan.core.sla import (
     size_replicas,
 )
 from dynamo_plan.errors import InfeasibleSLAError, InputError
+from tests.core.reference_sla import linear_erlang_c, linear_prefill_engines
 
 PROFILE = "profiles/h200_llama3.1-8b-fp8_tp1p_tp1d"
 
@@ -373,39 +374,6 @@ def test_prefill_slowdown_edges() -> None:
 
 
 # --- O(log load) sizing -------------------------------------------------------------------------
-
-
-def linear_erlang_c(c: int, a: float) -> float:
-    """The former O(c) Erlang C (recursion through Erlang B), the reference for small pools."""
-    if a <= 0.0:
-        return 0.0
-    if a >= c:
-        return 1.0
-    b = 1.0
-    for k in range(1, c + 1):
-        b = a * b / (k + a * b)
-    return c * b / (c - a * (1.0 - b))
-
-
-def linear_prefill_engines(load: float, s: float, target: float, q: float | None) -> int:
-    """The former O(answer) search: Erlang B carried along k = 1, 2, ... (a verbatim copy)."""
-    if load <= 0.0:
-        return 0
-    slack = target - s
-    b = 1.0
-    k = 0
-    while True:
-        k += 1
-        b = load * b / (k + load * b)
-        if k <= load:
-            continue
-        c = k * b / (k - load * (1.0 - b))
-        if q is None:
-            ok = 0.5 * c * s / (k - load) <= slack
-        else:
-            ok = c * math.exp(-2.0 * (k - load) * slack / s) <= 1.0 - q
-        if ok:
-            return k
 
 
 quantiles = st.one_of(st.none(), st.floats(0.5, 0.999))
