@@ -70,7 +70,18 @@ class ExternalServiceError(DynamoPlanError):
 
 
 class ClusterError(ExternalServiceError):
-    """The Kubernetes API failed or refused."""
+    """The Kubernetes API failed or refused.
+
+    ``status``: the HTTP status of the answer (e.g. 403), None when there was none (unreachable
+    server, bad kubeconfig, a timeout waiting for a condition); ``reason``: the ``reason`` of the
+    server's ``Status`` object (``Forbidden``, ``NotFound``), else the HTTP reason phrase. Test
+    these, never the message text.
+    """
+
+    def __init__(self, message: str, status: int | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
 
 
 class MetricsError(ExternalServiceError):

@@ -6,10 +6,15 @@ install, tests) they are the top-level folders of the repository. Computing a pa
 
 from __future__ import annotations
 
+import json
+from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from dynamo_plan.errors import InputError
+
+if TYPE_CHECKING:  # jsonschema is imported when a file is validated, not at CLI start
+    from jsonschema import Draft202012Validator
 
 ShippedFolder = Literal["schemas", "templates", "sample_traces"]
 
@@ -32,3 +37,20 @@ def shipped_file(name: ShippedFolder, relative: str) -> Path:
         known = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
         raise InputError(f"no shipped file '{name}/{relative}'; available: {', '.join(known)}")
     return path
+
+
+@cache
+def shipped_schema(relative: str) -> dict[str, Any]:
+    """The shipped JSON Schema ``schemas/<relative>`` (2020-12), read once."""
+    schema: dict[str, Any] = json.loads(
+        shipped_file("schemas", relative).read_text(encoding="utf-8")
+    )
+    return schema
+
+
+@cache
+def schema_validator(relative: str) -> Draft202012Validator:
+    """A validator for the shipped JSON Schema ``schemas/<relative>``, built once."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(shipped_schema(relative))

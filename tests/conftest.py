@@ -3,6 +3,7 @@ apart."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 from collections.abc import Iterator
@@ -65,3 +66,113 @@ def standin() -> Iterator[Any]:
 
     with running_standin() as server:
         yield server
+
+
+# -- markers: which tests are `integration` or `slow` (pyproject registers both) ----------------
+# `pytest -m "not integration and not slow"` is the fast subset (README "Run the tests"); the test
+# command (scripts/test.sh) runs everything. A test may also carry `@pytest.mark.slow` itself;
+# this table marks by node id so whole folders, modules and parameters need no edits of their own.
+# Durations: `pytest -n 2 --durations=80` on the 2-core dev machine under load (issue 12).
+_MARKED: tuple[tuple[str, str], ...] = (
+    # real Prometheus, etcd and the mocker as subprocesses, the live loop end to end (50-60 s each)
+    ("integration", "tests/integration/"),
+    ("integration", "tests/profiler/test_online_mocker.py"),  # mocker subprocess, up to 48 s
+    ("integration", "tests/cli/test_mocker_cli.py::test_serves_and_stops_on_sigterm"),
+    ("integration", "tests/cli/test_mocker_cli.py::test_follows_virtual_state_file"),
+    ("integration", "tests/adapters/test_prometheus.py::test_prometheus_stopped"),
+    ("integration", "tests/adapters/test_etcd.py::test_etcd_stopped_then_restarted_catches_up"),
+    ("integration", "tests/connectors/test_contract.py::*[[]etcd]"),
+    # the wheel build into a fresh venv (5 s setup, 16 s)
+    ("slow", "tests/test_wheel.py"),
+    # hypothesis fuzzing of every command and the bad-input case harness (3-11 s a case)
+    ("slow", "tests/fuzz/"),
+    ("slow", "tests/deploy/test_dgdr_fuzz.py"),  # hypothesis mutations of the DGDR examples (2 s)
+    # subprocess planners and CLIs signalled mid-run (4-7 s)
+    ("slow", "tests/cli/test_plan_run_cli.py::test_sigterm_stops_after_the_current_tick"),
+    ("slow", "tests/cli/test_app.py::test_sigterm_mid_write_removes_partial_outputs_and_exits_143"),
+    ("slow", "tests/cli/test_outputs_cli.py"),  # every case is a `python -m dynamo_plan` run
+    # long loops and searches in-process (6-191 s)
+    ("slow", "tests/test_control.py::test_ten_thousand_ticks_with_flat_memory"),
+    ("slow", "tests/core/test_planner.py::test_constant_load_decisions_settle"),
+    ("slow", "tests/trace/test_bucket.py::test_bucketed_means_match_direct_computation"),
+    ("slow", "tests/trace/test_bucket.py::test_bucketing_conserves_requests_and_is_contiguous"),
+    # every ARIMA case: the first in a worker pays pmdarima's import, fits take 3-18 s
+    ("slow", "tests/predict/test_contract.py::*[[]*arima]"),
+    ("slow", "tests/predict/test_predictors.py::test_arima_fits_*"),
+    ("slow", "tests/predict/test_guard.py::test_random_walks_are_left_to_the_last_value"),
+    ("slow", "tests/deploy/test_create.py::test_created_dgdr_validates"),
+    ("slow", "tests/profiler/test_sweep.py::test_tighter_ttft_never_chooses_smaller_tp_roofline"),
+    ("slow", "tests/profiler/test_sweep.py::test_tighter_itl_never_chooses_smaller_tp_roofline"),
+    ("slow", "tests/profiler/test_online.py::test_prefill_matches_the_server"),
+    ("slow", "tests/profiler/test_online.py::test_decode_matches_the_server"),
+    ("slow", "tests/profiler/test_online.py::test_writes_the_offline_layout"),
+    ("slow", "tests/profiler/test_online.py::test_a_run_that_reaches_its_load_has_no_warnings"),
+    ("slow", "tests/profiler/test_online.py::test_result_configmap"),
+    ("slow", "tests/profiler/test_online.py::test_one_role_and_tp"),
+    ("slow", "tests/cli/test_predict_cli.py::test_backtest_json_shape"),
+    ("slow", "tests/cli/test_demo_cli.py"),
+    ("slow", "tests/cli/test_simulate_cli.py::test_compare_plot_and_csv"),
+    ("slow", "tests/sim/test_reference.py::test_fast_engine_matches_reference"),
+    ("slow", "tests/sim/test_plot.py"),
+    ("slow", "tests/sim/test_engine.py::test_random_scaling_keeps_every_request"),
+    # 1.5-5 s each in the fast subset's own run (`-m "not integration and not slow"`)
+    ("slow", "tests/cli/test_mocker_cli.py::test_corrupt_profile_json_is_refused_before_serving"),
+    ("slow", "tests/cli/test_mocker_cli.py::test_settings_that_cannot_serve_are_refused_*"),
+    ("slow", "tests/cli/test_predict_cli.py::test_backtest_csv_and_plot"),
+    ("slow", "tests/cli/test_simulate_cli.py::test_single_plot_and_table"),
+    ("slow", "tests/cli/test_profile_cli.py::test_replaces_an_earlier_profile"),
+    ("slow", "tests/cli/test_profile_cli.py::test_golden"),
+    ("slow", "tests/predict/test_metrics.py::test_metrics_match_direct_numpy"),
+    ("slow", "tests/predict/test_plot.py::test_plot_conventions"),
+    ("slow", "tests/predict/test_guard.py::test_guard_false_alarm_rate_is_at_most_alpha"),
+    ("slow", "tests/predict/test_predictors.py::test_arima_constant_window_*"),
+    ("slow", "tests/test_k8s_standin.py::test_delete_and_injected_failures"),
+    ("slow", "tests/cli/test_plan_run_cli.py::test_kubernetes_connector_run_against_the_api_*"),
+    ("slow", "tests/core/test_planner.py::test_invariants_over_random_sequences"),
+)
+# Fixtures that start a real server (tests/servers.py): every test using one is `integration`.
+# (module, fixture); module None: any module.
+_REAL_SERVER_FIXTURES: tuple[tuple[str | None, str], ...] = (
+    (None, "etcd"),  # tests/adapters/test_etcd.py, tests/cli/test_virtual_cli.py
+    (None, "etcd_server"),  # tests/connectors/conftest.py
+    ("tests/adapters/test_prometheus.py", "env"),  # real Prometheus scraping an exporter
+)
+
+
+def _matches(pattern: str, nodeid: str) -> bool:
+    """A folder (``dir/``), a module, a test with all its parameters, or an ``fnmatch`` glob."""
+    if pattern.endswith("/"):
+        return nodeid.startswith(pattern)
+    if "*" in pattern:
+        return fnmatch.fnmatchcase(nodeid, pattern)
+    return nodeid == pattern or nodeid.startswith((pattern + "::", pattern + "["))
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = config.rootpath
+    for _, pattern in _MARKED:
+        path = pattern.split("::")[0]
+        if not (root / path).exists():
+            raise pytest.UsageError(f"tests/conftest.py _MARKED names a missing path: {pattern}")
+    used: set[str] = set()
+    for item in items:
+        for marker, pattern in _MARKED:
+            if _matches(pattern, item.nodeid):
+                item.add_marker(marker)
+                used.add(pattern)
+        module = item.nodeid.split("::")[0]
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec is not None else {}  # a parameter, not a fixture
+        for where, fixture in _REAL_SERVER_FIXTURES:
+            uses = fixture in getattr(item, "fixturenames", ()) and fixture not in params
+            if uses and where in (None, module):
+                item.add_marker("integration")
+    # A renamed test must not drop out of the table unseen: when a whole module was collected,
+    # each of its entries must have marked something.
+    collected = {item.nodeid.split("::")[0] for item in items}
+    whole_run = not any("::" in arg for arg in config.args)
+    for _, pattern in _MARKED:
+        path = pattern.split("::")[0]
+        if whole_run and path in collected and pattern not in used:
+            raise pytest.UsageError(f"tests/conftest.py _MARKED matches no test: {pattern}")

@@ -238,7 +238,9 @@ class Collection:
         new["metadata"]["name"], new["metadata"]["namespace"] = name, self.namespace
         if self.plural in WITH_STATUS:  # status subresource: each side keeps the other's part
             if sub == "status":
-                new = {**(old or {}), "status": new.get("status")}
+                if old is None:  # as the API server: a subresource of nothing is not found
+                    raise self.not_found(name)
+                new = {**old, "status": new.get("status")}
                 if new["status"] is None:
                     new.pop("status")
             elif old is not None and "status" in old:

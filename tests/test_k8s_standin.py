@@ -127,6 +127,17 @@ def test_status_subresource_and_merge_patch(api: client.ApiClient, standin: Stan
     assert patched["metadata"]["generation"] == 2
 
 
+def test_status_apply_to_a_missing_object_is_404(api: client.ApiClient) -> None:
+    """As the API server: server-side apply to the status of an object that does not exist."""
+    with pytest.raises(ApiException) as e:
+        client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
+            GROUP, VERSION, "default", PLURAL, "llama",
+            {**_dgd(), "status": {"conditions": []}},
+            field_manager="t", _content_type="application/apply-patch+yaml",
+        )  # fmt: skip
+    assert e.value.status == 404 and "not found" in _message(e)
+
+
 def test_dry_run_does_not_persist(api: client.ApiClient, standin: StandIn) -> None:
     crd = client.CustomObjectsApi(api)
     out = crd.create_namespaced_custom_object(

@@ -6,7 +6,7 @@ base64 in the JSON, int64 fields as decimal strings, ``false``/empty fields omit
 (connection, timeout, HTTP status, JSON) becomes one :class:`~dynamo_plan.errors.StateStoreError`
 line naming the URL and what failed.
 
-:class:`EtcdStateStore` keeps a :class:`~dynamo_plan.connectors.virtual_state.VirtualState` under
+:class:`EtcdStateStore` keeps a :class:`~dynamo_plan.adapters.virtual_state.VirtualState` under
 ``v1/<namespace>/planner/<field>`` (Dynamo's layout), each value the field as decimal text.
 A decision is written by ONE transaction guarded by the previous ``decision_id``, so two planners
 can never write the same decision id.
@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from dynamo_plan.connectors.virtual_state import FIELD_MINIMUMS, NO_DECISION, VirtualState
+from dynamo_plan.adapters.virtual_state import FIELD_MINIMUMS, NO_DECISION, VirtualState
 from dynamo_plan.errors import StateStoreError
 
 __all__ = [
@@ -66,18 +66,23 @@ def _prefix_end(prefix: bytes) -> bytes:
 class EtcdClient:
     """The few etcd v3 calls the planner needs, over the HTTP/JSON gateway at ``url``.
 
-    ``timeout_s`` bounds each request (connect, read and write). No I/O until the first call.
+    ``timeout_s`` bounds each request (connect, read and write), in seconds; ``transport``: the
+    ``httpx`` transport to send through (default: httpx's own, over the network; tests pass an
+    :class:`httpx.MockTransport`). No I/O until the first call.
     """
 
-    def __init__(self, url: str, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, url: str, timeout_s: float = 5.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
+        self.transport = transport
         self._client: httpx.Client | None = None
 
     def _post(self, path: str, body: dict[str, Any], what: str) -> dict[str, Any]:
         endpoint = f"{self.url}{path}"
         if self._client is None:
-            self._client = httpx.Client(timeout=self.timeout_s)
+            self._client = httpx.Client(timeout=self.timeout_s, transport=self.transport)
         try:
             response = self._client.post(endpoint, json=body)
         except httpx.HTTPError as e:
@@ -179,6 +184,11 @@ class EtcdStateStore:
                 f"got {raw[:40]!r}"
             )
         return value
+
+    def check(self, writable: bool = True) -> None:
+        """Nothing local to check: etcd is only known by asking it (an unreachable etcd is not a
+        setting error; the planner retries)."""
+        return None
 
     def read(self) -> VirtualState | None:
         """The state now; ``None`` when no decision was ever written."""

@@ -76,3 +76,14 @@ class FrontendMetricsSource(Protocol):
         """Metrics over the last ``interval_s`` seconds; never raises for an outside failure
         (that is ``status='unknown'`` with the reason in ``detail``)."""
         ...
+
+    def check(self) -> None:
+        """Preflight before the first query, from local files only (a token file, a CA bundle):
+        :class:`~dynamo_plan.errors.InputError` for settings that cannot work. Never I/O on the
+        network (an unreachable source is an ``unknown`` window, not a setting error)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the source holds (connections); a no-op for a source holding nothing.
+        ``plan run`` calls it once, when the loop ends."""
+        ...

@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from dynamo_plan.adapters.files import output_dir
 from dynamo_plan.core.limits import MAX_GPUS_PER_NODE
 from dynamo_plan.core.profile import DecodeSurface, PerformanceProfile, PrefillCurve
 from dynamo_plan.errors import InputError
+from dynamo_plan.formats.files import output_dir
 
 __all__ = [
     "DECODE_JSON",
@@ -49,15 +49,21 @@ __all__ = [
     "PROFILE_JSON",
     "ProfileDefaults",
     "ProfileMeta",
+    "decode_arrays",
     "is_profile_dir",
     "json_arrays",
+    "json_form",
     "load_profile",
     "loaded_profile_meta",
     "parse_profile_meta",
+    "prefill_arrays",
+    "profile_arrays",
+    "profile_configmap_data",
     "profile_defaults",
     "read_profile_meta",
     "same_model",
     "save_profile",
+    "save_profile_parts",
     "write_profile_dir",
 ]
 
@@ -394,55 +400,117 @@ def profile_defaults(
     return ProfileDefaults(values, sources, notes)
 
 
-def _isl_array(isl: np.ndarray) -> np.ndarray:
-    """ISLs as int64 when they are whole numbers (as Dynamo writes them), else float64."""
-    return isl.astype(np.int64) if np.all(isl == np.round(isl)) else isl
-
-
-def _prefill_arrays(profile: PerformanceProfile) -> dict[str, np.ndarray]:
-    pf = profile.prefill
+def prefill_arrays(
+    isl: np.ndarray, ttft_ms: np.ndarray, thpt_per_gpu: np.ndarray
+) -> dict[str, np.ndarray]:
+    """A prefill part under Dynamo's keys (:data:`PREFILL_KEYS`): ISLs (tokens) as int64 when they
+    are whole numbers (as Dynamo writes them), else float64; TTFT (ms); tokens/s/GPU."""
+    isl = np.asarray(isl)
     return {
-        "prefill_isl": _isl_array(pf.isl),
-        "prefill_ttft": pf.ttft_ms,
-        "prefill_thpt_per_gpu": pf.thpt_per_gpu,
+        "prefill_isl": isl.astype(np.int64) if np.all(isl == np.round(isl)) else isl,
+        "prefill_ttft": np.asarray(ttft_ms),
+        "prefill_thpt_per_gpu": np.asarray(thpt_per_gpu),
     }
 
 
-def _decode_arrays(profile: PerformanceProfile) -> dict[str, np.ndarray]:
-    dc = profile.decode
+def decode_arrays(
+    kv_usage: np.ndarray,
+    context: np.ndarray,
+    itl_ms: np.ndarray,
+    thpt_per_gpu: np.ndarray,
+    max_kv_tokens: int,
+) -> dict[str, np.ndarray]:
+    """A decode part under Dynamo's keys (:data:`DECODE_KEYS`): KV usage (0..1), context
+    (tokens), ITL (ms), tokens/s/GPU and ``max_kv_tokens`` (tokens) as a 1-element int64 array."""
     return {
-        "x_kv_usage": dc.kv_usage,
-        "y_context_length": dc.context,
-        "z_itl": dc.itl_ms,
-        "z_thpt_per_gpu": dc.thpt_per_gpu,
-        "max_kv_tokens": np.array([profile.max_kv_tokens], dtype=np.int64),
+        "x_kv_usage": np.asarray(kv_usage),
+        "y_context_length": np.asarray(context),
+        "z_itl": np.asarray(itl_ms),
+        "z_thpt_per_gpu": np.asarray(thpt_per_gpu),
+        "max_kv_tokens": np.array([max_kv_tokens], dtype=np.int64),
     }
 
 
-def save_profile(profile: PerformanceProfile, path: Path, json_form: bool = True) -> None:
-    """Write ``profile`` into directory ``path`` (created): npz files, JSON form, ``profile.json``.
+def profile_arrays(
+    profile: PerformanceProfile,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``(prefill, decode)`` parts of ``profile`` (:func:`prefill_arrays`, :func:`decode_arrays`)."""
+    pf, dc = profile.prefill, profile.decode
+    return (
+        prefill_arrays(pf.isl, pf.ttft_ms, pf.thpt_per_gpu),
+        decode_arrays(dc.kv_usage, dc.context, dc.itl_ms, dc.thpt_per_gpu, profile.max_kv_tokens),
+    )
 
-    Writes in place; callers wanting all-or-nothing write into a temporary directory and rename.
+
+def _json_doc(arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    doc: dict[str, Any] = {k: np.asarray(v).tolist() for k, v in arrays.items()}
+    if "max_kv_tokens" in arrays:  # an integer, as Dynamo writes it
+        doc["max_kv_tokens"] = int(np.asarray(arrays["max_kv_tokens"]).reshape(-1)[0])
+    return doc
+
+
+def json_form(
+    prefill: Mapping[str, np.ndarray] | None,
+    decode: Mapping[str, np.ndarray] | None,
+    meta: Mapping[str, Any] | None,
+    *,
+    compact: bool = False,
+) -> dict[str, str]:
+    """File name → text of a profile's JSON form: ``prefill_raw_data.json`` and
+    ``decode_raw_data.json`` for the parts given (None: that role was not measured), and
+    ``profile.json`` (keys sorted) unless ``meta`` is None. The directory form is indented and
+    ends lines; ``compact`` (the ConfigMap form) writes the raw data on one line and no final
+    newline."""
+    end = "" if compact else "\n"
+    indent = None if compact else 2
+    texts: dict[str, str] = {}
+    for rel, arrays in ((PREFILL_JSON, prefill), (DECODE_JSON, decode)):
+        if arrays is not None:
+            texts[rel.name] = json.dumps(_json_doc(arrays), indent=indent) + end
+    if meta is not None:
+        texts[PROFILE_JSON.name] = json.dumps(meta, indent=2, sort_keys=True) + end
+    return texts
+
+
+def profile_configmap_data(profile: PerformanceProfile) -> dict[str, str]:
+    """ConfigMap ``data`` of ``profile``: its JSON form, compact (:func:`json_form`), with
+    ``profile.json`` (its meta) always present; mounted as a directory it loads back."""
+    return json_form(*profile_arrays(profile), profile.meta, compact=True)
+
+
+def save_profile_parts(
+    path: Path,
+    prefill: Mapping[str, np.ndarray] | None,
+    decode: Mapping[str, np.ndarray] | None,
+    meta: Mapping[str, Any] | None,
+    json_form_too: bool = True,
+) -> None:
+    """Write the parts given into directory ``path`` (created): each role's npz (Dynamo's
+    layout; None: the role was not measured), with ``json_form_too`` its JSON form, and
+    ``profile.json`` unless ``meta`` is None. The one writer of profile data: a whole profile
+    (:func:`save_profile`) or one role of an online measurement.
+
+    Writes in place; callers wanting all-or-nothing write into a temporary directory and rename
+    (:func:`write_profile_dir`).
     """
-    pre, dec = _prefill_arrays(profile), _decode_arrays(profile)
     try:
-        for rel, arrays in ((PREFILL_NPZ, pre), (DECODE_NPZ, dec)):
+        for rel, arrays in ((PREFILL_NPZ, prefill), (DECODE_NPZ, decode)):
+            if arrays is None:
+                continue
             (path / rel).parent.mkdir(parents=True, exist_ok=True)
             with open(path / rel, "wb") as f:
                 np.savez(f, **arrays)  # type: ignore[arg-type]
-        if json_form:
-            dec_json: dict[str, Any] = {k: v.tolist() for k, v in dec.items()}
-            dec_json["max_kv_tokens"] = int(profile.max_kv_tokens)
-            _write_json(path / PREFILL_JSON, {k: v.tolist() for k, v in pre.items()})
-            _write_json(path / DECODE_JSON, dec_json)
-        if profile.meta:
-            _write_json(path / PROFILE_JSON, profile.meta)
+        parts = (prefill, decode) if json_form_too else (None, None)
+        for name, text in json_form(*parts, meta).items():
+            (path / name).write_text(text, encoding="utf-8")
     except OSError as e:
         raise InputError(f"{path}: cannot write the profile ({e.strerror or e})") from e
 
 
-def _write_json(path: Path, doc: Any) -> None:
-    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+def save_profile(profile: PerformanceProfile, path: Path, json_form: bool = True) -> None:
+    """Write ``profile`` into directory ``path`` (created): npz files, JSON form (``json_form``),
+    ``profile.json`` when ``profile.meta`` records anything (:func:`save_profile_parts`)."""
+    save_profile_parts(path, *profile_arrays(profile), profile.meta or None, json_form)
 
 
 def write_profile_dir(path: Path, fill: Callable[[Path], None]) -> None:

@@ -40,9 +40,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from dynamo_plan.adapters.files import read_text
 from dynamo_plan.adapters.frontend import FrontendWindow
 from dynamo_plan.errors import InputError, MetricsError, UsageError
+from dynamo_plan.formats.files import read_text
 
 __all__ = [
     "ENV_VAR",
@@ -147,7 +147,10 @@ class PrometheusClient:
     """Instant queries against one Prometheus, and :meth:`window` for one model (and namespace).
 
     ``token_file``: a bearer token, read at every query (rotated tokens work); ``ca_bundle``: PEM
-    CA certificates to verify an https server with; ``timeout_s``: per request, in seconds.
+    CA certificates to verify an https server with; ``timeout_s``: per request, in seconds;
+    ``transport``: the ``httpx`` transport to send through (default: httpx's own, over the
+    network; tests pass an :class:`httpx.MockTransport`; a given transport does its own TLS, so
+    ``ca_bundle`` is still checked but not used).
     Construction does no I/O; the HTTP client is created at the first query.
     """
 
@@ -159,6 +162,7 @@ class PrometheusClient:
         token_file: Path | None = None,
         ca_bundle: Path | None = None,
         timeout_s: float = 5.0,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.model = model
@@ -166,6 +170,7 @@ class PrometheusClient:
         self.token_file = token_file
         self.ca_bundle = ca_bundle
         self.timeout_s = timeout_s
+        self.transport = transport
         self._client: httpx.Client | None = None
 
     # -- HTTP ---------------------------------------------------------------------------------
@@ -187,7 +192,7 @@ class PrometheusClient:
         except ssl.SSLError as e:  # before OSError: SSLError is one
             raise InputError(
                 f"Prometheus CA bundle {ca_bundle}: not PEM CA certificates "
-                f"({getattr(e, 'reason', None) or _one_line(e)})"
+                f"({e.reason or _one_line(e)})"
             ) from e
         except OSError as e:
             raise InputError(
@@ -211,7 +216,9 @@ class PrometheusClient:
                     verify = self._ssl_context(self.ca_bundle)
                 except InputError as e:  # at query time: the service is unusable, not the flag
                     raise MetricsError(str(e)) from e
-            self._client = httpx.Client(timeout=self.timeout_s, verify=verify)
+            self._client = httpx.Client(
+                timeout=self.timeout_s, verify=verify, transport=self.transport
+            )
         return self._client
 
     def _headers(self) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """The virtual connector's state in one JSON file (the embedded default store).
 
 The file holds one JSON object with the four fields of
-:class:`~dynamo_plan.connectors.virtual_state.VirtualState`::
+:class:`~dynamo_plan.adapters.virtual_state.VirtualState`::
 
     {"decision_id": 3, "num_prefill_workers": 2, "num_decode_workers": 4, "scaled_decision_id": 2}
 
@@ -23,9 +23,9 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from dynamo_plan.adapters.files import decode_text, read_text, resolve_output, write_text_atomic
-from dynamo_plan.connectors.virtual_state import FIELD_MINIMUMS, NO_DECISION, VirtualState
+from dynamo_plan.adapters.virtual_state import FIELD_MINIMUMS, NO_DECISION, VirtualState
 from dynamo_plan.errors import DynamoPlanError, InputError, StateStoreError
+from dynamo_plan.formats.files import decode_text, read_text, resolve_output, write_text_atomic
 
 __all__ = ["FileStateStore"]
 
@@ -135,7 +135,7 @@ class FileStateStore:
             os.close(fd)  # closing releases the lock
 
     def _write(self, state: VirtualState) -> None:
-        """Replace the file by ``state`` atomically with ``adapters.files.write_text_atomic``
+        """Replace the file by ``state`` atomically with ``formats.files.write_text_atomic``
         (temp file, fsync, ``os.replace``; a symbolic link's target is replaced, a directory or
         a device is refused)."""
         write_text_atomic(self.path, json.dumps(asdict(state), indent=2) + "\n", StateStoreError)

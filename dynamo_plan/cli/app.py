@@ -48,6 +48,19 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated
 
 
+def _interrupt_in(error: BaseException) -> KeyboardInterrupt | None:
+    """``error`` itself when it is Ctrl-C or SIGTERM, else the first interrupt inside an
+    exception group (nested groups included); None when there is none."""
+    if isinstance(error, KeyboardInterrupt):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = _interrupt_in(inner)
+            if found is not None:
+                return found
+    return None
+
+
 class Entry(NamedTuple):
     """A command of the root: ``module.attribute`` is a Typer app (a command group) or a
     command function; ``summary`` is its line in ``dynamo-plan --help`` (and, for a function,
@@ -62,7 +75,7 @@ class Entry(NamedTuple):
 COMMANDS: dict[str, Entry] = {
     "profile": Entry(
         "dynamo_plan.cli.profile",
-        "profile",
+        "app",
         "Size prefill/decode engines for an SLA and write a performance profile.",
     ),
     "estimate": Entry(
@@ -247,8 +260,13 @@ class _ErrorHandlingGroup(TyperGroup):
                 emoji=False,
             )
             raise typer.Exit(1) from e
-        except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated, see main)
-            terminated = isinstance(e, Terminated)
+        except (KeyboardInterrupt, BaseExceptionGroup) as e:  # Ctrl-C, or SIGTERM (see main)
+            # raised inside an event loop's task group (httpx/anyio), the interrupt arrives
+            # wrapped in an exception group: the same one line and exit code
+            interrupt = _interrupt_in(e)
+            if interrupt is None:
+                raise
+            terminated = isinstance(interrupt, Terminated)
             err_console.print(
                 "[red]interrupted (SIGTERM)[/]" if terminated else "[red]interrupted[/]"
             )

@@ -47,7 +47,7 @@ def demo(
 ) -> None:
     """Estimate a profile, replay a real trace through every scaling policy, print the table and
     write the plots — offline, in seconds."""
-    from dynamo_plan.adapters.files import output_dir
+    from dynamo_plan.formats.files import output_dir
 
     started = time.perf_counter()
     with output_dir(out):  # a demo that fails midway leaves no directory it created behind

@@ -11,8 +11,10 @@ import typer
 from rich.console import Group
 from rich.text import Text
 
-from dynamo_plan.adapters.files import is_stdout, output_dir, write_text_atomic
 from dynamo_plan.cli.options import (
+    BACKEND,
+    ISL,
+    OSL,
     ContextOption,
     ItlOption,
     KubeconfigOption,
@@ -21,6 +23,7 @@ from dynamo_plan.cli.options import (
 )
 from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, err_console
 from dynamo_plan.errors import InputError, UsageError
+from dynamo_plan.formats.files import is_stdout, output_dir, write_text_atomic
 
 if TYPE_CHECKING:  # the validator (jsonschema) is imported when a command runs
     from dynamo_plan.deploy.dgdr import FileReport, Finding
@@ -82,15 +85,9 @@ def create(
     model: Annotated[
         str, typer.Option("--model", metavar="MODEL", help="Model id (Hugging Face).")
     ],
-    backend: Annotated[
-        str, typer.Option("--backend", metavar="BACKEND", help="vllm, sglang or trtllm.")
-    ],
-    isl: Annotated[
-        int, typer.Option("--isl", metavar="TOKENS", help="Mean input sequence length (tokens).")
-    ],
-    osl: Annotated[
-        int, typer.Option("--osl", metavar="TOKENS", help="Mean output sequence length (tokens).")
-    ],
+    backend: Annotated[str, BACKEND],
+    isl: Annotated[int, ISL],
+    osl: Annotated[int, OSL],
     ttft: TtftOption,
     itl: ItlOption,
     profiler_image: Annotated[
@@ -157,7 +154,7 @@ def create(
         sys.stdout.write(text)
     if apply:
         from dynamo_plan.adapters.kubernetes import KubeClient
-        from dynamo_plan.deploy.workflow import apply_dgdr
+        from dynamo_plan.profiler.workflow import apply_dgdr
 
         outcome = apply_dgdr(KubeClient(kubeconfig, context), doc)
         err_console.print(
@@ -209,7 +206,7 @@ def run(
     """
     from dynamo_plan.adapters.kubernetes import KubeClient
     from dynamo_plan.cli.progress_views import profiling_view
-    from dynamo_plan.deploy.workflow import run_dgdr
+    from dynamo_plan.profiler.workflow import run_dgdr
 
     if no_cluster and out is None:
         raise UsageError("--no-cluster needs --out DIR")
@@ -247,7 +244,7 @@ def status(
 ) -> None:
     """Show a DGDR's phase, conditions and generated DGD (from its status or dgdr-output-NAME)."""
     from dynamo_plan.adapters.kubernetes import KubeClient
-    from dynamo_plan.deploy.workflow import dgdr_status
+    from dynamo_plan.profiler.workflow import dgdr_status
 
     data = dgdr_status(KubeClient(kubeconfig, context).connect(), name, namespace)
 

@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from dynamo_plan.cli.options import (
+    DtypeChoice,
+    DtypeOption,
+    EstimatorChoice,
+    EstimatorOption,
+    GpuSpecOption,
+    ModelConfigOption,
+)
 from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, simple_table, warn
+from dynamo_plan.core.backends import Backend
 from dynamo_plan.errors import InputError, UsageError
-
-
-class BackendChoice(StrEnum):
-    trtllm = "trtllm"
-    vllm = "vllm"
-    sglang = "sglang"
-
-
-class DtypeChoice(StrEnum):
-    bf16 = "bf16"
-    fp8 = "fp8"
-
-
-class EstimatorChoice(StrEnum):
-    roofline = "roofline"
-    aiconfigurator = "aiconfigurator"
 
 
 def parse_int_list(flag: str, text: str | None) -> list[int]:
@@ -57,38 +48,21 @@ def estimate(
             help="Model name, alias or HF id (e.g. meta-llama/Llama-3.1-8B).",
         ),
     ] = None,
-    model_config: Annotated[
-        Path | None,
-        typer.Option(
-            "--model-config",
-            metavar="FILE",
-            help="An HF config.json to read the architecture from.",
-        ),
-    ] = None,
+    model_config: ModelConfigOption = None,
     system: Annotated[
         str | None,
         typer.Option(
             "--system", "-s", metavar="SYSTEM", help="GPU (e.g. h200_sxm, h100_sxm, b200_sxm)."
         ),
     ] = None,
-    gpu_spec: Annotated[
-        Path | None,
-        typer.Option(
-            "--gpu-spec",
-            metavar="FILE",
-            help="A YAML GPU spec (bf16_tflops, fp8_tflops, hbm_gbps, hbm_gib, nvlink_gbps).",
-        ),
-    ] = None,
+    gpu_spec: GpuSpecOption = None,
     backend: Annotated[
-        BackendChoice,
+        Backend,
         typer.Option(
-            "--backend", metavar="BACKEND", help="Serving engine: trtllm, vllm or sglang."
+            "--backend", metavar="BACKEND", help="Serving engine: vllm, sglang or trtllm."
         ),
-    ] = BackendChoice.trtllm,
-    dtype: Annotated[
-        DtypeChoice,
-        typer.Option("--dtype", metavar="DTYPE", help="Weight/GEMM precision: fp8 or bf16."),
-    ] = DtypeChoice.fp8,
+    ] = Backend.trtllm,
+    dtype: DtypeOption = DtypeChoice.fp8,
     kv_dtype: Annotated[
         DtypeChoice | None,
         typer.Option(
@@ -125,14 +99,7 @@ def estimate(
             "--mem-util", metavar="FRACTION", help="Fraction of GPU memory the engine may use."
         ),
     ] = 0.9,
-    estimator: Annotated[
-        EstimatorChoice,
-        typer.Option(
-            "--estimator",
-            metavar="NAME",
-            help="roofline (built in) or aiconfigurator (optional package).",
-        ),
-    ] = EstimatorChoice.roofline,
+    estimator: EstimatorOption = EstimatorChoice.roofline,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Estimate TTFT (prefill) or ITL (decode step) and tokens/s/GPU, one row per point and TP."""

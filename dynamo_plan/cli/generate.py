@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from dynamo_plan.cli.options import ManifestFileOption
+from dynamo_plan.cli.options import ManifestFileOption, ProfileDirOption
 from dynamo_plan.cli.output import err_console, warn
 
 
@@ -16,12 +16,7 @@ def generate_dgd(
     dgdr: Annotated[
         Path, typer.Option("--dgdr", metavar="FILE", help="The DGDR YAML file (validated first).")
     ],
-    profile: Annotated[
-        Path,
-        typer.Option(
-            "--profile", metavar="DIR", help="Performance-profile directory (Dynamo layout)."
-        ),
-    ],
+    profile: ProfileDirOption,
     file: ManifestFileOption = None,
     no_planner: Annotated[
         bool,
@@ -38,9 +33,9 @@ def generate_dgd(
     and the DynamoGraphDeployment, rendered from templates/<backend>/disagg.yaml.
     """
     # imported here: the render pulls in plan run's settings and the predictors (CLI start-up)
-    from dynamo_plan.adapters.files import is_stdout, write_text_atomic
     from dynamo_plan.adapters.profile_files import load_profile
     from dynamo_plan.deploy.render import dump_manifest, load_dgdr, render
+    from dynamo_plan.formats.files import is_stdout, write_text_atomic
 
     request = load_dgdr(dgdr)
     perf = load_profile(profile)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from dynamo_plan.cli.options import SkipBadLinesOption, TraceFormatOption
+from dynamo_plan.cli.options import (
+    ApiChoice,
+    ApiOption,
+    RequestTimeoutOption,
+    SkipBadLinesOption,
+    TraceFormatOption,
+)
 from dynamo_plan.cli.output import (
     OutputFormat,
     OutputOption,
@@ -25,13 +30,6 @@ app = typer.Typer(
     help="Drive an OpenAI-compatible endpoint with a trace's arrivals and lengths.",
     no_args_is_help=True,
 )
-
-
-class ApiChoice(StrEnum):
-    """Which OpenAI route to call."""
-
-    chat = "chat"
-    completions = "completions"
 
 
 def _requests(
@@ -123,13 +121,8 @@ def replay(
             "--concurrency-limit", metavar="N", help="At most N in flight; the rest wait (counted)."
         ),
     ] = None,
-    api: Annotated[
-        ApiChoice,
-        typer.Option("--api", metavar="API", help="chat (/v1/chat/completions) or completions."),
-    ] = ApiChoice.chat,
-    timeout: Annotated[
-        float, typer.Option("--timeout", metavar="S", help="Per-request timeout (s).")
-    ] = 600.0,
+    api: ApiOption = ApiChoice.chat,
+    timeout: RequestTimeoutOption = 600.0,
     fmt: TraceFormatOption = None,
     skip_bad_lines: SkipBadLinesOption = False,
     csv: Annotated[
@@ -184,7 +177,7 @@ def replay(
 def _write_csv(path: Path, records: Any) -> None:
     import pandas as pd
 
-    from dynamo_plan.adapters.files import atomic_output
+    from dynamo_plan.formats.files import atomic_output
 
     frame = pd.DataFrame([dataclasses.asdict(r) for r in records])
     with atomic_output(path) as handle:  # all or nothing; a symlink's target is replaced

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from dynamo_plan.cli.options import ProfileDirOption, StartupOption
 from dynamo_plan.errors import InputError, UsageError
 
 if TYPE_CHECKING:  # aiohttp, pandas and the simulator load slowly: imported when serving
-    from dynamo_plan.connectors.virtual_state import StateStore
+    from dynamo_plan.adapters.virtual_state import StateStore
     from dynamo_plan.sim.mocker.server import MockerServer
 
 app = typer.Typer(
@@ -22,12 +23,7 @@ app = typer.Typer(
 
 @app.command("serve")
 def serve(
-    profile: Annotated[
-        Path,
-        typer.Option(
-            "--profile", metavar="DIR", help="Performance-profile directory (Dynamo layout)."
-        ),
-    ],
+    profile: ProfileDirOption,
     host: Annotated[
         str, typer.Option("--host", metavar="ADDR", help="Address to listen on.")
     ] = "127.0.0.1",
@@ -72,12 +68,7 @@ def serve(
         str,
         typer.Option("--etcd-namespace", metavar="NS", help="etcd keys v1/<NS>/planner/<field>."),
     ] = "default",
-    startup_s: Annotated[
-        float,
-        typer.Option(
-            "--startup-s", metavar="S", help="Seconds from ordering an engine to serving."
-        ),
-    ] = 0.0,
+    startup_s: StartupOption = 0.0,
     speedup: Annotated[
         float,
         typer.Option("--speedup", metavar="FACTOR", help="Divide every latency by this factor."),
@@ -123,9 +114,7 @@ def serve(
         from dynamo_plan.connectors.virtual_store import make_store
 
         store = make_store(virtual_state, etcd, etcd_namespace)
-        check = getattr(store, "check", None)  # the state file: refused before serving
-        if callable(check):
-            check(writable=True)  # decisions are acknowledged in it
+        store.check(writable=True)  # refused before serving: decisions are acknowledged in it
     name = model or meta.model or "mock-model"
     server = MockerServer(
         prof,

@@ -35,14 +35,21 @@ SkipBadLinesOption = Annotated[
     bool,
     typer.Option("--skip-bad-lines", help="Skip malformed lines (counted) instead of failing."),
 ]
-ProfileDirOption = Annotated[
-    Path,
-    typer.Option("--profile", metavar="DIR", help="Performance-profile directory (Dynamo layout)."),
-]
-TtftOption = Annotated[float, typer.Option("--ttft", metavar="MS", help="TTFT target (ms).")]
-ItlOption = Annotated[
-    float, typer.Option("--itl", metavar="MS", help="Mean inter-token latency target (ms).")
-]
+#: the ``--profile DIR`` option, for a command whose profile is optional: ``Annotated[Path | None,
+#: PROFILE_DIR]`` (typer copies it per command)
+PROFILE_DIR = typer.Option(
+    "--profile", metavar="DIR", help="Performance-profile directory (Dynamo layout)."
+)
+ProfileDirOption = Annotated[Path, PROFILE_DIR]
+#: ``--backend``, for the type each command parses it into (``str`` or ``Backend``)
+BACKEND = typer.Option("--backend", metavar="BACKEND", help="vllm, sglang or trtllm.")
+#: the SLA flags, for the type each command parses them into (``Annotated[int | None, ISL]``)
+TTFT = typer.Option("--ttft", metavar="MS", help="TTFT target (ms).")
+ITL = typer.Option("--itl", metavar="MS", help="Mean inter-token latency target (ms).")
+ISL = typer.Option("--isl", metavar="TOKENS", help="Mean input length (tokens).")
+OSL = typer.Option("--osl", metavar="TOKENS", help="Mean output length (tokens).")
+TtftOption = Annotated[float, TTFT]
+ItlOption = Annotated[float, ITL]
 PrefillGpusOption = Annotated[
     int, typer.Option("--prefill-engine-num-gpu", metavar="N", help="GPUs per prefill engine.")
 ]
@@ -101,5 +108,88 @@ KubeconfigOption = Annotated[
         "--kubeconfig",
         metavar="FILE",
         help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config).",
+    ),
+]
+
+
+class ApiChoice(StrEnum):
+    """--api: the OpenAI route requests go to (``load``, ``profile --online --endpoint``)."""
+
+    chat = "chat"
+    completions = "completions"
+
+
+ApiOption = Annotated[
+    ApiChoice,
+    typer.Option("--api", metavar="API", help="chat (/v1/chat/completions) or completions."),
+]
+RequestTimeoutOption = Annotated[
+    float, typer.Option("--timeout", metavar="S", help="Per-request timeout (s).")
+]
+
+
+class DtypeChoice(StrEnum):
+    """--dtype: the weights' (and GEMMs') precision (``estimate``, ``profile --offline``)."""
+
+    fp8 = "fp8"
+    bf16 = "bf16"
+
+
+class EstimatorChoice(StrEnum):
+    """--estimator: how latencies are estimated (``estimate``, ``profile --offline``)."""
+
+    roofline = "roofline"
+    aiconfigurator = "aiconfigurator"
+
+
+DtypeOption = Annotated[
+    DtypeChoice,
+    typer.Option("--dtype", metavar="DTYPE", help="Weight/GEMM precision: fp8 or bf16."),
+]
+EstimatorOption = Annotated[
+    EstimatorChoice,
+    typer.Option(
+        "--estimator",
+        metavar="NAME",
+        help="roofline (built in) or aiconfigurator (optional package).",
+    ),
+]
+ModelConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--model-config", metavar="FILE", help="An HF config.json to read the architecture from."
+    ),
+]
+GpuSpecOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--gpu-spec",
+        metavar="FILE",
+        help="A YAML GPU spec (bf16_tflops, fp8_tflops, hbm_gbps, hbm_gib, nvlink_gbps) instead "
+        "of --system.",
+    ),
+]
+
+StartupOption = Annotated[
+    float,
+    typer.Option(
+        "--startup-s", metavar="S", help="Seconds from ordering a replica to its serving."
+    ),
+]
+ScaleDownPatienceOption = Annotated[
+    int,
+    typer.Option(
+        "--scale-down-patience",
+        metavar="N",
+        help="Decisions a lower target must hold before the planner scales down (0: at once).",
+    ),
+]
+TtftQuantileOption = Annotated[
+    float | None,
+    typer.Option(
+        "--ttft-quantile",
+        metavar="Q",
+        help="Size prefill so this TTFT quantile meets the target (M/D/c queueing); "
+        "0: the mean TTFT.",
     ),
 ]

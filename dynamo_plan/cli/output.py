@@ -150,8 +150,8 @@ def warn(message: str) -> None:
 
 def check_outputs(*paths: Path | None) -> None:
     """Refuse output files that cannot be written (a directory, a device, a missing folder) before
-    a command does its work, not after it (:func:`dynamo_plan.adapters.files.resolve_output`)."""
-    from dynamo_plan.adapters.files import resolve_output
+    a command does its work, not after it (:func:`dynamo_plan.formats.files.resolve_output`)."""
+    from dynamo_plan.formats.files import resolve_output
 
     for path in paths:
         if path is not None:

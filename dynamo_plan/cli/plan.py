@@ -11,13 +11,16 @@ from typing import Annotated, Any
 import typer
 
 from dynamo_plan.cli.options import (
+    PROFILE_DIR,
     DecodeGpusOption,
     ItlOption,
     MaxGpuBudgetOption,
     MinEndpointOption,
     PrefillGpusOption,
     ProfileDirOption,
+    ScaleDownPatienceOption,
     TtftOption,
+    TtftQuantileOption,
     gpu_budget,
     predictor_params,
 )
@@ -128,15 +131,7 @@ def decide(
             "--no-prefill-queueing is Dynamo's throughput-only formula.",
         ),
     ] = True,
-    ttft_quantile: Annotated[
-        float | None,
-        typer.Option(
-            "--ttft-quantile",
-            metavar="Q",
-            help="Size prefill so this TTFT quantile meets the target (M/D/c queueing); "
-            "0: the mean TTFT.",
-        ),
-    ] = DEFAULT_TTFT_QUANTILE,
+    ttft_quantile: TtftQuantileOption = DEFAULT_TTFT_QUANTILE,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """One decision: prefill and decode replicas, throughput per GPU, expected latencies, why.
@@ -255,12 +250,7 @@ _RUN = RunSettings()
 @app.command("run")
 def run(
     ctx: typer.Context,
-    profile: Annotated[
-        Path | None,
-        typer.Option(
-            "--profile", metavar="DIR", help="Performance-profile directory (Dynamo layout)."
-        ),
-    ] = None,
+    profile: Annotated[Path | None, PROFILE_DIR] = None,
     prometheus_url: Annotated[
         str | None,
         typer.Option(
@@ -416,18 +406,8 @@ def run(
             "--load-quantile", metavar="Q", help="Size for this quantile of the load forecast."
         ),
     ] = _RUN.load_quantile,
-    ttft_quantile: Annotated[
-        float | None,
-        typer.Option(
-            "--ttft-quantile", metavar="Q", help="TTFT quantile the target applies to; 0: the mean."
-        ),
-    ] = _RUN.ttft_quantile,
-    scale_down_patience: Annotated[
-        int,
-        typer.Option(
-            "--scale-down-patience", metavar="N", help="Decisions to wait before scaling down."
-        ),
-    ] = _RUN.scale_down_patience,
+    ttft_quantile: TtftQuantileOption = _RUN.ttft_quantile,
+    scale_down_patience: ScaleDownPatienceOption = _RUN.scale_down_patience,
     metrics_port: Annotated[
         int,
         typer.Option(

@@ -313,7 +313,7 @@ def _gpu_hour_scores(
 
 
 def _write_csv(results: list[BacktestResult], interval: float, path: Path) -> None:
-    from dynamo_plan.adapters.files import atomic_output
+    from dynamo_plan.formats.files import atomic_output
     from dynamo_plan.predict.backtest import forecasts_frame
 
     with atomic_output(path) as handle:  # all or nothing; a symlink's target is replaced

@@ -14,7 +14,9 @@ from dynamo_plan.cli.options import (
     MaxGpuBudgetOption,
     MinEndpointOption,
     ProfileDirOption,
+    ScaleDownPatienceOption,
     SkipBadLinesOption,
+    StartupOption,
     TraceFormatOption,
     gpu_budget,
     predictor_params,
@@ -116,7 +118,7 @@ def run_and_report(
 def _write_csv(results: Sequence[SimResult], path: Path) -> None:
     import pandas as pd
 
-    from dynamo_plan.adapters.files import atomic_output
+    from dynamo_plan.formats.files import atomic_output
 
     frame = pd.concat([r.per_request.assign(policy=r.policy) for r in results], ignore_index=True)
     cols = ["policy", *[c for c in frame.columns if c != "policy"]]
@@ -230,14 +232,7 @@ def simulate(
             show_default=False,
         ),
     ] = DEFAULT_LOAD_QUANTILE,
-    scale_down_patience: Annotated[
-        int,
-        typer.Option(
-            "--scale-down-patience",
-            metavar="N",
-            help="Decisions a lower target must hold before the planner scales down (0: at once).",
-        ),
-    ] = DEFAULT_SCALE_DOWN_PATIENCE,
+    scale_down_patience: ScaleDownPatienceOption = DEFAULT_SCALE_DOWN_PATIENCE,
     ttft_quantile: Annotated[
         float | None,
         typer.Option(
@@ -247,12 +242,7 @@ def simulate(
             "queueing); 0: the mean TTFT.",
         ),
     ] = DEFAULT_TTFT_QUANTILE,
-    startup_s: Annotated[
-        float,
-        typer.Option(
-            "--startup-s", metavar="S", help="Seconds from ordering a replica to its serving."
-        ),
-    ] = 60.0,
+    startup_s: StartupOption = 60.0,
     rate_scale: Annotated[
         float,
         typer.Option(

@@ -12,8 +12,8 @@ import typer
 from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, simple_table
 
 if TYPE_CHECKING:  # the stores (etcd's HTTP client) are imported when a command runs
+    from dynamo_plan.adapters.virtual_state import VirtualState
     from dynamo_plan.connectors.virtual_client import VirtualClient
-    from dynamo_plan.connectors.virtual_state import VirtualState
 
 app = typer.Typer(
     help="The environment's side of the virtual connector: read, wait for and complete decisions.",
@@ -50,14 +50,12 @@ def _client(
     from dynamo_plan.connectors.virtual_store import make_store
 
     store = make_store(state, etcd, namespace)
-    check = getattr(store, "check", None)  # the file store; etcd is only known by asking it
-    if callable(check):
-        check(writable=writes)
+    store.check(writable=writes)  # the file store; etcd is only known by asking it
     return VirtualClient(store)
 
 
 def _render(client: VirtualClient, state: VirtualState | None, fmt: OutputFormat) -> None:
-    from dynamo_plan.connectors.virtual_state import VirtualState
+    from dynamo_plan.adapters.virtual_state import VirtualState
 
     fields = (
         dict.fromkeys(f.name for f in dataclasses.fields(VirtualState))

@@ -6,6 +6,10 @@ per planner tick::
     serving = connector.observe()          # replicas serving now, or None (unknown)
     outcome = connector.apply(target)      # ScaleOutcome, or raises ExternalServiceError
 
+and once at start ``connector.check()`` (settings that cannot work, from local files only) and
+``connector.engine_gpus()``: the GPUs per engine the deployment declares, or ``None`` when the
+connector has no deployment to read them from (``plan run`` keeps its flags).
+
 ``observe`` returning ``None`` means the environment did not say (the planner then plans from its
 own last decision). Failures of the outside service raise a subclass of
 :class:`~dynamo_plan.errors.ExternalServiceError` (``StateStoreError`` for the virtual state,
@@ -67,4 +71,16 @@ class Connector(Protocol):
 
     def apply(self, target: ScaleTarget) -> ScaleOutcome:
         """Ask for ``target``; raise ``ExternalServiceError`` when the outside service fails."""
+        ...
+
+    def check(self) -> None:
+        """Preflight before the first tick, from local files only: raise
+        :class:`~dynamo_plan.errors.InputError` for settings that cannot work (an unusable
+        ``--state`` path). An unreachable service is not a setting error: never I/O here."""
+        ...
+
+    def engine_gpus(self) -> tuple[int, int] | None:
+        """GPUs per engine (one replica) of (prefill, decode) as the deployment declares them,
+        or ``None`` when this connector cannot say (no deployment to read). May read the
+        environment (``ExternalServiceError`` on failure)."""
         ...

@@ -53,7 +53,6 @@ ROLES: tuple[Role, Role] = ("prefill", "decode")
 #: The field manager of the planner's writes (``dynamo-plan`` itself is the deploy tool's).
 FIELD_MANAGER = "dynamo-plan-planner"
 DGD_KIND = KINDS[("nvidia.com/v1alpha1", "DynamoGraphDeployment")]
-MERGE_PATCH = "application/merge-patch+json"
 
 
 @dataclass(frozen=True)
@@ -142,6 +141,11 @@ class KubernetesConnector:
         self._read()
         return dict(self._services)
 
+    def check(self) -> None:
+        """Nothing to check: :func:`connect_kubernetes_connector` loads the cluster config, and
+        the cluster is only known by asking it (unreachable is not a setting error)."""
+        return None
+
     def engine_gpus(self) -> tuple[int, int]:
         """GPUs per engine (one replica) of (prefill, decode), from ``resources.limits.gpu``.
 
@@ -214,11 +218,10 @@ class KubernetesConnector:
                     }
                 }
             }
-            path = self.client.path(DGD_KIND, self.namespace, self.dgd)
-            status, _ = self.client.request(
-                "PATCH", path, {"fieldManager": FIELD_MANAGER}, patch, MERGE_PATCH
+            patched = self.client.merge_patch(
+                DGD_KIND, self.namespace, self.dgd, patch, field_manager=FIELD_MANAGER
             )
-            if status == 404:
+            if patched is None:
                 raise ClusterError(f"{self.where} was deleted before its replicas could be patched")
         self._written = dict(want)
         self._track(have, want)

@@ -16,6 +16,14 @@ class ObserveOnlyConnector:
         """Always ``None``: this connector has no environment to ask."""
         return None
 
+    def check(self) -> None:
+        """Nothing to check: no settings, no environment."""
+        return None
+
+    def engine_gpus(self) -> tuple[int, int] | None:
+        """Always ``None``: no deployment to read GPUs per engine from."""
+        return None
+
     def apply(self, target: ScaleTarget) -> ScaleOutcome:
         """``observed``: the planner's target, written nowhere."""
         return ScaleOutcome(

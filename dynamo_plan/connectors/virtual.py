@@ -21,8 +21,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from dynamo_plan.adapters.virtual_state import StateStore, VirtualState
 from dynamo_plan.connectors.base import ScaleOutcome, ScaleStatus, ScaleTarget, ServingReplicas
-from dynamo_plan.connectors.virtual_state import StateStore, VirtualState
 from dynamo_plan.errors import InputError, StateStoreError
 
 __all__ = ["VirtualConnector"]
@@ -63,6 +63,15 @@ class VirtualConnector:
         if state is None or not state.acknowledged:
             return None
         return ServingReplicas(state.num_prefill_workers, state.num_decode_workers)
+
+    def check(self) -> None:
+        """The store's own preflight, writable (the planner writes decisions): the ``--state``
+        path can hold the state; nothing for etcd."""
+        self.store.check(writable=True)
+
+    def engine_gpus(self) -> tuple[int, int] | None:
+        """Always ``None``: the virtual state holds worker counts only, no GPUs per engine."""
+        return None
 
     def apply(self, target: ScaleTarget) -> ScaleOutcome:
         """Write ``target`` as the next decision when allowed (see the module docstring)."""

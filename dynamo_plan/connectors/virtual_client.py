@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from dynamo_plan.connectors.virtual_state import StateStore, VirtualState
+from dynamo_plan.adapters.virtual_state import StateStore, VirtualState
 from dynamo_plan.errors import InputError, StateStoreError
 
 __all__ = ["DecisionWaitTimeout", "VirtualClient"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dynamo_plan.adapters.etcd import EtcdClient, EtcdStateStore
 from dynamo_plan.adapters.state_file import FileStateStore
-from dynamo_plan.connectors.virtual_state import StateStore
+from dynamo_plan.adapters.virtual_state import StateStore
 from dynamo_plan.errors import InputError, UsageError
 
 __all__ = ["make_store"]

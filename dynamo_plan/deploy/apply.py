@@ -30,10 +30,10 @@ from typing import Any
 
 import yaml
 
-from dynamo_plan.adapters.files import read_text
 from dynamo_plan.adapters.kubernetes import KINDS, ApplyConflict, KindInfo, KubeClient, kind_info
-from dynamo_plan.deploy.yaml_lines import YamlSyntaxError, line_of, load_documents
 from dynamo_plan.errors import ClusterError, InputError
+from dynamo_plan.formats.files import read_text
+from dynamo_plan.formats.yaml_lines import YamlSyntaxError, line_of, load_documents
 
 __all__ = [
     "FIELD_MANAGER",

@@ -8,29 +8,25 @@ CRD leaves ``profilingConfig.config`` free-form and users write more there than 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
 
-from dynamo_plan.deploy.schema_messages import (
+from dynamo_plan.formats.schema_messages import (
     describe,
     format_path,
     messages,
     number,
     suggest,
 )
-from dynamo_plan.deploy.yaml_lines import YamlSyntaxError, line_of, load_documents
-from dynamo_plan.resources import shipped_file
+from dynamo_plan.formats.yaml_lines import YamlSyntaxError, line_of, load_documents
+from dynamo_plan.resources import schema_validator, shipped_schema
 
 __all__ = [
     "API_VERSION",
-    "BACKENDS",
     "KIND",
     "FileReport",
     "Finding",
@@ -43,7 +39,6 @@ __all__ = [
 
 API_VERSION = "nvidia.com/v1alpha1"
 KIND = "DynamoGraphDeploymentRequest"
-BACKENDS = ("vllm", "sglang", "trtllm")
 
 
 @dataclass(frozen=True)
@@ -86,18 +81,9 @@ class FileReport:
         }
 
 
-@cache
 def dgdr_schema() -> dict[str, Any]:
     """The shipped DGDR JSON Schema (2020-12)."""
-    schema: dict[str, Any] = json.loads(
-        shipped_file("schemas", "dgdr.schema.json").read_text(encoding="utf-8")
-    )
-    return schema
-
-
-@cache
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(dgdr_schema())
+    return shipped_schema("dgdr.schema.json")
 
 
 def _walk(
@@ -140,7 +126,7 @@ def check_document(
     raw_warnings: list[tuple[list[str | int], str]] = []
     if data is not None:
         _walk(data, dgdr_schema(), [], raw_errors, raw_warnings)
-    for error in _validator().iter_errors(data):
+    for error in schema_validator("dgdr.schema.json").iter_errors(data):
         raw_errors.extend(messages(error))
 
     def findings(raw: list[tuple[list[str | int], str]]) -> list[Finding]:

@@ -1,8 +1,8 @@
 """``dynamo-plan doctor``: the troubleshooting table as checks, each a plain function.
 
-Every check takes the Kubernetes adapter (anything with ``request(method, path, query, body)``
-returning ``(status, json)`` and a ``server`` name, i.e.
-:class:`~dynamo_plan.adapters.kubernetes.KubeClient`) and returns a :class:`Check`:
+Every check takes the Kubernetes adapter (:data:`KubeAdapter`, that is
+:class:`~dynamo_plan.adapters.kubernetes.KubeClient`: its typed reads and ``server`` name) and
+returns a :class:`Check`:
 ``ok`` True (✓), False (✗, with the ``fix``) or None (skipped, with the reason in ``detail``).
 A check never raises for a cluster answer: a 403 Forbidden is reported as a ✗ naming the
 permission needed. :func:`run_checks` runs them in order; when the cluster cannot be reached the
@@ -12,22 +12,30 @@ first check fails and the rest are skipped.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
-from urllib.parse import quote
+from typing import Any
 
 import httpx
 
+from dynamo_plan.adapters.kubernetes import (
+    CRD,
+    EVENT,
+    GPU_PRODUCT_LABEL,
+    GPU_RESOURCE,
+    KINDS,
+    NODE,
+    SECRET,
+    SELF_SUBJECT_ACCESS_REVIEW,
+    KubeClient,
+    allocatable_gpus,
+)
 from dynamo_plan.errors import ClusterError
 
 __all__ = [
     "CRDS",
     "DEFAULT_PULL_SECRET",
-    "GPU_PRODUCT_LABEL",
-    "GPU_RESOURCE",
     "PLANNER_VERBS",
     "Check",
     "KubeAdapter",
-    "allocatable_gpus",
     "check_cluster",
     "check_crds",
     "check_gpus",
@@ -35,6 +43,7 @@ __all__ = [
     "check_prometheus",
     "check_pull_secret",
     "check_stuck_dgdrs",
+    "cluster_failed",
     "forbidden",
     "run_checks",
 ]
@@ -45,26 +54,14 @@ CRDS = (
 )
 DEFAULT_PULL_SECRET = "nvcr-imagepullsecret"  # the name Dynamo's docs use
 PLANNER_VERBS = ("get", "list", "watch", "patch")
-GPU_RESOURCE = "nvidia.com/gpu"
-GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+DGDR_KIND = KINDS[("nvidia.com/v1alpha1", "DynamoGraphDeploymentRequest")]
 STUCK_STATES = ("Pending", "Profiling")
 PROMETHEUS_TIMEOUT_S = 2.0
 _SKIPPED_NO_CLUSTER = "skipped: the cluster is not reachable"
 
 
-class KubeAdapter(Protocol):
-    """The part of KubeClient the checks use."""
-
-    server: str
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        query: dict[str, str] | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-    ) -> tuple[int, Any]: ...
+#: what every check takes: the one door to Kubernetes (its typed reads and ``server`` name)
+KubeAdapter = KubeClient
 
 
 @dataclass(frozen=True)
@@ -88,14 +85,22 @@ class Check:
 
 
 def forbidden(e: ClusterError) -> bool:
-    """KubeClient words a refused request ``… → 403 Forbidden: …``."""
-    return "→ 403" in str(e)
+    """The API server refused the request (HTTP 403 Forbidden)."""
+    return e.status == 403
+
+
+def cluster_failed(name: str, e: ClusterError, needs: str, fix: str, denied_fix: str = "") -> Check:
+    """The failed check ``name`` for an API error: a 403 names the permission it ``needs``
+    (with ``denied_fix``, else ``fix``); any other error is ``unreachable`` (exit 3)."""
+    if forbidden(e):
+        return Check(name, False, f"forbidden: needs {needs}", denied_fix or fix)
+    return Check(name, False, str(e), fix, unreachable=True)
 
 
 def check_cluster(kube: KubeAdapter) -> Check:
     """GET /version: the API server answers."""
     try:
-        _status, version = kube.request("GET", "/version")
+        version = kube.version()
     except ClusterError as e:
         return Check(
             "cluster",
@@ -104,7 +109,7 @@ def check_cluster(kube: KubeAdapter) -> Check:
             "check the kubeconfig / --context and that the API server is up (kubectl version)",
             unreachable=True,
         )
-    git = (version or {}).get("gitVersion", "?") if isinstance(version, dict) else "?"
+    git = version.get("gitVersion", "?")
     return Check("cluster", True, f"{kube.server} answers (Kubernetes {git})")
 
 
@@ -114,44 +119,23 @@ def check_crds(kube: KubeAdapter) -> Check:
     missing = []
     try:
         for name in CRDS:
-            status, _crd = kube.request(
-                "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
-            )
-            if status == 404:
+            if kube.get(CRD, None, name) is None:
                 missing.append(name)
     except ClusterError as e:
-        if forbidden(e):
-            return Check("crds", False, "forbidden: needs get customresourcedefinitions", fix)
-        return Check("crds", False, str(e), fix, unreachable=True)
+        return cluster_failed("crds", e, "get customresourcedefinitions", fix)
     if missing:
         return Check("crds", False, "missing: " + ", ".join(missing), fix)
     return Check("crds", True, "installed: " + ", ".join(CRDS))
-
-
-def allocatable_gpus(node: dict[str, Any]) -> int:
-    """``status.allocatable["nvidia.com/gpu"]`` of a node (0 when absent or not a number)."""
-    raw = str(((node.get("status") or {}).get("allocatable") or {}).get(GPU_RESOURCE, "0"))
-    try:
-        return int(raw)
-    except ValueError:
-        return 0
 
 
 def check_gpus(kube: KubeAdapter) -> Check:
     """Sum of ``status.allocatable["nvidia.com/gpu"]`` over nodes, with their GPU products."""
     fix = "install the NVIDIA GPU operator (or the device plugin) so nodes advertise nvidia.com/gpu"
     try:
-        _status, nodes = kube.request("GET", "/api/v1/nodes")
+        items = kube.list_objects(NODE) or []
     except ClusterError as e:
-        if forbidden(e):
-            return Check(
-                "gpus",
-                False,
-                "forbidden: needs list nodes (cluster-scoped) to count GPUs",
-                "grant a ClusterRole with list nodes, or ask the cluster admin",
-            )
-        return Check("gpus", False, str(e), fix, unreachable=True)
-    items = (nodes or {}).get("items") or []
+        denied = "grant a ClusterRole with list nodes, or ask the cluster admin"
+        return cluster_failed("gpus", e, "list nodes (cluster-scoped) to count GPUs", fix, denied)
     total = 0
     products: set[str] = set()
     with_gpus = 0
@@ -176,14 +160,11 @@ def check_pull_secret(kube: KubeAdapter, namespace: str, secret: str) -> Check:
         f"kubectl create secret docker-registry {secret} -n {namespace} "
         "--docker-server=nvcr.io --docker-username='$oauthtoken' --docker-password=<NGC API key>"
     )
-    path = f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets/{quote(secret, safe='')}"
     try:
-        status, _obj = kube.request("GET", path)
+        found = kube.get(SECRET, namespace, secret)
     except ClusterError as e:
-        if forbidden(e):
-            return Check("image-pull-secret", False, "forbidden: needs get secrets", fix)
-        return Check("image-pull-secret", False, str(e), fix, unreachable=True)
-    if status == 404:
+        return cluster_failed("image-pull-secret", e, "get secrets", fix)
+    if found is None:
         return Check("image-pull-secret", False, f"secret {secret} not in {namespace}", fix)
     return Check("image-pull-secret", True, f"secret {secret} present in {namespace}")
 
@@ -230,14 +211,7 @@ def check_planner_rbac(kube: KubeAdapter, namespace: str) -> Check:
                     }
                 },
             }
-            # JSON text sent as YAML: KubeClient.request serialises the body itself, and the
-            # client's transport would encode it a second time for a JSON content type
-            _status, out = kube.request(
-                "POST",
-                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-                body=review,
-                content_type="application/yaml",
-            )
+            out = kube.create(SELF_SUBJECT_ACCESS_REVIEW, None, review)
             if not ((out or {}).get("status") or {}).get("allowed"):
                 denied.append(verb)
     except ClusterError as e:
@@ -267,12 +241,8 @@ def _event_time(event: dict[str, Any]) -> str:
 
 
 def _newest_events(kube: KubeAdapter, namespace: str, name: str, limit: int = 3) -> list[str]:
-    status, events = kube.request(
-        "GET",
-        f"/api/v1/namespaces/{quote(namespace, safe='')}/events",
-        {"fieldSelector": f"involvedObject.name={name}"},
-    )
-    items = (events or {}).get("items") or [] if status != 404 else []
+    items = kube.list_objects(EVENT, namespace, field_selector=f"involvedObject.name={name}")
+    items = items or []
     items = [e for e in items if (e.get("involvedObject") or {}).get("name") == name]
     items.sort(key=_event_time, reverse=True)
     return [f"{e.get('reason', '?')}: {e.get('message', '')}".strip() for e in items[:limit]]
@@ -284,24 +254,21 @@ def check_stuck_dgdrs(kube: KubeAdapter, namespace: str) -> Check:
         "read the events (kubectl describe dgdr NAME); check the profiler image, pull secret "
         "and GPU quota, or delete and recreate the DGDR"
     )
-    path = f"/apis/nvidia.com/v1alpha1/namespaces/{quote(namespace, safe='')}/dynamographdeploymentrequests"
     try:
-        status, dgdrs = kube.request("GET", path)
-        if status == 404:
+        dgdrs = kube.list_objects(DGDR_KIND, namespace)
+        if dgdrs is None:
             return Check("dgdr", None, "skipped: the DynamoGraphDeploymentRequest CRD is missing")
         stuck = []
-        for item in (dgdrs or {}).get("items") or []:
+        for item in dgdrs:
             state = (item.get("status") or {}).get("state")
             if state in STUCK_STATES:
                 name = str((item.get("metadata") or {}).get("name", "?"))
                 events = _newest_events(kube, namespace, name)
                 why = "; ".join(events) if events else "no events"
                 stuck.append(f"{name} ({state}): {why}")
-        total = len((dgdrs or {}).get("items") or [])
+        total = len(dgdrs)
     except ClusterError as e:
-        if forbidden(e):
-            return Check("dgdr", False, "forbidden: needs list dynamographdeploymentrequests", fix)
-        return Check("dgdr", False, str(e), fix, unreachable=True)
+        return cluster_failed("dgdr", e, "list dynamographdeploymentrequests", fix)
     if stuck:
         return Check("dgdr", False, "stuck: " + " | ".join(stuck), fix)
     return Check("dgdr", True, f"{total} DGDR(s) in {namespace}, none Pending/Profiling")

@@ -47,18 +47,17 @@ Edits made to the template:
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from dynamo_plan.adapters.profile_files import (
     PROFILE_JSON,
     ProfileMeta,
     parse_profile_meta,
+    profile_configmap_data,
     same_model,
 )
 from dynamo_plan.core.profile import PerformanceProfile
@@ -66,6 +65,7 @@ from dynamo_plan.core.sla import EngineGpus, Limits, apply_limits
 from dynamo_plan.deploy.dgdr import validate_file
 from dynamo_plan.deploy.planner_args import flag_value, planner_flags
 from dynamo_plan.errors import InputError
+from dynamo_plan.formats.schema_messages import error_summary
 from dynamo_plan.live.config import RunSettings
 from dynamo_plan.resources import shipped_file
 
@@ -134,8 +134,7 @@ def load_dgdr(path: Path) -> dict[str, Any]:
         first = report.errors[0]
         where = str(path) if first.line is None else f"{path}:{first.line}"
         field = f" {first.path}:" if first.path else ""
-        more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
-        raise InputError(f"{where}:{field} {first.message}{more}")
+        raise InputError(error_summary(f"{where}:{field} {first.message}", len(report.errors)))
     if report.documents != 1:
         raise InputError(f"{path}: expected one DGDR document, found {report.documents}")
     docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
@@ -212,37 +211,6 @@ def check_profile_matches(dgdr: dict[str, Any], meta: ProfileMeta, where: tuple[
             f"{models[0]} ({backend}{f', sweep.aicHfId {hf_id}' if hf_id else ''}); use a "
             "profile made for the DGDR's model and backend"
         )
-
-
-def _json_arrays(arrays: dict[str, np.ndarray]) -> str:
-    return json.dumps({k: np.asarray(v).tolist() for k, v in arrays.items()})
-
-
-def profile_configmap_data(profile: PerformanceProfile) -> dict[str, str]:
-    """ConfigMap ``data``: the profile in Dynamo's JSON form plus ``profile.json`` (its meta)."""
-    pf, dc = profile.prefill, profile.decode
-    isl = pf.isl.astype(np.int64) if np.all(pf.isl == np.round(pf.isl)) else pf.isl
-    prefill = {
-        "prefill_isl": isl,
-        "prefill_ttft": pf.ttft_ms,
-        "prefill_thpt_per_gpu": pf.thpt_per_gpu,
-    }
-    decode_doc = json.loads(
-        _json_arrays(
-            {
-                "x_kv_usage": dc.kv_usage,
-                "y_context_length": dc.context,
-                "z_itl": dc.itl_ms,
-                "z_thpt_per_gpu": dc.thpt_per_gpu,
-            }
-        )
-    )
-    decode_doc["max_kv_tokens"] = int(profile.max_kv_tokens)
-    return {
-        "prefill_raw_data.json": _json_arrays(prefill),
-        "decode_raw_data.json": json.dumps(decode_doc),
-        "profile.json": json.dumps(profile.meta, indent=2, sort_keys=True),
-    }
 
 
 def _metadata(obj: dict[str, Any], namespace: str | None, labels: dict[str, str]) -> None:

@@ -12,24 +12,16 @@ from __future__ import annotations
 
 from typing import Literal
 
+from dynamo_plan.core.backends import BackendName
 from dynamo_plan.errors import InputError
 from dynamo_plan.estimator.arch import GpuSpec, ModelArch
-from dynamo_plan.estimator.base import (
-    BACKEND_NAMES,
-    DTYPES,
-    Backend,
-    Dtype,
-    EstimatePoint,
-    Estimator,
-)
+from dynamo_plan.estimator.base import DTYPES, Dtype, EstimatePoint, Estimator
 from dynamo_plan.estimator.catalog import known_gpus, known_models, load_gpu, load_model
 from dynamo_plan.estimator.roofline import RooflineEstimator
 
 __all__ = [
-    "BACKEND_NAMES",
     "DTYPES",
     "ESTIMATOR_KINDS",
-    "Backend",
     "Dtype",
     "EstimatePoint",
     "Estimator",
@@ -50,7 +42,7 @@ def make_estimator(
     kind: Literal["roofline", "aiconfigurator"],
     model: ModelArch,
     gpu: GpuSpec,
-    backend: Backend = "trtllm",
+    backend: BackendName = "trtllm",
     dtype: Dtype = "fp8",
     kv_dtype: Dtype | None = None,
     mem_util: float = 0.9,

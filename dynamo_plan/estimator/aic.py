@@ -9,9 +9,10 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
+from dynamo_plan.core.backends import BackendName
 from dynamo_plan.errors import InputError
 from dynamo_plan.estimator.arch import GpuSpec, ModelArch
-from dynamo_plan.estimator.base import Backend, Dtype, EstimatePoint
+from dynamo_plan.estimator.base import Dtype, EstimatePoint
 from dynamo_plan.estimator.catalog import model_entry
 from dynamo_plan.estimator.roofline import RooflineEstimator
 
@@ -41,7 +42,7 @@ class AiConfiguratorEstimator:
         self,
         model: ModelArch,
         gpu: GpuSpec,
-        backend: Backend = "trtllm",
+        backend: BackendName = "trtllm",
         dtype: Dtype = "fp8",
         kv_dtype: Dtype | None = None,
         mem_util: float = 0.9,

@@ -6,9 +6,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, TypeAlias, runtime_checkable
 
 Dtype: TypeAlias = Literal["bf16", "fp8"]
-Backend: TypeAlias = Literal["trtllm", "vllm", "sglang"]
 DTYPES: tuple[Dtype, ...] = ("bf16", "fp8")
-BACKEND_NAMES: tuple[Backend, ...] = ("trtllm", "vllm", "sglang")
 
 
 @dataclass(frozen=True)

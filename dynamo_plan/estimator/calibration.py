@@ -4,7 +4,7 @@ Calibrated on the shared H200 measurement (``shared/data/profiles/h200_llama3.1-
 Llama-3.1-8B FP8 weights, BF16 KV, TP1, Dynamo's profiler) and on public figures cited below.
 That measurement matches vLLM's memory accounting (``gpu_memory_utilization`` 0.9 of the total,
 BF16 KV cache: 945 029 tokens, see tests/estimator) and its ~4.4 ms batch-1 ITL and ~15 ms TTFT
-floor are vLLM-like, so it calibrates the ``vllm`` row of :data:`BACKENDS`; the other two rows
+floor are vLLM-like, so it calibrates the ``vllm`` row of :data:`BACKEND_OVERHEADS`; the other two rows
 keep vLLM's GPU-side constants and scale only the CPU-side overheads by public comparisons.
 """
 
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
+
+from dynamo_plan.core.backends import BackendName
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,11 @@ class BackendOverhead:
 # efficiencies above; the fit gave seq_us 14.6, request_ms 14.2 and 44.8 µs per Llama layer).
 # sglang / trtllm: lower CPU overhead (SGLang v0.4 blog "zero-overhead batch scheduler", LMSYS
 # 2024-12; TRT-LLM C++ executor runtime), same GPU kernels class.
-BACKENDS: MappingProxyType[str, BackendOverhead] = MappingProxyType(
+BACKEND_OVERHEADS: MappingProxyType[BackendName, BackendOverhead] = MappingProxyType(
     {
-        "trtllm": BackendOverhead(step_ms=0.5, seq_us=5.0, request_ms=8.0),
-        "sglang": BackendOverhead(step_ms=0.7, seq_us=10.0, request_ms=10.0),
         "vllm": BackendOverhead(step_ms=1.0, seq_us=15.0, request_ms=14.0),
+        "sglang": BackendOverhead(step_ms=0.7, seq_us=10.0, request_ms=10.0),
+        "trtllm": BackendOverhead(step_ms=0.5, seq_us=5.0, request_ms=8.0),
     }
 )
 

@@ -16,9 +16,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from dynamo_plan.adapters.files import read_text
 from dynamo_plan.errors import InputError
 from dynamo_plan.estimator.arch import ALL_DTYPES, GpuSpec, ModelArch
+from dynamo_plan.formats.files import read_text
 
 _MODEL_FIELDS = {f.name for f in fields(ModelArch)} - {"name"}
 _GPU_FIELDS = [f.name for f in fields(GpuSpec) if f.name not in ("name", "dtypes")]
@@ -61,7 +61,7 @@ def _resolve(filename: str, kind: str, name: str) -> str:
 
 def _read(path: Path, what: str) -> str:
     """The UTF-8 text of a file the user named; InputError "PATH: file not found", or one line
-    for an unreadable, binary or UTF-16 file (:func:`dynamo_plan.adapters.files.read_text`)."""
+    for an unreadable, binary or UTF-16 file (:func:`dynamo_plan.formats.files.read_text`)."""
     if not path.exists() and not path.is_symlink():
         raise InputError(f"{path}: file not found")
     return read_text(path, what)

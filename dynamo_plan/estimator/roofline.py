@@ -20,11 +20,12 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from dynamo_plan.core.backends import BACKENDS, BackendName
 from dynamo_plan.errors import InputError
 from dynamo_plan.estimator import counts
 from dynamo_plan.estimator.arch import GpuSpec, ModelArch
-from dynamo_plan.estimator.base import BACKEND_NAMES, DTYPES, Backend, Dtype, EstimatePoint
-from dynamo_plan.estimator.calibration import BACKENDS, DEFAULT, Calibration
+from dynamo_plan.estimator.base import DTYPES, Dtype, EstimatePoint
+from dynamo_plan.estimator.calibration import BACKEND_OVERHEADS, DEFAULT, Calibration
 
 F = npt.NDArray[np.float64]
 _GIB = float(1 << 30)
@@ -49,16 +50,14 @@ class RooflineEstimator:
         self,
         model: ModelArch,
         gpu: GpuSpec,
-        backend: Backend = "trtllm",
+        backend: BackendName = "trtllm",
         dtype: Dtype = "fp8",
         kv_dtype: Dtype | None = None,
         mem_util: float = 0.9,
         calibration: Calibration = DEFAULT,
     ) -> None:
-        if backend not in BACKEND_NAMES:
-            raise InputError(
-                f"unknown backend '{backend}'; expected one of {', '.join(BACKEND_NAMES)}"
-            )
+        if backend not in BACKENDS:
+            raise InputError(f"unknown backend '{backend}'; expected one of {', '.join(BACKENDS)}")
         if kv_dtype is None:
             kv_dtype = dtype if backend == "trtllm" else "bf16"
         for label, d in (("dtype", dtype), ("kv_dtype", kv_dtype)):
@@ -73,12 +72,12 @@ class RooflineEstimator:
             raise InputError(f"mem_util must be in (0, 1], got {mem_util}")
         self.model = model
         self.gpu = gpu
-        self.backend: Backend = backend
+        self.backend: BackendName = backend
         self.dtype: Dtype = dtype
         self.kv_dtype: Dtype = kv_dtype
         self.mem_util = mem_util
         self.cal = calibration
-        self.overhead = BACKENDS[backend]
+        self.overhead = BACKEND_OVERHEADS[backend]
         self._peak = (gpu.fp8_tflops if dtype == "fp8" else gpu.bf16_tflops) * 1e12
         self._hbm = gpu.hbm_gbps * 1e9 * calibration.hbm_efficiency
 

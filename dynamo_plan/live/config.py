@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,13 +25,13 @@ from dynamo_plan.core.defaults import (
     DEFAULT_SCALE_DOWN_PATIENCE,
     DEFAULT_TTFT_QUANTILE,
 )
-from dynamo_plan.deploy.schema_messages import describe, messages
-from dynamo_plan.deploy.yaml_lines import YamlSyntaxError, line_of, load_documents
 from dynamo_plan.errors import InputError, UsageError
-from dynamo_plan.resources import shipped_file
+from dynamo_plan.formats.schema_messages import describe, error_summary, messages
+from dynamo_plan.formats.yaml_lines import YamlSyntaxError, line_of, load_documents
+from dynamo_plan.resources import schema_validator, shipped_schema
 
 if TYPE_CHECKING:  # jsonschema is imported when a config file is read, not at CLI start
-    from jsonschema import Draft202012Validator, ValidationError
+    from jsonschema import ValidationError
 
 __all__ = [
     "CONNECTORS",
@@ -246,20 +244,9 @@ def check_settings(s: RunSettings) -> None:
 # --- the config file -----------------------------------------------------------------------------
 
 
-@cache
 def run_config_schema() -> dict[str, Any]:
     """The shipped ``planner-config.schema.json`` (JSON Schema 2020-12)."""
-    schema: dict[str, Any] = json.loads(
-        shipped_file("schemas", "planner-config.schema.json").read_text(encoding="utf-8")
-    )
-    return schema
-
-
-@cache
-def _validator() -> Draft202012Validator:
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(run_config_schema())
+    return shipped_schema("planner-config.schema.json")
 
 
 def _message(error: ValidationError) -> tuple[str, str]:
@@ -281,7 +268,7 @@ def _problems(data: dict[Any, Any]) -> list[tuple[str, str]]:
             out.append((key, f"unknown key ({more})"))
         elif isinstance(value, float) and not math.isfinite(value):
             out.append((key, f"expected a finite number, got {value}"))
-    for error in _validator().iter_errors(data):
+    for error in schema_validator("planner-config.schema.json").iter_errors(data):
         if error.validator == "additionalProperties":
             continue  # reported above, with a suggestion
         out.append(_message(error))
@@ -323,9 +310,10 @@ def load_run_config(path: Path) -> dict[str, Any]:
             ((line_of(doc.node, [k]) if k else 1, k, m) for k, m in problems), key=lambda p: p[0]
         )
         line, key, message = located[0]
-        more = f" (and {len(located) - 1} more problem(s))" if len(located) > 1 else ""
         where = f"{key}: " if key else ""
-        raise InputError(f"{path}:{line}: {where}{message}{more}")
+        raise InputError(
+            error_summary(f"{path}:{line}: {where}{message}", len(located), "problem(s)")
+        )
     for key, value in doc.data.items():  # schema-valid, yet too large for a float setting
         if _too_large_for_float(key, value):
             raise InputError(

@@ -199,16 +199,14 @@ def make_connector(s: RunSettings) -> Connector:
     return ObserveOnlyConnector()
 
 
-def preflight(source: object, connector: Connector) -> None:
+def preflight(source: FrontendMetricsSource, connector: Connector) -> None:
     """Settings that cannot work, refused before the first tick (:class:`InputError`, exit 1):
-    each part's own ``check()`` where it has one — the Prometheus adapter's (token file, CA
-    bundle) and the virtual connector's file store's (the ``--state`` path can hold the state).
+    each part's own ``check()`` — the Prometheus adapter's (token file, CA bundle) and the
+    connector's (the virtual connector's file store: the ``--state`` path can hold the state).
     Local files only: an unreachable Prometheus, etcd or cluster is not a setting error (the
     planner holds and retries)."""
-    for part in (source, getattr(connector, "store", None)):
-        check = getattr(part, "check", None)
-        if callable(check):
-            check()
+    source.check()
+    connector.check()
 
 
 def _engines_from_connector(
@@ -220,10 +218,10 @@ def _engines_from_connector(
     """GPUs per engine as the deployment declares them (``resources.limits.gpu`` of the DGD's
     workers) when the connector can read them; the DGD wins over the flags, with a warning when
     they disagree."""
-    engine_gpus = getattr(connector, "engine_gpus", None)
-    if not callable(engine_gpus):
+    gpus = connector.engine_gpus()
+    if gpus is None:
         return s, config
-    prefill, decode = engine_gpus()
+    prefill, decode = gpus
     if (prefill, decode) == (s.prefill_engine_num_gpu, s.decode_engine_num_gpu):
         return s, config
     if warn is not None:
@@ -284,9 +282,7 @@ def run_planner(
         if server is not None:
             server.shutdown()
             server.server_close()
-        close = getattr(source, "close", None)
-        if callable(close):
-            close()
+        source.close()
     summary["metrics"] = (
         None if server is None else f"http://{s.metrics_addr}:{s.metrics_port}/metrics"
     )

@@ -70,6 +70,12 @@ class ArimaPredictor(Predictor):
     """Auto-ARIMA with incremental state updates and the refit policy above."""
 
     name: ClassVar[str] = "arima"
+    param_names: ClassVar[tuple[str, ...]] = (
+        "min_points",
+        "window",
+        "refit_every",
+        "log1p_fallback",
+    )
 
     def __init__(
         self,
@@ -99,15 +105,6 @@ class ArimaPredictor(Predictor):
         self._next: tuple[np.ndarray, np.ndarray] | None = None  # cached 1-step forecast
         self._fallback = ResidualWindow(50)
         self._last = 0.0
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return {
-            "min_points": self._min_points,
-            "window": self._window,
-            "refit_every": self._refit_every,
-            "log1p_fallback": self._log1p_fallback,
-        }
 
     @property
     def order(self) -> tuple[int, int, int] | None:

@@ -165,6 +165,8 @@ class Predictor(ABC):
     """
 
     name: ClassVar[str] = "predictor"
+    #: the constructor's hyper-parameters, each kept as ``self._<name>``: what :attr:`params` reports
+    param_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         self._started = False
@@ -177,8 +179,8 @@ class Predictor(ABC):
 
     @property
     def params(self) -> dict[str, Any]:
-        """Hyper-parameters as given to the constructor."""
-        return {}
+        """Hyper-parameters as given to the constructor (those named in :attr:`param_names`)."""
+        return {name: getattr(self, f"_{name}") for name in self.param_names}
 
     def update(self, y: float) -> None:
         """Feed one observation (a finite number >= 0); leading zeros are skipped."""

@@ -6,7 +6,7 @@ i.e. of the last ``window`` interval-to-interval changes of the series.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -18,6 +18,7 @@ class ConstantPredictor(Predictor):
     """Forecast ``y_{t+k} = y_t`` for every step ``k``; exact same state from updates or refit."""
 
     name: ClassVar[str] = "constant"
+    param_names: ClassVar[tuple[str, ...]] = ("window",)
 
     def __init__(self, window: int = 50) -> None:
         super().__init__()
@@ -26,10 +27,6 @@ class ConstantPredictor(Predictor):
         self._window = window
         self._residuals = ResidualWindow(window)
         self._last = 0.0
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return {"window": self._window}
 
     def _observe(self, y: float) -> None:
         if self._n > 1:

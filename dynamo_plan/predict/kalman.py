@@ -33,6 +33,14 @@ class KalmanPredictor(Predictor):
     """Local linear trend; same state whether fed by updates or by ``warm_start``."""
 
     name: ClassVar[str] = "kalman"
+    param_names: ClassVar[tuple[str, ...]] = (
+        "q_level",
+        "q_trend",
+        "r",
+        "min_points",
+        "log1p",
+        "nis_window",
+    )
 
     def __init__(
         self,
@@ -57,17 +65,6 @@ class KalmanPredictor(Predictor):
         self._kf: Any = None  # filterpy.kalman.KalmanFilter, built on the first observation
         self._nis: deque[float] = deque(maxlen=nis_window)
         self._last = 0.0
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return {
-            "q_level": self._q_level,
-            "q_trend": self._q_trend,
-            "r": self._r,
-            "min_points": self._min_points,
-            "log1p": self._log1p,
-            "nis_window": self._nis_window,
-        }
 
     def _observe(self, y: float) -> None:
         z = math.log1p(y) if self._log1p else y

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dynamo_plan.adapters.files import atomic_output
 from dynamo_plan.errors import InputError
+from dynamo_plan.formats.files import atomic_output
 from dynamo_plan.plotting import legend_outside, new_figure
 from dynamo_plan.predict.backtest import BacktestResult
 

@@ -25,6 +25,7 @@ class ProphetPredictor(Predictor):
     """Prophet on a sliding window of ``window`` intervals (Dynamo's default 50)."""
 
     name: ClassVar[str] = "prophet"
+    param_names: ClassVar[tuple[str, ...]] = ("window", "interval_s", "min_points")
 
     def __init__(self, window: int = 50, interval_s: float = 60.0, min_points: int = 5) -> None:
         super().__init__()
@@ -41,14 +42,6 @@ class ProphetPredictor(Predictor):
         self._history: deque[tuple[int, float]] = deque(maxlen=window)
         self._residuals = ResidualWindow(window)
         self._next: float | None = None
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return {
-            "window": self._window,
-            "interval_s": self._interval_s,
-            "min_points": self._min_points,
-        }
 
     def _observe(self, y: float) -> None:
         if self._next is not None:

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from dynamo_plan.deploy.doctor import GPU_PRODUCT_LABEL
+from dynamo_plan.adapters.kubernetes import GPU_PRODUCT_LABEL
 from dynamo_plan.deploy.render import MODEL_FLAGS, TP_FLAG, load_template, set_flag
 from dynamo_plan.errors import InputError
 

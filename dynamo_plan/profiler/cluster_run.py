@@ -98,14 +98,11 @@ class ClusterRun:
     def _delete(self, info: KindInfo, name: str) -> None:
         ref = f"{info.kind}/{name}"
         try:
-            query = {"propagationPolicy": "Background"}
-            status, _ = self.client.request(
-                "DELETE", KubeClient.path(info, self.namespace, name), query
-            )
+            existed = self.client.delete(info, self.namespace, name, propagation="Background")
         except ClusterError as e:
             self.leftovers.append(f"{ref} ({e})")
             return
-        if status != 404:
+        if existed:
             self.deleted.append(ref)
 
     def cleanup(self, only: list[tuple[KindInfo, str]] | None = None) -> None:
@@ -117,16 +114,13 @@ class ClusterRun:
                 self.tracked.remove((info, name))
         if only is None:
             for info in (JOB_INFO, DGD_INFO, CM_INFO):
+                selector = f"{RUN_LABEL}={self.run_id}"
                 try:
-                    _s, listing = self.client.request(
-                        "GET",
-                        KubeClient.path(info, self.namespace),
-                        {"labelSelector": f"{RUN_LABEL}={self.run_id}"},
-                    )
+                    listing = self.client.list_objects(info, self.namespace, selector)
                 except ClusterError as e:
-                    self.leftovers.append(f"{info.plural} labelled {RUN_LABEL}={self.run_id} ({e})")
+                    self.leftovers.append(f"{info.plural} labelled {selector} ({e})")
                     continue
-                for item in (listing or {}).get("items") or []:
+                for item in listing or []:
                     self._delete(info, str(item["metadata"]["name"]))
 
     # -- one measurement -------------------------------------------------------------------------
@@ -198,7 +192,7 @@ class ClusterRun:
                 int(self.job_timeout_s), gpu_product,
             )  # fmt: skip
             self.say("job", f"creating Job {names.job}", tp, role)
-            self.client.request("POST", KubeClient.path(JOB_INFO, self.namespace), body=job)
+            self.client.create(JOB_INFO, self.namespace, job)
             self._wait_job(names, tp, role)
             result = self._result(names, role)
             self.say("result", f"read ConfigMap {names.configmap}", tp, role)

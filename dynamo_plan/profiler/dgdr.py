@@ -13,12 +13,11 @@ from typing import Any
 
 import yaml
 
-from dynamo_plan.adapters.files import read_text
+from dynamo_plan.core.backends import BACKENDS
 from dynamo_plan.errors import InputError
+from dynamo_plan.formats.files import read_text
 
-__all__ = ["BACKENDS", "DgdrIntent", "read_dgdr"]
-
-BACKENDS = ("vllm", "sglang", "trtllm")
+__all__ = ["DgdrIntent", "read_dgdr"]
 
 
 @dataclass(frozen=True)

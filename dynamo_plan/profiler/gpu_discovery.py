@@ -12,9 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dynamo_plan.adapters.kubernetes import KubeClient
-from dynamo_plan.deploy.doctor import GPU_PRODUCT_LABEL, GPU_RESOURCE, allocatable_gpus, forbidden
+from dynamo_plan.adapters.kubernetes import (
+    GPU_PRODUCT_LABEL,
+    GPU_RESOURCE,
+    NODE,
+    KubeClient,
+    allocatable_gpus,
+)
 from dynamo_plan.errors import ClusterError, InputError
+from dynamo_plan.formats.camel import camel_dict
 
 __all__ = [
     "GpuDiscovery",
@@ -45,13 +51,8 @@ class GpuDiscovery:
     total_gpus: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "product": self.product,
-            "system": self.system,
-            "maxGpusPerNode": self.max_gpus_per_node,
-            "nodes": self.nodes,
-            "totalGpus": self.total_gpus,
-        }
+        """The fields under camelCase keys (``maxGpusPerNode``, ``totalGpus``)."""
+        return camel_dict(self)
 
 
 def system_for_product(product: str) -> str:
@@ -84,9 +85,9 @@ def discover_gpus(client: KubeClient) -> GpuDiscovery:
     node advertises ``nvidia.com/gpu``.
     """
     try:
-        _status, listing = client.request("GET", "/api/v1/nodes")
+        listing = client.list_objects(NODE)
     except ClusterError as e:
-        if forbidden(e):
+        if e.status == 403:
             raise ClusterError(
                 "GPU discovery needs the cluster-scoped read of nodes (list nodes), which is "
                 "forbidden for this identity; set spec.enableGpuDiscovery: false and give "
@@ -94,7 +95,7 @@ def discover_gpus(client: KubeClient) -> GpuDiscovery:
                 "(or grant a ClusterRole with list nodes)"
             ) from e
         raise
-    items = [n for n in ((listing or {}).get("items") or []) if isinstance(n, dict)]
+    items = listing or []
     per_product: dict[str, list[int]] = {}
     for node in items:
         n = allocatable_gpus(node)

@@ -11,20 +11,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from dynamo_plan.adapters.profile_files import save_profile, write_profile_dir
+from dynamo_plan.core.backends import BackendName
 from dynamo_plan.profiler.sweep import (
     EngineModel,
     SweepGrid,
     SweepResult,
     SweepSLA,
+    chosen_points,
     run_sweep,
     sweep_meta,
+    write_sweep_profile,
 )
 
 __all__ = ["ESTIMATORS", "OfflineOutcome", "OfflineRequest", "run_offline", "summary"]
 
 ESTIMATORS = ("roofline", "aiconfigurator")
-Backend = Literal["trtllm", "vllm", "sglang"]
 Dtype = Literal["bf16", "fp8"]
 EstimatorKind = Literal["roofline", "aiconfigurator"]
 
@@ -35,7 +36,7 @@ class OfflineRequest:
 
     model: str | None
     system: str | None
-    backend: Backend
+    backend: BackendName
     sla: SweepSLA
     out: Path
     model_config: Path | None = None
@@ -104,20 +105,11 @@ def run_offline(req: OfflineRequest) -> OfflineOutcome:
         },
     )
     profile = dataclasses.replace(result.profile, meta=meta)
-    plot_names: list[str] = []
-
-    def fill(tmp: Path) -> None:
-        save_profile(profile, tmp)
-        if req.plots:
-            from dynamo_plan.profiler.plots import write_plots
-
-            plot_names.extend(p.name for p in write_plots(result, tmp))
-
-    write_profile_dir(req.out, fill)
+    plots = write_sweep_profile(req.out, dataclasses.replace(result, profile=profile), req.plots)
     return OfflineOutcome(
         result=result,
         out=req.out,
-        plots=tuple(req.out / n for n in plot_names),
+        plots=plots,
         model=model,
         system=system,
         estimator=engine.name,
@@ -131,14 +123,7 @@ def summary(outcome: OfflineOutcome) -> dict[str, Any]:
     return {
         "model": outcome.model,
         "system": outcome.system,
-        "prefill": {"tp": pre.tp, "ttft_ms": pre.ttft_ms, "thpt_per_gpu": pre.thpt_per_gpu},
-        "decode": {
-            "tp": dec.tp,
-            "concurrency": dec.concurrency,
-            "itl_ms": dec.itl_ms,
-            "thpt_per_gpu": dec.thpt_per_gpu,
-            "max_kv_tokens": dec.max_kv_tokens,
-        },
+        **chosen_points(outcome.result),
         "meets_sla": pre.meets and dec.meets,
         "estimator": outcome.estimator,
         "estimator_version": outcome.estimator_version,

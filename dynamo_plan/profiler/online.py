@@ -39,11 +39,9 @@ import numpy as np
 
 from dynamo_plan import __version__
 from dynamo_plan.adapters.profile_files import (
-    DECODE_JSON,
-    DECODE_NPZ,
-    PREFILL_JSON,
-    PREFILL_NPZ,
-    PROFILE_JSON,
+    decode_arrays,
+    prefill_arrays,
+    save_profile_parts,
     write_profile_dir,
 )
 from dynamo_plan.errors import InputError, UsageError
@@ -420,36 +418,27 @@ def _meta(
 
 
 def _write(tmp: Path, outcome: OnlineOutcome, meta: dict[str, Any]) -> list[str]:
-    import json
-
-    def dump(path: Path, doc: dict[str, Any]) -> None:
-        path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-
-    names: list[str] = []
+    """Write the measured roles (one or both) and ``profile.json`` with the one profile writer
+    (:func:`~dynamo_plan.adapters.profile_files.save_profile_parts`), then the plots; the plots'
+    file names."""
+    pre = dec = None
     if outcome.prefill:
-        pre = {
-            "prefill_isl": np.array([p.isl for p in outcome.prefill], dtype=np.int64),
-            "prefill_ttft": np.array([p.ttft_ms for p in outcome.prefill]),
-            "prefill_thpt_per_gpu": np.array([p.thpt_per_gpu for p in outcome.prefill]),
-        }
-        (tmp / PREFILL_NPZ).parent.mkdir(parents=True)
-        np.savez(tmp / PREFILL_NPZ, **pre)  # type: ignore[arg-type]
-        dump(tmp / PREFILL_JSON, {k: v.tolist() for k, v in pre.items()})
+        pre = prefill_arrays(
+            np.array([p.isl for p in outcome.prefill], dtype=np.int64),
+            np.array([p.ttft_ms for p in outcome.prefill]),
+            np.array([p.thpt_per_gpu for p in outcome.prefill]),
+        )
     if outcome.decode:
         assert outcome.max_kv_tokens is not None
-        dec = {
-            "x_kv_usage": np.array([p.kv_usage for p in outcome.decode]),
-            "y_context_length": np.array([p.context for p in outcome.decode]),
-            "z_itl": np.array([p.itl_ms for p in outcome.decode]),
-            "z_thpt_per_gpu": np.array([p.thpt_per_gpu for p in outcome.decode]),
-            "max_kv_tokens": np.array([outcome.max_kv_tokens], dtype=np.int64),
-        }
-        (tmp / DECODE_NPZ).parent.mkdir(parents=True)
-        np.savez(tmp / DECODE_NPZ, **dec)  # type: ignore[arg-type]
-        doc: dict[str, Any] = {k: v.tolist() for k, v in dec.items()}
-        doc["max_kv_tokens"] = int(outcome.max_kv_tokens)
-        dump(tmp / DECODE_JSON, doc)
-    dump(tmp / PROFILE_JSON, meta)
+        dec = decode_arrays(
+            np.array([p.kv_usage for p in outcome.decode]),
+            np.array([p.context for p in outcome.decode]),
+            np.array([p.itl_ms for p in outcome.decode]),
+            np.array([p.thpt_per_gpu for p in outcome.decode]),
+            outcome.max_kv_tokens,
+        )
+    save_profile_parts(tmp, pre, dec, meta)
+    names: list[str] = []
     if outcome.request.plots:
         from dynamo_plan.profiler.online_plots import write_online_plots
 

@@ -12,7 +12,7 @@ For every candidate TP (powers of two in the per-engine GPU range) and role (pre
    the DGD, Job (propagation Background: its pods too) and ConfigMap at once (GPUs freed).
 
 Then the TPs are picked with the shared sweep rule (:func:`dynamo_plan.profiler.measured.pick`)
-and the profile directory is written as ``profile --offline`` writes it (``write_profile_dir``).
+and the profile directory is written as ``profile --offline`` writes it (``write_sweep_profile``).
 Whatever happens — success, error, KeyboardInterrupt — everything this run created is deleted in
 a ``finally`` (the objects it tracked, then any object labelled with its run id). A cleanup
 failure is reported (progress ``cleanup-failed``, a note on the exception, the result's
@@ -35,13 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from dynamo_plan.adapters.kubernetes import KubeClient
-from dynamo_plan.adapters.profile_files import (
-    DECODE_JSON,
-    PREFILL_JSON,
-    PROFILE_JSON,
-    save_profile,
-    write_profile_dir,
-)
+from dynamo_plan.adapters.profile_files import DECODE_JSON, PREFILL_JSON, PROFILE_JSON
 from dynamo_plan.core.profile import PrefillCurve
 from dynamo_plan.deploy.apply import FIELD_MANAGER
 from dynamo_plan.deploy.render import load_dgdr
@@ -50,7 +44,13 @@ from dynamo_plan.profiler.cluster_run import CM_INFO, ClusterRun, ProfilingProgr
 from dynamo_plan.profiler.dgdr import read_dgdr
 from dynamo_plan.profiler.gpu_discovery import GpuDiscovery, discover_gpus
 from dynamo_plan.profiler.measured import DecodeMeasurement, parse_decode, parse_prefill, pick
-from dynamo_plan.profiler.sweep import SweepResult, SweepSLA, sweep_meta
+from dynamo_plan.profiler.sweep import (
+    SweepResult,
+    SweepSLA,
+    chosen_points,
+    sweep_meta,
+    write_sweep_profile,
+)
 
 __all__ = [
     "ROLES",
@@ -81,7 +81,6 @@ class OnlineClusterResult:
     leftovers: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        pre, dec = self.sweep.prefill, self.sweep.decode
         return {
             "runId": self.run_id,
             "namespace": self.namespace,
@@ -89,14 +88,7 @@ class OnlineClusterResult:
             "system": self.system,
             "candidates": self.candidates,
             "discovery": self.discovery.as_dict() if self.discovery else None,
-            "prefill": {"tp": pre.tp, "ttft_ms": pre.ttft_ms, "thpt_per_gpu": pre.thpt_per_gpu},
-            "decode": {
-                "tp": dec.tp,
-                "concurrency": dec.concurrency,
-                "itl_ms": dec.itl_ms,
-                "thpt_per_gpu": dec.thpt_per_gpu,
-                "max_kv_tokens": dec.max_kv_tokens,
-            },
+            **chosen_points(self.sweep),
             "measurements": self.measurements,
             "deleted": self.deleted,
             "leftovers": self.leftovers,
@@ -260,15 +252,7 @@ def profile_online_cluster(
             },
         )
         result = dataclasses.replace(result, profile=dataclasses.replace(result.profile, meta=meta))
-
-        def fill(tmp: Path) -> None:
-            save_profile(result.profile, tmp)
-            if plots:
-                from dynamo_plan.profiler.plots import write_plots
-
-                write_plots(result, tmp)
-
-        write_profile_dir(out, fill)
+        write_sweep_profile(out, result, plots)
     except BaseException as e:
         _cleanup_after_error(run, e)
         raise

@@ -22,6 +22,7 @@ prefill over an ISL grid up to the maximum context, decode over context rows × 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -39,8 +40,10 @@ __all__ = [
     "SweepResult",
     "SweepSLA",
     "candidate_tps",
+    "chosen_points",
     "run_sweep",
     "sweep_meta",
+    "write_sweep_profile",
 ]
 
 #: Upper bound (tokens) of the interpolation sweeps unless the SLA needs more.
@@ -385,3 +388,40 @@ def sweep_meta(
         "obtained_by": obtained_by,
         "dynamo_plan_version": __version__,
     }
+
+
+def chosen_points(result: SweepResult) -> dict[str, Any]:
+    """The chosen engines at the SLA as plain data: ``prefill`` (``tp``, ``ttft_ms``,
+    ``thpt_per_gpu`` tokens/s/GPU) and ``decode`` (``tp``, ``concurrency``, ``itl_ms``,
+    ``thpt_per_gpu``, ``max_kv_tokens`` tokens) — the commands' results report them."""
+    pre, dec = result.prefill, result.decode
+    return {
+        "prefill": {"tp": pre.tp, "ttft_ms": pre.ttft_ms, "thpt_per_gpu": pre.thpt_per_gpu},
+        "decode": {
+            "tp": dec.tp,
+            "concurrency": dec.concurrency,
+            "itl_ms": dec.itl_ms,
+            "thpt_per_gpu": dec.thpt_per_gpu,
+            "max_kv_tokens": dec.max_kv_tokens,
+        },
+    }
+
+
+def write_sweep_profile(out: Path, result: SweepResult, plots: bool) -> tuple[Path, ...]:
+    """Write ``result.profile`` (its ``meta`` as ``profile.json``) to directory ``out``
+    all-or-nothing, with the sweep's plots when ``plots`` — what ``profile --offline`` and a
+    cluster run write (:func:`~dynamo_plan.adapters.profile_files.save_profile` inside
+    :func:`~dynamo_plan.adapters.profile_files.write_profile_dir`). Returns the plots' paths."""
+    from dynamo_plan.adapters.profile_files import save_profile, write_profile_dir
+
+    names: list[str] = []
+
+    def fill(tmp: Path) -> None:
+        save_profile(result.profile, tmp)
+        if plots:
+            from dynamo_plan.profiler.plots import write_plots
+
+            names.extend(p.name for p in write_plots(result, tmp))
+
+    write_profile_dir(out, fill)
+    return tuple(out / n for n in names)

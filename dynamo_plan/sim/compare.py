@@ -27,7 +27,11 @@ from dynamo_plan.errors import InputError
 from dynamo_plan.sim.config import SimConfig
 from dynamo_plan.sim.engine import simulate
 from dynamo_plan.sim.policies import OraclePolicy, Policy, StaticPolicy, static_peak_policy
-from dynamo_plan.sim.policies_planner import PlannerPolicy, planner_config, reactive_policy
+from dynamo_plan.sim.policies_planner import (
+    PlannerPolicy,
+    reactive_policy,
+    simulated_planner_config,
+)
 from dynamo_plan.sim.requests import RequestArrays
 from dynamo_plan.sim.result import SimResult
 from dynamo_plan.trace import Trace
@@ -155,7 +159,7 @@ def make_policy(
     start = orc.initial()
     if name == "reactive":
         return reactive_policy(profile, sla, config, limits=opts.limits, initial=start)
-    cfg = planner_config(
+    cfg = simulated_planner_config(
         sla,
         config,
         limits=opts.limits,

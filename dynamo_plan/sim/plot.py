@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dynamo_plan.adapters.files import atomic_output
 from dynamo_plan.core.sla import SLA
 from dynamo_plan.errors import InputError
+from dynamo_plan.formats.files import atomic_output
 from dynamo_plan.plotting import integer_ticks, legend_outside, new_figure, plain_log_ticks
 from dynamo_plan.sim.result import SimResult
 

@@ -37,14 +37,14 @@ from dynamo_plan.sim.config import SimConfig
 
 __all__ = [
     "PlannerPolicy",
-    "planner_config",
     "reactive_policy",
+    "simulated_planner_config",
 ]
 
 #: Defaults of the ``planner`` policy; the same as :class:`PlannerConfig`'s.
 
 
-def planner_config(
+def simulated_planner_config(
     sla: SLA,
     config: SimConfig,
     *,
@@ -130,7 +130,7 @@ def reactive_policy(
 ) -> PlannerPolicy:
     """Dynamo's planner (module docstring): constant predictor, mean forecast, no look-ahead, no
     hysteresis, throughput-only prefill, unsmoothed corrections."""
-    cfg = planner_config(
+    cfg = simulated_planner_config(
         sla,
         config,
         limits=limits,

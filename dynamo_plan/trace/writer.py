@@ -1,4 +1,4 @@
-"""Writing a trace as Mooncake JSONL, all-or-nothing (``adapters.files.atomic_output``)."""
+"""Writing a trace as Mooncake JSONL, all-or-nothing (``formats.files.atomic_output``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import IO
 
 import numpy as np
 
-from dynamo_plan.adapters.files import atomic_output
 from dynamo_plan.errors import InputError
+from dynamo_plan.formats.files import atomic_output
 from dynamo_plan.trace.model import Trace
 
 __all__ = ["write_mooncake"]

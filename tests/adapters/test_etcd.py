@@ -1,12 +1,14 @@
 """The etcd adapter against a real etcd 3.4 (v3 HTTP/JSON gateway): client calls, transactions,
-the state store's layout and guard, malformed values, and an etcd that stops and comes back."""
+the state store's layout and guard, malformed values, and an etcd that stops and comes back.
+Answers a real etcd does not give (non-JSON, HTTP 500, bad base64, timeouts) come from an
+``httpx.MockTransport`` passed to the client."""
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -20,10 +22,10 @@ from dynamo_plan.adapters.etcd import (
     compare_value,
     request_put,
 )
+from dynamo_plan.adapters.virtual_state import StateStore, VirtualState
 from dynamo_plan.connectors.base import ScaleTarget
 from dynamo_plan.connectors.virtual import VirtualConnector
 from dynamo_plan.connectors.virtual_client import VirtualClient
-from dynamo_plan.connectors.virtual_state import StateStore, VirtualState
 from dynamo_plan.errors import StateStoreError
 from tests.servers import ServerProcess, free_port, start_etcd
 
@@ -175,26 +177,93 @@ def test_unreachable_etcd_is_a_state_store_error() -> None:
         EtcdClient(url, timeout_s=1.0).put("k", b"v")
 
 
+# -- answers a real etcd does not give: httpx.MockTransport ---------------------------------------
+
+MOCK_URL = "http://etcd.test:2379"
+
+
+def canned(status: int, body: bytes | object) -> httpx.MockTransport:
+    """A transport answering every request with ``status`` and ``body`` (bytes as they are,
+    anything else as JSON)."""
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return httpx.MockTransport(lambda request: httpx.Response(status, content=content))
+
+
+def failing(error: Exception) -> httpx.MockTransport:
+    """A transport raising ``error`` for every request (what httpx raises on a network failure)."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        raise error
+
+    return httpx.MockTransport(handle)
+
+
 def test_non_json_answer_is_a_state_store_error() -> None:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"<html>proxy</html>")
+    client = EtcdClient(MOCK_URL, transport=canned(200, b"<html>proxy</html>"))
+    with pytest.raises(StateStoreError, match=r"the answer is not JSON: '<html>proxy"):
+        client.get_prefix("x/")
 
-        def log_message(self, *args: object) -> None:
-            pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
-        with pytest.raises(StateStoreError, match=r"the answer is not JSON: '<html>proxy"):
-            EtcdClient(url).get_prefix("x/")
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_construction_and_close_send_nothing() -> None:
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={})
+
+    client = EtcdClient(MOCK_URL + "/", transport=httpx.MockTransport(handle))
+    store = EtcdStateStore(client, "x")
+    assert store.location == f"etcd {MOCK_URL} v1/x/planner/"
+    store.close()
+    assert seen == []
+    assert store.read() is None  # a later call opens a new HTTP client over the transport
+    (request,) = seen
+    assert request.method == "POST" and str(request.url) == f"{MOCK_URL}/v3/kv/range"
+    assert json.loads(request.content) == {
+        "key": b64("v1/x/planner/"),
+        "range_end": b64("v1/x/planner0"),
+    }
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "match"),
+    [
+        (500, {"error": "etcdserver: request timed out", "code": 14}, "HTTP 500: etcdserver: req"),
+        (503, {"message": "etcdserver: no leader"}, "HTTP 503: etcdserver: no leader"),
+        (502, b"<html>bad gateway</html>", "HTTP 502: <html>bad gateway</html>"),
+        (502, b"", "HTTP 502: Bad Gateway"),
+        (200, [1, 2], "expected a JSON object, got list"),
+        (200, {"kvs": [{"key": "!!not base64"}]}, "malformed key-value in the answer: Error"),
+        (200, {"kvs": [{"value": b64("1")}]}, "malformed key-value in the answer: KeyError"),
+        (200, {"kvs": [{"key": b64(b"\xff"), "value": ""}]}, "malformed .*UnicodeDecodeError"),
+    ],
+)
+def test_unusable_answers_are_state_store_errors(status: int, body: object, match: str) -> None:
+    store = EtcdStateStore(EtcdClient(MOCK_URL, transport=canned(status, body)), "ns")
+    with pytest.raises(StateStoreError, match=match) as e:
+        store.read()
+    assert str(e.value).startswith(f"etcd {MOCK_URL}/v3/kv/range: range 'v1/ns/planner/'")
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("error", "name"),
+    [
+        (httpx.ConnectError("[Errno 111] Connection refused"), "ConnectError"),
+        (httpx.ReadTimeout("timed out"), "ReadTimeout"),
+        (httpx.RemoteProtocolError("peer closed connection"), "RemoteProtocolError"),
+    ],
+)
+def test_network_failures_are_state_store_errors(error: Exception, name: str) -> None:
+    client = EtcdClient(MOCK_URL, transport=failing(error))
+    txn_failed = rf"etcd {MOCK_URL}/v3/kv/txn: transaction failed: {name}: "
+    with pytest.raises(StateStoreError, match=txn_failed):
+        client.txn([], [])
+    connector = VirtualConnector(EtcdStateStore(client, "ns"))
+    range_failed = rf"/v3/kv/range: range 'v1/ns/planner/' failed: {name}: "
+    with pytest.raises(StateStoreError, match=range_failed):
+        connector.apply(ScaleTarget(1, 1, "test"))
 
 
 def test_etcd_stopped_then_restarted_catches_up(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Output writing in ``dynamo_plan.adapters.files``: links followed, non-files refused,
+"""Output writing in ``dynamo_plan.formats.files``: links followed, non-files refused,
 all-or-nothing on failure (a full disk simulated by ``os.fsync``/``write`` raising ENOSPC)."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from dynamo_plan.adapters.files import (
+from dynamo_plan.errors import InputError, StateStoreError
+from dynamo_plan.formats.files import (
     atomic_output,
     is_stdout,
     output_dir,
@@ -18,7 +19,6 @@ from dynamo_plan.adapters.files import (
     write_bytes_atomic,
     write_text_atomic,
 )
-from dynamo_plan.errors import InputError, StateStoreError
 
 
 def _enospc(*_: object) -> None:

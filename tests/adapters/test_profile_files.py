@@ -3,6 +3,7 @@ bad files name the file and key; output directories are written all-or-nothing."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -18,10 +19,14 @@ from dynamo_plan.adapters.profile_files import (
     PREFILL_NPZ,
     PROFILE_JSON,
     is_profile_dir,
+    json_form,
     load_profile,
+    profile_arrays,
     save_profile,
+    save_profile_parts,
     write_profile_dir,
 )
+from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.errors import InputError
 
 H200 = Path("profiles") / "h200_llama3.1-8b-fp8_tp1p_tp1d"
@@ -67,8 +72,6 @@ def test_json_form_only_loads_the_same(h200: Path, tmp_path: Path) -> None:
 
 
 def test_meta_round_trips(h200: Path, tmp_path: Path) -> None:
-    import dataclasses
-
     profile = dataclasses.replace(load_profile(h200), meta={"model": "llama", "sla": {"isl": 3}})
     save_profile(profile, tmp_path / "p")
     assert json.loads((tmp_path / "p" / PROFILE_JSON).read_text())["model"] == "llama"
@@ -287,3 +290,127 @@ def test_profile_defaults_precedence_sources_and_notes() -> None:
     nothing = profile_defaults(parse_profile_meta({}, "p"), {"ttft": None, "itl": 50.0}, {})
     assert nothing.values == {"ttft": None, "itl": 50.0}
     assert nothing.sources == {"ttft": "default", "itl": "default"} and nothing.notes == []
+
+
+# --- one writer: every producer's output loads back as what it wrote ----------------------------
+
+
+def _assert_same_profile(back: PerformanceProfile, wrote: PerformanceProfile) -> None:
+    for part in ("prefill", "decode"):
+        for name, value in vars(getattr(wrote, part)).items():
+            if isinstance(value, np.ndarray):
+                np.testing.assert_array_equal(getattr(getattr(back, part), name), value, name)
+    assert back.max_kv_tokens == wrote.max_kv_tokens
+    assert back.meta == json.loads(json.dumps(wrote.meta))  # as JSON holds it
+
+
+def _online_out(tmp_path: Path, role: str) -> Path:
+    """``profile --online --endpoint`` (role ``role``) against the virtual-clock stub."""
+    from dynamo_plan.profiler.online import OnlineRequest, run_online
+    from tests.profiler.openai_stub import StubConfig
+    from tests.profiler.virtual_stub import URL, VirtualStub, virtual_endpoint
+
+    stub = VirtualStub(
+        StubConfig(ttft_s=lambda isl: 0.02 + isl * 4e-6, itl_s=lambda n, ctx: 0.008 + 0.001 * n)
+    )
+    req = OnlineRequest(
+        endpoint=URL, out=tmp_path / role, isl=1000, osl=30, role=role,  # type: ignore[arg-type]
+        max_isl=3000, prefill_points=3, prefill_requests=2, decode_rows=1, decode_points=3,
+        decode_rounds=1, max_concurrency=8, ttft_ms=100.0, itl_ms=20.0, plots=False,
+    )  # fmt: skip
+    with virtual_endpoint(stub):
+        run_online(req, resolved=("stub-model", 100_000))
+    return req.out
+
+
+def test_offline_profile_round_trips(tmp_path: Path) -> None:
+    from dynamo_plan.profiler.offline import OfflineRequest, run_offline
+    from dynamo_plan.profiler.sweep import SweepGrid, SweepSLA
+
+    out = tmp_path / "offline"
+    outcome = run_offline(
+        OfflineRequest(
+            model="llama-3.1-8b", system="h200_sxm", backend="vllm", out=out, plots=False,
+            sla=SweepSLA(3000, 300, 500.0, 30.0), grid=SweepGrid(4, 2, 3, 8),
+        )
+    )  # fmt: skip
+    meta = json.loads((out / PROFILE_JSON).read_text())
+    assert meta["obtained_by"]["method"] == "estimated"
+    _assert_same_profile(load_profile(out), dataclasses.replace(outcome.result.profile, meta=meta))
+
+
+def test_online_endpoint_profiles_round_trip(tmp_path: Path) -> None:
+    """Both roles: a loadable profile; one role: only that role's npz and JSON (equal), and the
+    JSON form is what the cluster profiler publishes and parses back."""
+    from dynamo_plan.profiler.measured import parse_decode, parse_prefill
+
+    both = _online_out(tmp_path, "both")
+    back = load_profile(both)
+    assert json.loads((both / PROFILE_JSON).read_text()) == back.meta
+    assert back.meta["obtained_by"]["method"] == "online-endpoint"
+    pre_only, dec_only = _online_out(tmp_path, "prefill"), _online_out(tmp_path, "decode")
+    assert sorted(p.name for p in pre_only.iterdir()) == sorted(
+        [PREFILL_NPZ.parts[0], PREFILL_JSON.name, PROFILE_JSON.name]
+    )
+    assert sorted(p.name for p in dec_only.iterdir()) == sorted(
+        [DECODE_NPZ.parts[0], DECODE_JSON.name, PROFILE_JSON.name]
+    )
+    curve = parse_prefill((pre_only / PREFILL_JSON).read_text(), "prefill")
+    npz = _npz(pre_only / PREFILL_NPZ)
+    assert npz["prefill_isl"].dtype == np.int64
+    np.testing.assert_array_equal(curve.isl, npz["prefill_isl"])
+    np.testing.assert_array_equal(curve.ttft_ms, npz["prefill_ttft"])
+    np.testing.assert_array_equal(curve.thpt_per_gpu, npz["prefill_thpt_per_gpu"])
+    measured = parse_decode((dec_only / DECODE_JSON).read_text(), "decode")
+    npz = _npz(dec_only / DECODE_NPZ)
+    assert measured.max_kv_tokens == int(npz["max_kv_tokens"][0]) == 100_000
+    np.testing.assert_array_equal(measured.surface.itl_ms, npz["z_itl"])
+    np.testing.assert_array_equal(measured.surface.kv_usage, npz["x_kv_usage"])
+
+
+def test_cluster_profile_round_trips(tmp_path: Path) -> None:
+    """The cluster profiler's path: one-role online results → pick → its writer → load."""
+    from dynamo_plan.profiler.measured import parse_decode, parse_prefill, pick
+    from dynamo_plan.profiler.sweep import SweepSLA, sweep_meta, write_sweep_profile
+
+    pre, dec = _online_out(tmp_path, "prefill"), _online_out(tmp_path, "decode")
+    result = pick(
+        {1: parse_prefill((pre / PREFILL_JSON).read_text(), "p")},
+        {1: parse_decode((dec / DECODE_JSON).read_text(), "d")},
+        SweepSLA(1000, 30, 100.0, 20.0),
+    )
+    meta = sweep_meta(
+        result, model="m", system="s", backend="vllm", obtained_by={"method": "measured"}
+    )
+    result = dataclasses.replace(result, profile=dataclasses.replace(result.profile, meta=meta))
+    write_sweep_profile(tmp_path / "cluster", result, plots=False)
+    _assert_same_profile(load_profile(tmp_path / "cluster"), result.profile)
+
+
+def test_configmap_data_loads_as_the_profile(h200: Path, tmp_path: Path) -> None:
+    """``generate-dgd``'s profile ConfigMap, mounted as files, is the same profile."""
+    from dynamo_plan.deploy.render import profile_configmap_data as rendered
+
+    profile = dataclasses.replace(load_profile(h200), meta={"model": "llama", "sla": {"isl": 3}})
+    data = rendered(profile)
+    assert sorted(data) == sorted([PREFILL_JSON.name, DECODE_JSON.name, PROFILE_JSON.name])
+    (tmp_path / "mounted").mkdir()
+    for name, text in data.items():
+        (tmp_path / "mounted" / name).write_text(text, encoding="utf-8")
+    _assert_same_profile(load_profile(tmp_path / "mounted"), profile)
+    # the same writer as the directory form: the same documents, only laid out compactly
+    save_profile(profile, tmp_path / "dir")
+    for name, text in data.items():
+        assert json.loads(text) == json.loads((tmp_path / "dir" / name).read_text()), name
+
+
+def test_json_form_without_meta_and_one_role(h200: Path, tmp_path: Path) -> None:
+    pre, dec = profile_arrays(load_profile(h200))
+    assert json_form(pre, None, None) == {
+        PREFILL_JSON.name: json_form(pre, dec, {})[PREFILL_JSON.name]
+    }
+    save_profile_parts(tmp_path / "d", None, dec, None)
+    assert (
+        not (tmp_path / "d" / PREFILL_NPZ).exists() and not (tmp_path / "d" / PROFILE_JSON).exists()
+    )
+    assert json.loads((tmp_path / "d" / DECODE_JSON).read_text())["max_kv_tokens"] == 945029

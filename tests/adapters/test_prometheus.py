@@ -6,8 +6,9 @@ a window is 0; ``increase()`` then starts exactly at that sample (its zero-point
 sums and counts of one target share scrape timestamps, and the count-weighted means come back
 exactly. Request totals are extrapolated by ``increase()``: a factor in
 ``[1, 1 + 1.1·scrape/sampled span]``, at most 1.55 once three samples exist (see the fixture).
-A small stdlib HTTP server stands in for answers a real Prometheus does not give (non-JSON,
-HTTP 502, slow answers, NaN) and records the ``Authorization`` header.
+Answers a real Prometheus does not give (non-JSON, HTTP 502, timeouts, NaN, an unreachable
+host) come from an ``httpx.MockTransport`` passed to the client, which also records the
+``Authorization`` header; no socket is opened for them.
 """
 
 from __future__ import annotations
@@ -16,14 +17,13 @@ import json
 import math
 import re
 import statistics
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -291,42 +291,37 @@ def test_prometheus_stopped(tmp_path: Path) -> None:
         prom.stop()
 
 
-# -- answers a real Prometheus does not give: a stdlib stand-in ------------------------------------
+# -- answers a real Prometheus does not give: httpx.MockTransport ----------------------------------
+
+CANNED_URL = "http://prometheus.test/prom/"
 
 
 @dataclass
 class Canned:
+    """One canned answer (``status``, ``body``) or ``error`` raised instead of answering; every
+    request is recorded (``requests``) with its ``Authorization`` header (``auth``)."""
+
     status: int = 200
     body: bytes = b""
-    delay_s: float = 0.0
+    error: Exception | None = None
     auth: list[str | None] = field(default_factory=list)
+    requests: list[httpx.Request] = field(default_factory=list)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        self.auth.append(request.headers.get("Authorization"))
+        if self.error is not None:
+            raise self.error
+        return httpx.Response(self.status, content=self.body)
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
 
 
 @pytest.fixture
-def canned() -> Iterator[tuple[str, Canned]]:
-    state = Canned()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            state.auth.append(self.headers.get("Authorization"))
-            time.sleep(state.delay_s)
-            self.send_response(state.status)
-            self.send_header("Content-Length", str(len(state.body)))
-            self.end_headers()
-            self.wfile.write(state.body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/prom/", state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+def canned() -> tuple[str, Canned]:
+    return CANNED_URL, Canned()
 
 
 def vector(rows: list[tuple[dict[str, str], str]]) -> bytes:
@@ -341,11 +336,11 @@ def test_bearer_token_is_reread_at_each_query(canned: tuple[str, Canned], tmp_pa
     state.body = vector([])
     token = tmp_path / "token"
     token.write_text("first\n")
-    with PrometheusClient(url, LLAMA, token_file=token) as c:
+    with PrometheusClient(url, LLAMA, token_file=token, transport=state.transport) as c:
         assert c.query("up") == []
         token.write_text("second")
         c.query("up")
-    with PrometheusClient(url, LLAMA) as c:
+    with PrometheusClient(url, LLAMA, transport=state.transport) as c:
         c.query("up")
     assert state.auth == ["Bearer first", "Bearer second", None]
 
@@ -362,7 +357,7 @@ def test_bearer_token_is_reread_at_each_query(canned: tuple[str, Canned], tmp_pa
 def test_unusable_answers(canned: tuple[str, Canned], status: int, body: bytes, match: str) -> None:
     url, state = canned
     state.status, state.body = status, body
-    with PrometheusClient(url, LLAMA) as c:
+    with PrometheusClient(url, LLAMA, transport=state.transport) as c:
         with pytest.raises(MetricsError, match=match) as ei:
             c.query("up")
         assert "\n" not in str(ei.value)
@@ -372,9 +367,9 @@ def test_unusable_answers(canned: tuple[str, Canned], status: int, body: bytes, 
 
 def test_timeout(canned: tuple[str, Canned]) -> None:
     url, state = canned
-    state.body, state.delay_s = vector([]), 1.0
+    state.error = httpx.ReadTimeout("timed out")  # what httpx raises once timeout_s passed
     with (
-        PrometheusClient(url, LLAMA, timeout_s=0.2) as c,
+        PrometheusClient(url, LLAMA, timeout_s=0.2, transport=state.transport) as c,
         pytest.raises(MetricsError, match=r"timed out after 0\.2 s"),
     ):
         c.query("up")
@@ -405,7 +400,7 @@ def test_window_combines_series_and_drops_nan_and_zero_counts(canned: tuple[str,
             # osl and request_duration_s absent
         ]
     )
-    with PrometheusClient(url, LLAMA) as c:
+    with PrometheusClient(url, LLAMA, transport=state.transport) as c:
         w = c.window(30.0)
     assert w.status == "value" and w.requests == 4.0
     assert w.ttft_s == pytest.approx((0.6 + 0.9) / 4)
@@ -417,8 +412,85 @@ def test_window_combines_series_and_drops_nan_and_zero_counts(canned: tuple[str,
 def test_window_idle_below_half_a_request(canned: tuple[str, Canned]) -> None:
     url, state = canned
     state.body = vector([({"model": LLAMA, STAT_LABEL: "requests"}, "0.2")])
-    with PrometheusClient(url, LLAMA) as c:
+    with PrometheusClient(url, LLAMA, transport=state.transport) as c:
         assert c.window(30.0).status == "idle"
+
+
+def test_query_is_one_get_of_the_instant_query_endpoint(canned: tuple[str, Canned]) -> None:
+    url, state = canned
+    state.body = vector([])
+    with PrometheusClient(url, LLAMA, transport=state.transport) as c:
+        c.window(30.0)
+    (request,) = state.requests
+    assert request.method == "GET"
+    assert str(request.url).startswith("http://prometheus.test/prom/api/v1/query?")
+    assert request.url.params["query"].count(f'"{STAT_LABEL}"') == 1 + 2 * len(HISTOGRAMS)
+
+
+def test_unreachable_prometheus(canned: tuple[str, Canned]) -> None:
+    url, state = canned
+    state.error = httpx.ConnectError("[Errno 111] Connection\nrefused")
+    with PrometheusClient(url, LLAMA, transport=state.transport) as c:
+        with pytest.raises(
+            MetricsError,
+            match=r"cannot reach Prometheus http://prometheus\.test/prom/api/v1/query: "
+            r"ConnectError: \[Errno 111\] Connection refused$",
+        ):
+            c.query("up")
+        w = c.window(60.0)
+    assert w.status == "unknown" and "ConnectError" in w.detail
+
+
+def test_promql_error_answer_is_one_line(canned: tuple[str, Canned]) -> None:
+    url, state = canned
+    state.status = 422
+    state.body = json.dumps(
+        {"status": "error", "errorType": "execution", "error": "many-to-many\nmatching"}
+    ).encode()
+    with PrometheusClient(url, LLAMA, transport=state.transport) as c:
+        with pytest.raises(MetricsError, match=r"HTTP 422 execution: many-to-many matching$"):
+            c.query("up")
+        assert c.window(10.0).status == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "match"),
+    [
+        (500, b"", r"HTTP 500: \(empty\)"),
+        (200, b'{"status": "success", "data"', "expected the API's JSON"),  # cut short
+        (200, b"[1, 2]", "expected the API's JSON"),
+        (200, b'{"status": "success", "data": null}', "answer has no 'data' object"),
+        (200, b'{"status": "success", "data": {"resultType": "scalar", "result": [0]}}', "scalar"),
+    ],
+)
+def test_malformed_answers(
+    canned: tuple[str, Canned], status: int, body: bytes, match: str
+) -> None:
+    url, state = canned
+    state.status, state.body = status, body
+    with PrometheusClient(url, LLAMA, transport=state.transport) as c:
+        with pytest.raises(MetricsError, match=match) as ei:
+            c.query("up")
+        assert "\n" not in str(ei.value)
+        assert c.window(10.0).status == "unknown"
+
+
+def test_construction_and_check_send_nothing_and_close_allows_a_later_query(
+    canned: tuple[str, Canned], tmp_path: Path
+) -> None:
+    url, state = canned
+    state.body = vector([])
+    token = tmp_path / "token"
+    token.write_text("t")
+    c = PrometheusClient(url, LLAMA, token_file=token, transport=state.transport)
+    c.check()
+    c.close()
+    assert state.requests == []
+    assert c.query("up") == []
+    c.close()
+    assert c.query("up") == []  # a new HTTP client over the same transport
+    c.close()
+    assert len(state.requests) == 2
 
 
 # -- no server ------------------------------------------------------------------------------------
@@ -430,6 +502,14 @@ def test_client_is_a_frontend_source_and_constructs_without_io(tmp_path: Path) -
     )
     assert isinstance(c, FrontendMetricsSource)
     c.close()
+
+
+def test_a_source_without_close_is_not_a_frontend_source() -> None:
+    class WindowOnly:
+        def window(self, interval_s: float) -> FrontendWindow:
+            return FrontendWindow("unknown", "x", interval_s)
+
+    assert not isinstance(WindowOnly(), FrontendMetricsSource)
 
 
 def test_missing_ca_bundle(tmp_path: Path) -> None:

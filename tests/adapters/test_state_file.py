@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from dynamo_plan.adapters.state_file import FileStateStore
-from dynamo_plan.connectors.virtual_state import StateStore, VirtualState
+from dynamo_plan.adapters.virtual_state import StateStore, VirtualState
 from dynamo_plan.errors import InputError, StateStoreError
 
 

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_cli
 
 
@@ -94,3 +96,27 @@ def test_sigterm_mid_write_removes_partial_outputs_and_exits_143(
     lines = err.strip().splitlines()
     assert lines[-1] == "interrupted (SIGTERM)" and sum("interrupted" in x for x in lines) == 1
     assert os.listdir(tmp_path) == [] or set(os.listdir(tmp_path)) <= {"req.csv"}
+
+
+def test_an_interrupt_inside_an_exception_group_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Ctrl-C or SIGTERM raised inside an event loop's task group (httpx/anyio) arrives wrapped
+    in an exception group: still one line and 130 / 143, never a traceback."""
+    import dynamo_plan.trace as trace_pkg
+    from dynamo_plan.cli.app import Terminated
+
+    trace = tmp_path / "t.jsonl"
+    trace.write_text('{"timestamp": 0, "input_length": 10, "output_length": 5}\n')
+    for raised, code, line in (
+        (Terminated(), 143, "interrupted (SIGTERM)"),
+        (KeyboardInterrupt(), 130, "interrupted"),
+    ):
+
+        def boom(*args: object, exc: BaseException = raised, **kwargs: object) -> None:
+            raise BaseExceptionGroup("unhandled errors in a TaskGroup", [ExceptionGroup("inner", [ValueError()]), exc])  # fmt: skip
+
+        monkeypatch.setattr(trace_pkg, "trace_stats", boom)
+        result = run_cli("trace", "stats", trace)
+        assert result.exit_code == code
+        assert result.stderr.strip() == line and "Traceback" not in result.stderr

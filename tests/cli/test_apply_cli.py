@@ -266,3 +266,12 @@ def test_manifest_that_is_not_utf8_is_one_line_exit_1(
     assert r.stderr.startswith(f"error: {path}:1: not UTF-8 text (byte ")
     assert hint in r.stderr and r.stderr.strip().count("\n") == 0
     assert [m for m, _ in standin.requests[before:] if m in ("PATCH", "DELETE")] == []
+
+
+def test_binary_kubeconfig_is_bad_input_in_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff")
+    out = run_cli("apply", _manifest(tmp_path, 1), "--kubeconfig", config)
+    assert out.exit_code == 1, out.stderr
+    assert out.stderr.count("\n") == 1 and "not UTF-8 text" in out.stderr
+    assert "codec" not in out.stderr and "Traceback" not in out.stderr

@@ -209,8 +209,8 @@ def test_dgdr_run_no_cluster_failing_after_the_profile_removes_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A failure after the profile is written (here: rendering) removes the new --out whole."""
-    from dynamo_plan.deploy import workflow
     from dynamo_plan.errors import InputError
+    from dynamo_plan.profiler import workflow
 
     def broken_render(*_: object, **__: object) -> object:
         raise InputError("render failed")

@@ -5,6 +5,9 @@ Run it against a freshly built connector and the environment it drives (a
 Kubernetes the cluster stand-in). It checks, in order:
 
 1. ``isinstance(connector, Connector)`` and ``connector.name`` is a non-empty ``str``;
+   ``connector.check()`` returns ``None`` (the settings used here work) and changes nothing in
+   the environment; ``connector.engine_gpus()`` is ``None`` or a (prefill, decode) pair of
+   ints >= 1;
 2. for each target in ``targets``: ``apply`` returns a :class:`ScaleOutcome` with a valid
    status (one of :data:`ScaleStatus`), a non-empty one-line ``detail`` and an ``int | None``
    ``decision_id``; the first apply of a new target is not ``waiting`` nor ``unchanged``
@@ -68,6 +71,14 @@ def _check_outcome(outcome: object, where: str) -> ScaleOutcome:
     return outcome
 
 
+def _check_engine_gpus(gpus: object, where: str) -> None:
+    if gpus is None:
+        return
+    assert isinstance(gpus, tuple) and len(gpus) == 2, f"{where}: {gpus!r}, want None or a pair"
+    for n in gpus:
+        assert type(n) is int and n >= 1, f"{where}: {gpus!r}, want GPU counts >= 1"
+
+
 def check_connector_contract(
     connector: Connector,
     env: ContractEnvironment,
@@ -81,6 +92,10 @@ def check_connector_contract(
     """
     assert isinstance(connector, Connector), f"{connector!r} does not implement Connector"
     assert isinstance(connector.name, str) and connector.name, f"name {connector.name!r}"
+    before_check = env.revision()
+    assert connector.check() is None, f"{connector.name}: check() returned a value"
+    assert env.revision() == before_check, f"{connector.name}: check() changed the environment"
+    _check_engine_gpus(connector.engine_gpus(), f"{connector.name}: engine_gpus()")
     outcomes: list[ScaleOutcome] = []
     for prefill, decode in targets:
         target = ScaleTarget(prefill, decode, "contract")

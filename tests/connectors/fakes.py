@@ -3,7 +3,7 @@ and can be taken down."""
 
 from __future__ import annotations
 
-from dynamo_plan.connectors.virtual_state import StateStore, VirtualState
+from dynamo_plan.adapters.virtual_state import StateStore, VirtualState
 from dynamo_plan.errors import StateStoreError
 
 
@@ -40,6 +40,9 @@ class ControlledStore:
     def _check(self) -> None:
         if self.down:
             raise StateStoreError(f"{self.location}: unreachable (test)")
+
+    def check(self, writable: bool = True) -> None:
+        self.inner.check(writable)
 
     def read(self) -> VirtualState | None:
         self._check()

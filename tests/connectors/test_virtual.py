@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dynamo_plan.adapters.state_file import FileStateStore
+from dynamo_plan.adapters.virtual_state import VirtualState
 from dynamo_plan.connectors.base import Connector, ScaleTarget, ServingReplicas
 from dynamo_plan.connectors.virtual import VirtualConnector
-from dynamo_plan.connectors.virtual_state import VirtualState
 from dynamo_plan.errors import InputError, StateStoreError
 from tests.connectors.fakes import ControlledStore, FakeClock
 

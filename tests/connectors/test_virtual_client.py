@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dynamo_plan.adapters.state_file import FileStateStore
+from dynamo_plan.adapters.virtual_state import VirtualState
 from dynamo_plan.connectors.virtual_client import DecisionWaitTimeout, VirtualClient
-from dynamo_plan.connectors.virtual_state import VirtualState
 from dynamo_plan.errors import InputError, StateStoreError
 from tests.connectors.fakes import ControlledStore, FakeClock
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dynamo_plan.deploy.dgdr import format_path, validate_text
-from dynamo_plan.deploy.yaml_lines import line_of, load_documents
+from dynamo_plan.formats.yaml_lines import line_of, load_documents
 from tests.conftest import run_cli
 
 CORPUS = Path(__file__).parent / "bad_dgdrs"

@@ -19,8 +19,10 @@ from dynamo_plan.deploy.doctor import (
     check_prometheus,
     check_pull_secret,
     check_stuck_dgdrs,
+    forbidden,
     run_checks,
 )
+from dynamo_plan.errors import ClusterError
 from tests.k8s_standin import StandIn
 
 NS = "prod"
@@ -126,6 +128,12 @@ def test_nodes_forbidden_is_a_failed_check(standin: StandIn, kube: KubeClient) -
     standin.forbidden.add("nodes")
     check = check_gpus(kube)
     assert check.ok is False and "needs list nodes" in check.detail
+
+
+def test_forbidden_is_read_from_the_status_not_the_text() -> None:
+    assert forbidden(ClusterError("refused", status=403, reason="Forbidden"))
+    assert not forbidden(ClusterError("GET /x → 403 Forbidden: quoted text, no status"))
+    assert not forbidden(ClusterError("down", status=503, reason="ServiceUnavailable"))
 
 
 def test_pull_secret_missing_then_skipped(kube: KubeClient) -> None:

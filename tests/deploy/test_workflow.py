@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from dynamo_plan.adapters.kubernetes import KubeClient
-from dynamo_plan.deploy.workflow import (
+from dynamo_plan.errors import InfeasibleSLAError, InputError
+from dynamo_plan.profiler.workflow import (
     SPEC_HASH,
     apply_dgdr,
     dgdr_status,
@@ -18,7 +19,6 @@ from dynamo_plan.deploy.workflow import (
     run_dgdr,
     spec_hash,
 )
-from dynamo_plan.errors import InfeasibleSLAError, InputError
 from tests.k8s_standin import StandIn
 
 

@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from dynamo_plan.adapters.kubernetes import KubeClient
-from dynamo_plan.deploy.workflow import output_configmap_name, run_dgdr
 from dynamo_plan.errors import ClusterError
 from dynamo_plan.profiler.cluster_render import RUN_LABEL
 from dynamo_plan.profiler.online_cluster import ProfilingProgress
+from dynamo_plan.profiler.workflow import output_configmap_name, run_dgdr
 from tests.deploy.test_workflow import dgdr_doc
 from tests.k8s_standin import StandIn
 from tests.profiler.cluster_sim import FAIL_MESSAGE, ClusterSim

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dynamo_plan.core.backends import BACKENDS
 from dynamo_plan.errors import InputError
 from dynamo_plan.estimator import (
     EstimatePoint,
@@ -30,7 +31,6 @@ MODELS = [
     "deepseek-v3",
     "gpt-oss-20b",
 ]
-BACKENDS = ["trtllm", "vllm", "sglang"]
 TPS = [1, 2, 4, 8]
 
 settings.register_profile("estimator", max_examples=60, deadline=None)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dynamo_plan.connectors.virtual_state import StateStore, VirtualState
+from dynamo_plan.adapters.virtual_state import StateStore, VirtualState
 from dynamo_plan.profiler.loadgen import LoadReport, replay
 from dynamo_plan.trace import load_trace
 from tests.servers import ServerProcess, free_port, start_process, start_prometheus

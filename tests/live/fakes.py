@@ -39,6 +39,12 @@ class ScriptedSource:
         self.calls += 1
         return w
 
+    def check(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
 
 @dataclass
 class RecordingConnector:
@@ -56,6 +62,12 @@ class RecordingConnector:
         if self.fail_observe is not None:
             raise self.fail_observe
         return self.serving
+
+    def check(self) -> None:
+        return None
+
+    def engine_gpus(self) -> tuple[int, int] | None:
+        return None
 
     def apply(self, target: ScaleTarget) -> ScaleOutcome:
         k = len(self.targets)

@@ -1,37 +1,36 @@
-"""The load generator against a real streaming stub server: arrivals, rate scale, duration cut,
-concurrency limit, measured TTFT/ITL, error counting, an unreachable endpoint."""
+"""The load generator against a real streaming stub server: duration cut, concurrency limit,
+error counting, an unreachable endpoint; and on a virtual clock, where what it measures must be
+exactly what the stub did (tests/profiler/virtual_stub.py): arrivals, rate scale, TTFT/ITL."""
 
 from __future__ import annotations
 
 import time
 
-import numpy as np
 import pytest
 
 from dynamo_plan.profiler.loadgen import EndpointError, replay, run_concurrency
 from tests.profiler.openai_stub import StubConfig, running_stub
+from tests.profiler.virtual_stub import URL, VirtualStub, virtual_endpoint
 from tests.servers import free_port
-
-
-def _offsets(arrivals: list[float]) -> np.ndarray:
-    a = np.sort(np.array(arrivals))
-    return a - a[0]
 
 
 @pytest.mark.parametrize("rate_scale", [1.0, 2.0])
 def test_open_loop_arrivals_follow_the_trace(rate_scale: float) -> None:
-    # each request lasts ~0.35 s, longer than the gaps: an open loop does not wait for them
-    cfg = StubConfig(ttft_s=lambda isl: 0.3, itl_s=lambda a, c: 0.01)
+    """On a virtual clock (tests/profiler/virtual_stub.py): each request is sent, and reaches
+    the stub, exactly at its scaled arrival, although each lasts 0.34 s, longer than the gaps —
+    an open loop does not wait for earlier responses."""
+    stub = VirtualStub(StubConfig(ttft_s=lambda isl: 0.3, itl_s=lambda a, c: 0.01))
     trace = [(t, 10, 5) for t in (0.0, 0.2, 0.3, 0.6, 0.8)]
-    with running_stub(cfg) as stub:
-        report = replay(stub.url, "stub-model", trace, rate_scale=rate_scale)
-        got = _offsets(stub.arrivals)
-    want = np.array([t for t, _, _ in trace]) / rate_scale
+    with virtual_endpoint(stub):
+        report = replay(URL, "stub-model", trace, rate_scale=rate_scale)
+    want = [t / rate_scale for t, _, _ in trace]
     assert report.count == report.ok == len(trace)
-    assert np.max(np.abs(got - want)) < 0.05
-    sent = np.array([r.sent_s for r in report.records])
-    assert np.max(np.abs((sent - sent[0]) - want)) < 0.05
-    assert stub.max_active >= 2
+    assert [s.arrival for s in stub.served] == pytest.approx(want, abs=1e-12)
+    assert [r.sent_s for r in report.records] == pytest.approx(want, abs=1e-12)
+    assert [r.e2e_ms for r in report.records] == pytest.approx([340.0] * 5, rel=1e-9)
+    # as many at once as the trace overlaps 0.34 s requests: 3 (at 1×), 4 (at 2×)
+    overlap = max(sum(b <= a < b + 0.34 for b in want) for a in want)
+    assert stub.max_active == overlap == {1.0: 3, 2.0: 4}[rate_scale]
 
 
 def test_duration_cuts_later_arrivals() -> None:
@@ -83,19 +82,31 @@ def test_a_late_start_with_a_free_slot_is_not_queued() -> None:
 
 @pytest.mark.parametrize("api", ["chat", "completions"])
 def test_ttft_and_itl_match_the_server(api: str) -> None:
+    """On a virtual clock (tests/profiler/virtual_stub.py) the client sees each token the
+    instant the stub makes it, so what it measures equals the stub's timing exactly: TTFT from
+    the request sent to the first token (not to the response headers, sent at once), ITL over
+    tokens − 1 gaps, end-to-end to the end of the stream, and the statistics of those."""
     cfg = StubConfig(ttft_s=lambda isl: 0.06, itl_s=lambda a, c: 0.015)
-    with running_stub(cfg) as stub:
-        report = run_concurrency(stub.url, "stub-model", 50, 20, 2, n_requests=4, api=api)  # type: ignore[arg-type]
-        body = stub.bodies[0]
-    assert report.ok == 4 and not report.errors
-    assert report.ttft_ms.mean is not None and report.itl_ms.mean is not None
-    assert 57 <= report.ttft_ms.mean < 60 + 25  # the server starts its clock on arrival
-    assert report.itl_ms.mean == pytest.approx(15, rel=0.15)
-    assert report.output_tok_s > 0
+    # the first request of the run is an outlier (+40 ms to its first token): mean ≠ median
+    stub = VirtualStub(cfg, extra_ttft_s=lambda index, osl: 0.04 if index == 0 else 0.0)
+    with virtual_endpoint(stub):
+        report = run_concurrency(URL, "stub-model", 50, 20, 2, n_requests=4, api=api)  # type: ignore[arg-type]
+    assert report.ok == 4 and not report.errors and len(stub.served) == 4
+    served_ttft = [s.ttft_ms for s in stub.served]
+    assert served_ttft == pytest.approx([100, 60, 60, 60], rel=1e-9)  # as the stub was told
+    assert [r.ttft_ms for r in report.records] == pytest.approx(served_ttft, rel=1e-9)
+    assert report.ttft_ms.mean == pytest.approx(70, rel=1e-9)
+    assert report.ttft_ms.p50 == pytest.approx(60, rel=1e-9)
+    assert [r.itl_ms for r in report.records] == pytest.approx([15] * 4, rel=1e-9)
+    assert report.itl_ms.mean == pytest.approx(15, rel=1e-9)
     assert all(r.output_tokens == 20 for r in report.records)
-    e2e = report.e2e_ms.mean
-    assert e2e is not None and e2e >= 0.97 * (60 + 19 * 15)
+    e2e = [r.e2e_ms for r in report.records]
+    assert e2e == pytest.approx([t + 19 * 15 for t in served_ttft], rel=1e-9)
+    # two clients back to back: the outlier's client ends last, at 100 + 285 + 60 + 285 ms
+    assert report.duration_s == pytest.approx(0.730, rel=1e-9)
+    assert report.output_tok_s == pytest.approx(80 / 0.730, rel=1e-9)
     # the request asks for exactly osl tokens and names its input length
+    body = stub.served[0].body
     assert body["max_tokens"] == body["min_tokens"] == 20 and body["ignore_eos"] is True
     assert body["input_length"] == 50 and body["stream"] is True
     prompt = body["messages"][0]["content"] if api == "chat" else body["prompt"]

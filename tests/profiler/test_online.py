@@ -21,10 +21,13 @@ from dynamo_plan.profiler.online import (
 from tests.conftest import run_cli
 from tests.k8s_standin import StandIn
 from tests.profiler.openai_stub import StubConfig, running_stub
+from tests.profiler.virtual_stub import URL as VIRTUAL_URL
+from tests.profiler.virtual_stub import Served, VirtualStub, virtual_endpoint
 from tests.servers import free_port
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_KV = 100_000
+OUTLIER_S = 0.03  # the first request of every load run waits this much longer for its 1st token
 
 
 def _ttft_s(isl: int) -> float:
@@ -38,7 +41,7 @@ def _itl_s(active: int, ctx: int) -> float:
 STUB = StubConfig(ttft_s=_ttft_s, itl_s=_itl_s, max_kv_tokens=MAX_KV)
 SMALL = [
     "--isl", "1000", "--osl", "30", "--max-isl", "3000", "--prefill-points", "3",
-    "--prefill-requests", "2", "--decode-rows", "1", "--decode-points", "3",
+    "--prefill-requests", "3", "--decode-rows", "1", "--decode-points", "3",
     "--max-concurrency", "8", "-o", "json",
 ]  # fmt: skip
 
@@ -48,33 +51,70 @@ def _online(url: str, out: Path, *extra: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def measured(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def virtual_stub() -> VirtualStub:
+    """The stub the ``measured`` run profiled, with what it served (tests/profiler/virtual_stub.py:
+    on a virtual clock the client sees each token the instant the stub makes it, so what the
+    profiler measures must equal what the stub did exactly, however loaded the machine)."""
+    return VirtualStub(STUB, extra_ttft_s=lambda index, osl: OUTLIER_S if index == 0 else 0.0)
+
+
+@pytest.fixture(scope="module")
+def measured(
+    tmp_path_factory: pytest.TempPathFactory, virtual_stub: VirtualStub
+) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("online") / "prof"
-    with running_stub(STUB) as stub:
-        result = _online(stub.url, out, "--ttft", "100", "--itl", "20")
+    with virtual_endpoint(virtual_stub):
+        result = _online(VIRTUAL_URL, out, "--ttft", "100", "--itl", "20")
     assert result.exit_code == 0, result.stderr
     return out, result.json()
 
 
-def test_prefill_matches_the_server(measured: tuple[Path, dict]) -> None:
+def _decoding_at_once(served: list[Served]) -> float:
+    """Mean over requests of the time-mean number of requests decoding (first → last token)
+    during each one's own decode, itself included: the concurrency they experienced."""
+    spans = [(s.first, s.last) for s in served if s.first is not None and s.last is not None]
+    return float(
+        np.mean(
+            [sum(max(0.0, min(e, e2) - max(s, s2)) for s2, e2 in spans) / (e - s) for s, e in spans]
+        )
+    )
+
+
+def test_prefill_matches_the_server(measured: tuple[Path, dict], virtual_stub: VirtualStub) -> None:
     _, doc = measured
     isls = [p["isl"] for p in doc["prefill"]]
     assert isls == [100, 1000, 1550, 3000]  # 3 points from 100 up to --max-isl, + the SLA's ISL
-    for p in doc["prefill"]:
+    runs = [run for run in virtual_stub.runs() if run[0].osl == 1]
+    assert [[(s.isl, s.osl) for s in run] for run in runs] == [[(isl, 1)] * 3 for isl in isls]
+    for p, run in zip(doc["prefill"], runs, strict=True):
         want = _ttft_s(p["isl"]) * 1000
-        assert 0.95 * want <= p["ttft_ms"] < want * 1.15 + 15  # + loopback, parsing, loop lag
+        # the stub made the first request of the point an outlier: the median is not moved
+        served = [s.ttft_ms for s in run]
+        assert served == pytest.approx([want + OUTLIER_S * 1000, want, want], rel=1e-9)
+        assert p["ttft_ms"] == pytest.approx(want, rel=1e-9)  # the client's median, exactly
         assert p["thpt_per_gpu"] == pytest.approx(p["isl"] / p["ttft_ms"] * 1000)
 
 
-def test_decode_matches_the_server(measured: tuple[Path, dict]) -> None:
+def test_decode_matches_the_server(measured: tuple[Path, dict], virtual_stub: VirtualStub) -> None:
     _, doc = measured
     pts = doc["decode"]
     # one grid row (ISL 100) + the SLA's ISL; contexts are ISL + OSL/2; 1..8 clients
     assert [(p["context"], p["clients"]) for p in pts] == [
         (ctx, n) for ctx in (115, 1015) for n in (1, 3, 8)
     ]
-    for p in pts:
+    runs = [run for run in virtual_stub.runs() if run[0].osl > 1]
+    rounds = 2  # requests per point: rounds × clients
+    assert [[(s.isl, s.osl) for s in r] for r in runs] == [
+        [(p["isl"], 30)] * rounds * p["clients"] for p in pts
+    ]
+    for p, run in zip(pts, runs, strict=True):
+        # exactly what the stub did: its mean ITL over the point's requests, and the number of
+        # requests it had decoding at once during each one's decode (the outlier's late start
+        # keeps it below the clients from 3 clients on)
+        assert p["itl_ms"] == pytest.approx(np.mean([s.itl_ms for s in run]), rel=1e-9)
+        assert p["concurrency"] == pytest.approx(_decoding_at_once(run), rel=1e-9)
         assert 0.8 * p["clients"] <= p["concurrency"] <= p["clients"]
+        assert (p["concurrency"] < p["clients"]) == (p["clients"] > 1)
         assert p["kv_usage"] == pytest.approx(p["concurrency"] * p["context"] / MAX_KV)
         # the stub's ITL at the concurrency the requests saw
         assert p["itl_ms"] == pytest.approx(_itl_s(p["concurrency"], 0) * 1000, rel=0.15)

@@ -19,7 +19,11 @@ from dynamo_plan.sim.compare import (
     make_policy,
     run_policies,
 )
-from dynamo_plan.sim.policies_planner import PlannerPolicy, planner_config, reactive_policy
+from dynamo_plan.sim.policies_planner import (
+    PlannerPolicy,
+    reactive_policy,
+    simulated_planner_config,
+)
 
 
 def _two_level() -> RequestArrays:
@@ -42,7 +46,7 @@ def _plain_planner(profile: PerformanceProfile, sla: SLA, **kw: object) -> Plann
         "correction": CorrectionConfig(enabled=False),
     }
     base.update(kw)
-    cfg = planner_config(sla, SimConfig(interval_s=60.0), **base)  # type: ignore[arg-type]
+    cfg = simulated_planner_config(sla, SimConfig(interval_s=60.0), **base)  # type: ignore[arg-type]
     return PlannerPolicy(cfg, profile, "constant")
 
 
@@ -90,9 +94,12 @@ def test_hysteresis_holds_scale_down(profile: PerformanceProfile, sla: SLA) -> N
 
 
 def test_planner_looks_ahead_by_startup(profile: PerformanceProfile, sla: SLA) -> None:
-    cfg = planner_config(sla, SimConfig(interval_s=60.0, startup_s=150.0))
+    cfg = simulated_planner_config(sla, SimConfig(interval_s=60.0, startup_s=150.0))
     assert cfg.startup_s == 150.0 and cfg.lookahead_steps() == 4
-    assert planner_config(sla, SimConfig(startup_s=150.0), lookahead=False).lookahead_steps() == 1
+    assert (
+        simulated_planner_config(sla, SimConfig(startup_s=150.0), lookahead=False).lookahead_steps()
+        == 1
+    )
 
 
 def test_reactive_is_dynamos_loop(profile: PerformanceProfile, sla: SLA) -> None:

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from dynamo_plan.connectors.virtual_state import StateStore
+from dynamo_plan.adapters.virtual_state import StateStore
 from dynamo_plan.sim.mocker.cluster import MockCluster
 
 __all__ = ["StoreFollower"]

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from dynamo_plan.connectors.virtual_state import StateStore
+from dynamo_plan.adapters.virtual_state import StateStore
 from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.sim.config import SimConfig
 from dynamo_plan.sim.mocker.cluster import MockCluster

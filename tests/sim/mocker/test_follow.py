@@ -11,7 +11,7 @@ import asyncio
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from dynamo_plan.connectors.virtual_state import VirtualState
+from dynamo_plan.adapters.virtual_state import VirtualState
 from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.errors import StateStoreError
 from dynamo_plan.sim.config import SimConfig

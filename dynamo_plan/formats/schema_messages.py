@@ -19,6 +19,7 @@ __all__ = [
     "TYPE_NAMES",
     "PathSteps",
     "describe",
+    "error_summary",
     "expected_types",
     "format_path",
     "messages",
@@ -27,6 +28,19 @@ __all__ = [
 ]
 
 PathSteps = Sequence[str | int]
+
+
+def error_summary(first: str, count: int, noun: str = "", hint: str = "") -> str:
+    """The one-line report of ``count`` errors found in a file: the ``first`` (already located,
+    e.g. ``file:line: field: message``) and how many more there are, as in
+    ``first (and 2 more)``, ``first (and 2 more problem(s))`` (``noun``) or
+    ``first (and 2 more: dynamo-plan dgdr validate f.yaml)`` (``hint``: where to see them all).
+    Just ``first`` when it is the only one."""
+    if count <= 1:
+        return first
+    return (
+        f"{first} (and {count - 1} more{f' {noun}' if noun else ''}{f': {hint}' if hint else ''})"
+    )
 
 
 def format_path(steps: PathSteps) -> str:

@@ -33,8 +33,7 @@ from typing import Any
 
 import yaml
 
-from dynamo_plan.adapters.files import write_text_atomic
-from dynamo_plan.adapters.kubernetes import APPLY_PATCH, KindInfo, KubeClient, kind_info
+from dynamo_plan.adapters.kubernetes import CRD, KindInfo, KubeClient, kind_info
 from dynamo_plan.deploy.apply import (
     FIELD_MANAGER,
     ManifestObject,
@@ -51,6 +50,8 @@ from dynamo_plan.deploy.render import (
     render,
 )
 from dynamo_plan.errors import DynamoPlanError, InputError
+from dynamo_plan.formats.camel import camel_dict
+from dynamo_plan.formats.files import write_text_atomic
 
 __all__ = [
     "CRD_NAME",
@@ -115,27 +116,13 @@ class RunResult:
     message: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "namespace": self.namespace,
-            "state": self.state,
-            "phases": self.phases,
-            "conditions": self.conditions,
-            "crdInstalled": self.crd_installed,
-            "generatedDeployment": self.generated_deployment,
-            "configMaps": self.configmaps,
-            "files": self.files,
-            "applied": self.applied,
-            "message": self.message,
-        }
+        """The fields under camelCase keys (``crdInstalled``, ``configMaps``, ...)."""
+        return camel_dict(self, {"configmaps": "configMaps"})
 
 
 def crd_installed(client: KubeClient) -> bool:
     """Whether the DGDR CustomResourceDefinition exists (cluster-scoped GET, 404 → False)."""
-    code, _ = client.request(
-        "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAME}"
-    )
-    return code != 404
+    return client.get(CRD, None, CRD_NAME) is not None
 
 
 class _Run:
@@ -166,9 +153,6 @@ class _Run:
         self.result = RunResult(name, namespace)
 
     # -- cluster writes ------------------------------------------------------------------------
-    def _path(self) -> str:
-        return KubeClient.path(DGDR_INFO, self.result.namespace, self.result.name)
-
     def _condition(self, ctype: str, ok: bool, reason: str, message: str) -> None:
         conds = [c for c in self.result.conditions if c["type"] != ctype]
         conds.append(
@@ -199,13 +183,7 @@ class _Run:
             "metadata": {"name": self.result.name, "namespace": self.result.namespace},
             "status": status,
         }
-        self.client.request(
-            "PATCH",
-            self._path() + "/status",
-            {"fieldManager": FIELD_MANAGER, "force": "true"},
-            body,
-            APPLY_PATCH,
-        )
+        self.client.apply_status(DGDR_INFO, self.result.namespace, body, FIELD_MANAGER, force=True)
 
     def _check_immutable(self) -> None:
         assert self.client is not None

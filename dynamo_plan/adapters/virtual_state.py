@@ -46,6 +46,12 @@ class StateStore(Protocol):
 
     location: str
 
+    def check(self, writable: bool = True) -> None:
+        """Preflight from local files only: can this store hold the state (``writable``: and
+        take writes)? :class:`~dynamo_plan.errors.InputError` when it cannot; a no-op for a
+        store only known by asking it (etcd)."""
+        ...
+
     def read(self) -> VirtualState | None:
         """The state now; ``None`` when nothing was ever written. ``StateStoreError`` on failure
         or on a malformed state (say which field)."""

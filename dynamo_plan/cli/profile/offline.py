@@ -1,0 +1,156 @@
+"""``dynamo-plan profile --offline``: choose prefill and decode TP for an SLA with the offline
+estimator (no GPU) and write the profile. Parse the flags (or a DGDR), run
+:func:`dynamo_plan.profiler.offline.run_offline`, render its summary."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from dynamo_plan.cli.options import (
+    BACKEND,
+    DtypeChoice,
+    DtypeOption,
+    EstimatorChoice,
+    EstimatorOption,
+    GpuSpecOption,
+    ModelConfigOption,
+)
+from dynamo_plan.cli.output import OutputFormat, OutputOption, emit
+from dynamo_plan.cli.profile.common import (
+    DgdrOption,
+    IslOption,
+    ItlOption,
+    ModelOption,
+    OslOption,
+    OutOption,
+    PlotsOption,
+    TtftOption,
+    check_dgdr,
+    pick_table,
+)
+from dynamo_plan.core.backends import Backend
+from dynamo_plan.errors import UsageError
+
+
+def offline(
+    out: OutOption = None,
+    dgdr: DgdrOption = None,
+    model: ModelOption = None,
+    model_config: ModelConfigOption = None,
+    system: Annotated[
+        str | None, typer.Option("--system", metavar="SYSTEM", help="GPU system, e.g. h200_sxm.")
+    ] = None,
+    gpu_spec: GpuSpecOption = None,
+    backend: Annotated[Backend | None, BACKEND] = None,
+    isl: IslOption = None,
+    osl: OslOption = None,
+    ttft: TtftOption = None,
+    itl: ItlOption = None,
+    dtype: DtypeOption = DtypeChoice.fp8,
+    max_gpus_per_engine: Annotated[
+        int,
+        typer.Option("--max-gpus-per-engine", metavar="N", help="Largest TP tried (power of two)."),
+    ] = 8,
+    estimator: EstimatorOption = EstimatorChoice.roofline,
+    plots: PlotsOption = True,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Choose prefill and decode TP for an SLA with the offline estimator (no GPU) and write a
+    Dynamo-compatible performance profile.
+
+    Writes OUT/selected_{prefill,decode}_interpolation/raw_data.npz, their JSON form,
+    profile.json and PNG plots. The SLA and model come from --dgdr FILE or from the flags.
+    Exit 4 when no TP up to --max-gpus-per-engine meets the SLA.
+    """
+    started = time.perf_counter()
+    from dynamo_plan.profiler.offline import OfflineRequest, run_offline, summary
+
+    if out is None:
+        raise UsageError("profile --offline needs --out DIR")
+    request = OfflineRequest(
+        **_intent(dgdr, model, model_config, system, gpu_spec, backend, isl, osl, ttft, itl),
+        out=out,
+        dtype=dtype.value,
+        max_gpus_per_engine=max_gpus_per_engine,
+        estimator=estimator.value,
+        plots=plots,
+    )
+    result = summary(run_offline(request))
+    result["elapsed_s"] = round(time.perf_counter() - started, 3)
+    emit(result, output, table=lambda: _table(result))
+
+
+def _intent(
+    dgdr: Path | None,
+    model: str | None,
+    model_config: Path | None,
+    system: str | None,
+    gpu_spec: Path | None,
+    backend: Backend | None,
+    isl: int | None,
+    osl: int | None,
+    ttft: float | None,
+    itl: float | None,
+) -> dict[str, Any]:
+    """Merge the DGDR (if any) and the flags into OfflineRequest fields; UsageError on conflicts."""
+    from dynamo_plan.profiler.dgdr import read_dgdr
+    from dynamo_plan.profiler.sweep import SweepSLA
+
+    flags = {
+        "--model": model,
+        "--model-config": model_config,
+        "--backend": backend,
+        "--isl": isl,
+        "--osl": osl,
+        "--ttft": ttft,
+        "--itl": itl,
+    }
+    if dgdr is not None:
+        given = [k for k, v in flags.items() if v is not None]
+        if given:
+            raise UsageError(
+                f"--dgdr cannot be combined with {', '.join(given)} (the DGDR gives them)"
+            )
+        check_dgdr(dgdr)
+        intent = read_dgdr(dgdr)
+        sys_name = system or intent.system
+        if sys_name is None and gpu_spec is None:
+            raise UsageError(
+                f"{dgdr}: no 'spec.profilingConfig.config.sweep.aicSystem'; give --system or --gpu-spec"
+            )
+        return {
+            "model": intent.estimator_model,
+            "system": sys_name,
+            "gpu_spec": gpu_spec,
+            "backend": intent.backend,
+            "sla": SweepSLA(intent.isl, intent.osl, intent.ttft_ms, intent.itl_ms),
+        }
+    missing = [k for k in ("--backend", "--isl", "--osl", "--ttft", "--itl") if flags[k] is None]
+    if model is None and model_config is None:
+        missing.insert(0, "--model (or --model-config)")
+    if system is None and gpu_spec is None:
+        missing.append("--system (or --gpu-spec)")
+    if missing:
+        raise UsageError(f"profile --offline needs --dgdr FILE or {', '.join(missing)}")
+    assert backend is not None and isl is not None and osl is not None
+    assert ttft is not None and itl is not None
+    return {
+        "model": model,
+        "model_config": model_config,
+        "system": system,
+        "gpu_spec": gpu_spec,
+        "backend": backend.value,
+        "sla": SweepSLA(isl, osl, ttft, itl),
+    }
+
+
+def _table(result: dict[str, Any]) -> Any:
+    title = (
+        f"{result['model']} on {result['system']} ({result['estimator']}) → {result['out']} "
+        f"in {result['elapsed_s']} s"
+    )
+    return pick_table(title, result)
