@@ -34,6 +34,7 @@ from dynamo_plan.errors import InputError
 
 __all__ = [
     "DecodeBest",
+    "DecodeRow",
     "DecodeSurface",
     "Lookup",
     "PerformanceProfile",
@@ -157,22 +158,47 @@ class PrefillCurve:
 
 
 @dataclass(frozen=True, eq=False)
-class _Row:
+class DecodeRow:
+    """One measured context row of the decode surface, over ``m = kv_usage/context``.
+
+    ``m`` is the batch size per token of KV capacity (``concurrency/max_kv_tokens``), so equal
+    ``m`` means an equal batch at any context. ``itl`` runs through the row's ITL lifted to its
+    running maximum; beyond its last point it continues with ``slope`` (ms per unit of ``m``);
+    below its first point it is held. ``capacity`` is ``C = thpt·ITL/m`` (held at both ends).
+    """
+
     context: float
     itl: Pchip
-    capacity: Pchip  # thpt · itl · context / kv_usage, see DecodeSurface
+    slope: float
+    capacity: Pchip
+    kv_lo: float
+    kv_hi: float
+
+    def own_itl(self, m: FloatArray) -> FloatArray:
+        """This row's ITL curve ``E(m)`` alone (ms), extended linearly past its last point."""
+        out = self.itl(m)
+        return np.where(m > self.itl.hi, self.itl.y[-1] + self.slope * (m - self.itl.hi), out)
 
 
-def _capacity_curve(
-    kv: FloatArray, itl: FloatArray, thpt: FloatArray, context: float, order: npt.NDArray[np.intp]
-) -> Pchip:
-    """PCHIP over kv_usage of ``C = thpt·ITL·context/kv`` for one context row (see DecodeSurface)."""
-    x, k = kv[order], kv[order]
+def _row(kv: FloatArray, itl: FloatArray, thpt: FloatArray, context: float) -> DecodeRow:
+    """Build one row from its points (``kv`` strictly increasing)."""
+    m = kv / context
+    lifted_itl = np.maximum.accumulate(itl)
+    slope = (
+        float(max(0.0, (lifted_itl[-1] - lifted_itl[-2]) / (m[-1] - m[-2]))) if m.size > 1 else 0.0
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
-        cap = thpt[order] * itl[order] * context / k
-    valid = k > 0
+        cap = thpt * itl / m
+    valid = m > 0
     fill = float(np.median(cap[valid])) if valid.any() else 0.0
-    return Pchip.fit(x, np.where(valid, cap, fill))
+    return DecodeRow(
+        context=context,
+        itl=Pchip.fit(m, lifted_itl),
+        slope=slope,
+        capacity=Pchip.fit(m, np.where(valid, cap, fill)),
+        kv_lo=float(kv[0]),
+        kv_hi=float(kv[-1]),
+    )
 
 
 @dataclass(frozen=True, eq=False)  # numpy fields: compare arrays explicitly
@@ -182,21 +208,43 @@ class DecodeSurface:
     Flat arrays, one entry per measured point, as in Dynamo's npz. Points are grouped into rows by
     equal context; each row needs distinct kv_usage values (at least one point).
 
-    Throughput is not interpolated directly: at a fixed kv_usage the number of requests in flight
-    is ``kv·max_kv_tokens/context``, so blending the throughput column of two context rows at
-    equal kv_usage mixes batches of very different size (at context 1,260 between the shared H200
-    rows 350 and 2,997 it overstates throughput 2×). Instead, since
-    ``thpt = concurrency/ITL/tp = kv·max_kv_tokens/(context·ITL·tp)``, the surface interpolates the
-    capacity term ``C = thpt·ITL·context/kv`` (≈ ``max_kv_tokens·1000/tp``, nearly constant) and
-    returns ``thpt = C·kv/(ITL·context)`` — exact at every measured point, consistent with the
-    interpolated ITL between them. Points at kv_usage 0 take the row's median C.
+    **Axis between rows: equal batch, not equal kv_usage.** One decode step reads the weights
+    once and each request's KV once: ``ITL ≈ a + n·(b + e·context)`` for a batch of ``n``
+    requests (on the shared H200 profile the per-request slope grows linearly with context, from
+    0.056 ms at 350 tokens to 0.50 ms at 13,585). At equal kv_usage two rows hold batches of very
+    different size (``n = kv·max_kv_tokens/context``), so blending them there mixes a large
+    short-context batch into a small long-context one: capacity at context 2,000 came out below
+    *both* neighbouring rows (4,902 tokens/s/GPU at ITL ≤ 20 ms against ~13,400 at 350 and
+    ~6,100 at 2,997). Rows are therefore indexed by ``m = kv_usage/context`` (the batch per token
+    of KV capacity) and blended linearly in context at equal ``m``, which is exact for that
+    model.
+
+    **Monotone by construction** (ITL non-decreasing in batch and in context):
+
+    1. within a row the ITL is lifted to its running maximum over the batch — a larger batch never
+       decodes faster; a dip in the measurements is noise (the shared profile's context-350 row
+       reads 46.65 ms at 1,049 requests, then 40.96 ms at 1,311);
+    2. a row's curve ``E_j(m)`` is PCHIP through those points, held below its first point and
+       continued linearly past its last with the slope of its last segment;
+    3. across rows ``R_j(m) = max(E_0(m), …, E_j(m))``: at an equal batch a longer context is
+       never faster;
+    4. between rows ``c_j < c < c_{j+1}``: ``ITL = (1-w)·R_j(m) + w·R_{j+1}(m)`` with
+       ``w = (c - c_j)/(c_{j+1} - c_j)``.
+
+    Throughput is ``thpt = C·m/ITL`` with the capacity term ``C = thpt·ITL/m`` (≈
+    ``max_kv_tokens·1000/tp`` times the engine's efficiency) interpolated the same way (PCHIP in
+    ``m`` per row, held at its ends, linear in context). Every lookup is exact at the measured
+    points whose ITL needed no lifting (:attr:`lifted_points` counts the others, where ITL is the
+    lifted value and throughput follows it). The measured kv range at an intermediate context is
+    the linear blend of the two rows' ranges.
     """
 
     kv_usage: FloatArray
     context: FloatArray
     itl_ms: FloatArray
     thpt_per_gpu: FloatArray
-    _rows: tuple[_Row, ...] = field(init=False, repr=False, compare=False)
+    _rows: tuple[DecodeRow, ...] = field(init=False, repr=False, compare=False)
+    _lifted: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         kv = _as_1d("x_kv_usage", self.kv_usage)
@@ -214,7 +262,7 @@ class DecodeSurface:
         object.__setattr__(self, "context", ctx)
         object.__setattr__(self, "itl_ms", itl)
         object.__setattr__(self, "thpt_per_gpu", thpt)
-        rows = []
+        rows, measured = [], []
         for c in np.unique(ctx):
             sel = np.flatnonzero(ctx == c)
             order = sel[np.argsort(kv[sel], kind="stable")]
@@ -223,44 +271,68 @@ class DecodeSurface:
                     f"'x_kv_usage' repeats a value within context {c:g}; expected distinct "
                     "kv_usage points per context row"
                 )
-            rows.append(
-                _Row(
-                    float(c),
-                    Pchip.fit(kv[order], itl[order]),
-                    _capacity_curve(kv, itl, thpt, c, order),
-                )
-            )
+            rows.append(_row(kv[order], itl[order], thpt[order], float(c)))
+            measured.append(itl[order])
         object.__setattr__(self, "_rows", tuple(rows))
+        lifted = sum(
+            int(np.count_nonzero(self._envelope(j, row.itl.x) > raw))
+            for j, (row, raw) in enumerate(zip(rows, measured, strict=True))
+        )
+        object.__setattr__(self, "_lifted", lifted)
 
     @property
     def contexts(self) -> FloatArray:
         """Distinct context lengths (tokens) of the measured rows, ascending."""
         return np.array([r.context for r in self._rows])
 
-    def _bracket(self, context: float) -> tuple[_Row, _Row, float, bool, str]:
-        """Neighbouring rows and the blend weight of the upper one, context clamped."""
+    @property
+    def rows(self) -> tuple[DecodeRow, ...]:
+        """The measured context rows, ascending (for fast scalar evaluators such as the
+        simulator's :class:`~dynamo_plan.sim.latency.DecodeLatency`)."""
+        return self._rows
+
+    @property
+    def lifted_points(self) -> int:
+        """Measured points whose ITL was lifted (by a smaller batch of the same row or an equal
+        batch of a shorter-context row, see above)."""
+        return self._lifted
+
+    def _bracket(self, context: float) -> tuple[int, int, float, bool, str]:
+        """Indices of the neighbouring rows and the blend weight of the upper one, clamped."""
         lo, hi = self._rows[0].context, self._rows[-1].context
         c, clamped, note = _clamp_note("context", float(context), lo, hi)
         ctxs = self.contexts
         j = int(np.clip(np.searchsorted(ctxs, c, side="right") - 1, 0, len(ctxs) - 1))
         if j == len(ctxs) - 1 or ctxs[j] == c:
-            return self._rows[j], self._rows[j], 0.0, clamped, note
+            return j, j, 0.0, clamped, note
         w = (c - ctxs[j]) / (ctxs[j + 1] - ctxs[j])
-        return self._rows[j], self._rows[j + 1], float(w), clamped, note
+        return j, j + 1, float(w), clamped, note
 
     def kv_range(self, context: float) -> tuple[float, float]:
         """Measured kv_usage range at ``context`` (blend of the neighbouring rows' ranges)."""
-        a, b, w, _, _ = self._bracket(context)
-        return (1 - w) * a.itl.lo + w * b.itl.lo, (1 - w) * a.itl.hi + w * b.itl.hi
+        i, k, w, _, _ = self._bracket(context)
+        a, b = self._rows[i], self._rows[k]
+        return (1 - w) * a.kv_lo + w * b.kv_lo, (1 - w) * a.kv_hi + w * b.kv_hi
+
+    def _envelope(self, j: int, m: FloatArray) -> FloatArray:
+        """``R_j(m)``: the highest of rows ``0..j``'s own ITL curves at batch ``m``."""
+        out = self._rows[0].own_itl(m)
+        for row in self._rows[1 : j + 1]:
+            out = np.maximum(out, row.own_itl(m))
+        return out
 
     def _eval(self, which: str, kv: FloatArray, context: float) -> tuple[FloatArray, bool, str]:
-        a, b, w, c_clamped, c_note = self._bracket(context)
-        itl = a.itl(kv) if w == 0.0 else (1 - w) * a.itl(kv) + w * b.itl(kv)
+        i, k, w, c_clamped, c_note = self._bracket(context)
+        a, b = self._rows[i], self._rows[k]
+        ctx = (1 - w) * a.context + w * b.context
+        m = kv / ctx
+        itl = self._envelope(i, m)
+        if w != 0.0:
+            itl = (1 - w) * itl + w * self._envelope(k, m)
         if which == "itl":
             return itl, c_clamped, c_note
-        cap = a.capacity(kv) if w == 0.0 else (1 - w) * a.capacity(kv) + w * b.capacity(kv)
-        ctx = (1 - w) * a.context + w * b.context
-        return cap * kv / (itl * ctx), c_clamped, c_note
+        cap = a.capacity(m) if w == 0.0 else (1 - w) * a.capacity(m) + w * b.capacity(m)
+        return cap * m / itl, c_clamped, c_note
 
     def values(
         self, which: Literal["itl", "thpt"], kv_usage: npt.ArrayLike, context: float
@@ -285,20 +357,50 @@ class DecodeSurface:
         """Highest throughput/GPU at ``context`` whose ITL ≤ ``itl_target_ms``; None if none does.
 
         Searches ``points`` evenly spaced kv_usage values over the measured range at that context
-        plus the measured kv points of the bracketing rows inside it (so a measured optimum is
-        found exactly). A context outside the measured rows is clamped and reported.
+        plus the measured batches of the bracketing rows inside it (so a measured optimum is
+        found exactly), plus the largest kv_usage whose ITL meets the target (ITL rises with the
+        batch, so the feasible kv_usage form an interval; its end is refined to 1/32³ of a grid
+        step). Between two rows the result is held within the two rows' own capacities (the
+        efficiency term ``C`` differs by a percent or two between rows at an equal batch, which
+        alone could put it a hair outside). A context outside the measured rows is clamped and
+        reported.
         """
         lo, hi = self.kv_range(context)
-        a, b, _, _, _ = self._bracket(context)
-        grid = np.unique(np.concatenate([np.linspace(lo, hi, max(2, points)), a.itl.x, b.itl.x]))
+        i, k, w, _, _ = self._bracket(context)
+        c = min(max(float(context), self._rows[0].context), self._rows[-1].context)
+        knots = np.concatenate([self._rows[i].itl.x, self._rows[k].itl.x]) * c
+        grid = np.unique(np.concatenate([np.linspace(lo, hi, max(2, points)), knots]))
         grid = grid[(grid >= lo) & (grid <= hi)]
         itl, clamped, note = self._eval("itl", grid, context)
-        thpt, _, _ = self._eval("thpt", grid, context)
         ok = np.flatnonzero(itl <= itl_target_ms)
         if ok.size == 0:
             return None
-        i = ok[int(np.argmax(thpt[ok]))]
-        return DecodeBest(float(thpt[i]), float(itl[i]), float(grid[i]), clamped=clamped, note=note)
+        last = int(ok[-1])
+        if last + 1 < grid.size:
+            edge = self._feasible_end(grid[last], grid[last + 1], itl_target_ms, context)
+            grid = np.append(grid[: last + 1], edge)
+            itl = np.append(itl[: last + 1], self._eval("itl", np.array([edge]), context)[0])
+        thpt, _, _ = self._eval("thpt", grid, context)
+        ok = np.flatnonzero(itl <= itl_target_ms)
+        j = ok[int(np.argmax(thpt[ok]))]
+        best = float(thpt[j])
+        if w != 0.0:
+            rows = [
+                self.best_under_itl(itl_target_ms, self._rows[r].context, points) for r in (i, k)
+            ]
+            best = min(best, rows[0].thpt_per_gpu) if rows[0] is not None else best
+            best = max(best, rows[1].thpt_per_gpu) if rows[1] is not None else best
+        return DecodeBest(best, float(itl[j]), float(grid[j]), clamped=clamped, note=note)
+
+    def _feasible_end(self, ok_kv: float, bad_kv: float, target: float, context: float) -> float:
+        """The largest kv_usage in ``[ok_kv, bad_kv)`` whose ITL ≤ ``target`` (ITL is monotone
+        in kv_usage): three rounds of 32 evenly spaced points."""
+        for _ in range(3):
+            probe = np.linspace(ok_kv, bad_kv, 33)
+            itl, _, _ = self._eval("itl", probe, context)
+            good = int(np.flatnonzero(itl <= target)[-1])
+            ok_kv, bad_kv = float(probe[good]), float(probe[min(good + 1, 32)])
+        return ok_kv
 
     def itl(self, kv_usage: float, context: float) -> Lookup:
         """ITL (ms) at ``kv_usage`` (0..1) and ``context`` (tokens)."""

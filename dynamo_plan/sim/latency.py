@@ -22,8 +22,6 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-import numpy as np
-
 from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.core.profile_interp import Pchip
 
@@ -84,22 +82,32 @@ class PrefillLatency:
 
 
 class DecodeLatency:
-    """Seconds one decode step takes at a given KV usage and mean context (module docstring)."""
+    """Seconds one decode step takes at a given KV usage and mean context (module docstring).
+
+    The same ITL surface as :class:`~dynamo_plan.core.profile.DecodeSurface` (rows indexed by
+    ``m = kv_usage/context``, each row's curve lifted over the rows of shorter context, linear in
+    context between rows), evaluated on Python floats.
+    """
 
     __slots__ = ("_ctx", "_rows", "ctx_hi", "ctx_lo", "max_kv_tokens")
 
     def __init__(self, profile: PerformanceProfile) -> None:
-        surface = profile.decode
-        rows: list[ScalarPchip] = []
-        for c in np.unique(surface.context):
-            sel = np.flatnonzero(surface.context == c)
-            order = sel[np.argsort(surface.kv_usage[sel], kind="stable")]
-            rows.append(ScalarPchip(Pchip.fit(surface.kv_usage[order], surface.itl_ms[order])))
-        self._rows = rows
-        self._ctx: list[float] = [float(c) for c in np.unique(surface.context)]
+        self._rows = [
+            (ScalarPchip(row.itl), row.slope, row.kv_lo, row.kv_hi) for row in profile.decode.rows
+        ]
+        self._ctx: list[float] = [row.context for row in profile.decode.rows]
         self.ctx_lo = self._ctx[0]
         self.ctx_hi = self._ctx[-1]
         self.max_kv_tokens = float(profile.max_kv_tokens)
+
+    def _envelope(self, j: int, m: float) -> float:
+        """``R_j(m)``: the highest of rows ``0..j``'s own curves (extended past their ends)."""
+        best = 0.0
+        for curve, slope, _, _ in self._rows[: j + 1]:
+            v = curve(m) if m <= curve.hi else curve.y[-1] + slope * (m - curve.hi)
+            if v > best:
+                best = v
+        return best
 
     def itl_ms(self, kv_usage: float, context: float) -> float:
         """ITL (ms) at ``kv_usage`` and ``context``; equals ``profile.decode.itl(...).value``."""
@@ -107,15 +115,17 @@ class DecodeLatency:
         c = min(max(context, self.ctx_lo), self.ctx_hi)
         j = bisect_right(ctxs, c) - 1
         if j >= len(ctxs) - 1 or ctxs[j] == c:
-            row = self._rows[min(j, len(ctxs) - 1)]
-            kv = min(max(kv_usage, row.lo), row.hi)
-            return row(kv)
-        a, b = self._rows[j], self._rows[j + 1]
+            j = min(j, len(ctxs) - 1)
+            _, _, lo, hi = self._rows[j]
+            kv = min(max(kv_usage, lo), hi)
+            return self._envelope(j, kv / ctxs[j])
+        _, _, a_lo, a_hi = self._rows[j]
+        _, _, b_lo, b_hi = self._rows[j + 1]
         w = (c - ctxs[j]) / (ctxs[j + 1] - ctxs[j])
-        lo = (1.0 - w) * a.lo + w * b.lo
-        hi = (1.0 - w) * a.hi + w * b.hi
-        kv = min(max(kv_usage, lo), hi)
-        return (1.0 - w) * a(kv) + w * b(kv)
+        kv = min(max(kv_usage, (1.0 - w) * a_lo + w * b_lo), (1.0 - w) * a_hi + w * b_hi)
+        ctx = (1.0 - w) * ctxs[j] + w * ctxs[j + 1]
+        m = kv / ctx
+        return (1.0 - w) * self._envelope(j, m) + w * self._envelope(j + 1, m)
 
     def step_s(self, sum_context: float, n: int) -> float:
         """Seconds per step for ``n`` requests whose mid-life contexts sum to ``sum_context``."""

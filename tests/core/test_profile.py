@@ -46,13 +46,31 @@ def test_prefill_exact_at_measured_points(profile: PerformanceProfile, raw: dict
 
 
 def test_decode_exact_at_measured_points(profile: PerformanceProfile, raw: dict) -> None:
+    """Exact wherever the measurement needed no lifting. Where a larger batch of the same row,
+    or an equal batch at a shorter context, measured slower, ITL is that slower value."""
+    lifted = 0
+    contexts = np.unique(raw["y_context_length"])
     for kv, ctx, itl, thpt in zip(
         raw["x_kv_usage"], raw["y_context_length"], raw["z_itl"], raw["z_thpt_per_gpu"], strict=True
     ):
         got = profile.decode.itl(kv, ctx)
-        assert got.value == itl and not got.clamped
-        # throughput = C·kv/(ITL·context) with C interpolated exactly: equal up to rounding.
-        assert profile.decode.thpt(kv, ctx).value == pytest.approx(thpt, rel=1e-12)
+        assert not got.clamped
+        row = raw["y_context_length"] == ctx
+        slower = [float(raw["z_itl"][row & (raw["x_kv_usage"] <= kv)].max())]
+        # the same batch (kv/context) on each shorter-context row
+        slower += [profile.decode.itl(kv * c / ctx, c).value for c in contexts[contexts < ctx]]
+        if max(slower) <= itl:
+            assert got.value == itl
+            # throughput = C·m/ITL with C interpolated exactly: equal up to rounding.
+            assert profile.decode.thpt(kv, ctx).value == pytest.approx(thpt, rel=1e-12)
+        else:
+            lifted += 1
+            assert got.value == pytest.approx(max(slower), rel=1e-12)
+            assert profile.decode.thpt(kv, ctx).value == pytest.approx(
+                thpt * itl / got.value, rel=1e-12
+            )
+    assert lifted == profile.decode.lifted_points
+    assert lifted <= 5  # a few noisy points of 41, not a different surface
 
 
 def test_decode_throughput_between_rows_is_concurrency_over_itl(
@@ -153,10 +171,10 @@ def test_scattered_input_groups_rows() -> None:
     )
     assert surface.contexts.tolist() == [100.0, 200.0]
     assert surface.itl(0.5, 200).value == 4.0
-    # halfway between the rows: the blend of both rows at the same kv_usage
-    mid = surface.itl(0.5, 150).value
+    # halfway between the rows: the blend of both rows at the same batch (kv_usage/context)
+    mid = surface.itl(0.3, 150).value
     assert mid == pytest.approx(
-        0.5 * surface.itl(0.5, 100).value + 0.5 * surface.itl(0.5, 200).value
+        0.5 * surface.itl(0.2, 100).value + 0.5 * surface.itl(0.4, 200).value
     )
 
 

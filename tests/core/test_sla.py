@@ -52,25 +52,43 @@ class Reference:
     def prefill_ttft(self, isl: float) -> float:
         return float(PchipInterpolator(self.p["prefill_isl"], self.p["prefill_ttft"])(isl))
 
-    def _row(self, ctx: float) -> tuple[PchipInterpolator, float, float]:
+    def _row_itl(self, ctx: float) -> tuple[object, float, float]:
+        """Row ``ctx``'s own ITL over the batch per KV token ``m = kv/ctx``: the measured ITL
+        lifted to its running maximum, PCHIP inside, held below, its last secant beyond."""
         sel = self.d["y_context_length"] == ctx
         order = np.argsort(self.d["x_kv_usage"][sel])
         kv = self.d["x_kv_usage"][sel][order]
-        return PchipInterpolator(kv, self.d["z_itl"][sel][order]), float(kv[0]), float(kv[-1])
+        m = kv / ctx
+        y = np.maximum.accumulate(self.d["z_itl"][sel][order])
+        inner = PchipInterpolator(m, y, extrapolate=False)
+        slope = max(0.0, (y[-1] - y[-2]) / (m[-1] - m[-2]))
+
+        def own(q: np.ndarray) -> np.ndarray:
+            out = inner(np.clip(q, m[0], m[-1]))
+            return np.where(q > m[-1], y[-1] + slope * (q - m[-1]), out)
+
+        return own, float(kv[0]), float(kv[-1])
 
     def decode_best(self, itl: float, ctx: float) -> float | None:
         """Max throughput/GPU with ITL <= itl at ctx, from first principles: on a fine kv grid,
-        ITL from the rows (PCHIP, blended linearly in context) and throughput = requests in
-        flight / ITL = ``kv·max_kv_tokens/ctx / (ITL/1000)`` (TP1: per engine = per GPU). The
+        ITL at an equal batch (``m = kv/ctx``) from the rows — each the highest of its own and
+        the shorter-context rows' curves — blended linearly in context, and throughput = requests
+        in flight / ITL = ``kv·max_kv_tokens/ctx / (ITL/1000)`` (TP1: per engine = per GPU). The
         profile's measured throughput column agrees with this within ~2.5 %."""
         ctxs = np.unique(self.d["y_context_length"])
         j = int(np.searchsorted(ctxs, ctx, side="right") - 1)
-        a, b = ctxs[j], ctxs[min(j + 1, len(ctxs) - 1)]
+        k = min(j + 1, len(ctxs) - 1)
+        a, b = ctxs[j], ctxs[k]
         w = 0.0 if a == b else (ctx - a) / (b - a)
-        ia, la, ha = self._row(a)
-        ib, lb, hb = self._row(b)
+        rows = [self._row_itl(c) for c in ctxs]
+        (_, la, ha), (_, lb, hb) = rows[j], rows[k]
         kv = np.linspace((1 - w) * la + w * lb, (1 - w) * ha + w * hb, 20001)
-        itl_v = (1 - w) * ia(kv) + w * ib(kv)
+        m = kv / ctx
+
+        def envelope(i: int) -> np.ndarray:
+            return np.max([own(m) for own, _, _ in rows[: i + 1]], axis=0)
+
+        itl_v = (1 - w) * envelope(j) + w * envelope(k)
         thpt_v = kv * float(self.d["max_kv_tokens"][0]) / ctx / (itl_v / 1000.0)
         ok = itl_v <= itl
         return float(thpt_v[ok].max()) if ok.any() else None
