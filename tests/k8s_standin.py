@@ -5,19 +5,28 @@ official ``kubernetes`` Python client, to this small threaded server on ``127.0.
 the Kubernetes REST protocol for the few resources dynamo-plan uses and nothing more:
 
 * cluster-scoped ``apiextensions.k8s.io/v1`` ``customresourcedefinitions`` (GET one / LIST),
-  none until a test calls :meth:`StandIn.install_crd`;
+  none until a test calls :meth:`StandIn.install_crd` (the release's real CRD);
 * for ``doctor``: cluster-scoped core ``v1`` ``nodes`` (LIST; :meth:`StandIn.add_node`),
   namespaced ``secrets`` and ``events`` (LIST filtered by ``fieldSelector`` ``a.b=v`` terms),
   ``authorization.k8s.io/v1`` ``selfsubjectaccessreviews`` (POST; denied per
   ``StandIn.denied``), and 403 ``Forbidden`` for any path naming a ``StandIn.forbidden`` plural;
-* namespaced resources: ``nvidia.com/v1alpha1`` ``dynamographdeployments`` and
-  ``dynamographdeploymentrequests`` (with the ``/status`` subresource), core ``v1``
-  ``configmaps`` and ``serviceaccounts``, ``rbac.authorization.k8s.io/v1`` ``roles`` and
-  ``rolebindings``, ``batch/v1`` ``jobs`` (with ``/status``; nothing runs them: a test that
+* namespaced custom resources: every (kind, version) the CRDs of one Dynamo release serve
+  (``StandIn(release=...)``, default the newest; the real CRDs in tests/data/dynamo/<release>/crds,
+  read through tests/crd_schema.py): DGD and DGDR (``v1alpha1``; ``v1beta1`` in 1.x) and, from
+  0.9 on, DynamoGraphDeploymentScalingAdapter, with the subresources their CRDs declare
+  (``/status``; ``/scale`` at the CRD's ``specReplicasPath`` / ``statusReplicasPath`` /
+  ``labelSelectorPath``, an ``autoscaling/v1`` ``Scale`` read by GET and written by PUT or PATCH).
+  Every write of a custom resource is validated against its CRD version's schema as a
+  structural-schema server would (unknown fields, types, enums, required, …) and refused with
+  422 ``Invalid`` and a ``Status`` naming each field (``StandIn(validate=False)``: accepted as
+  sent). Objects of each version are stored apart (no conversion between v1alpha1 and v1beta1);
+* core ``v1`` ``configmaps`` and ``serviceaccounts``, ``rbac.authorization.k8s.io/v1`` ``roles``
+  and ``rolebindings``, ``batch/v1`` ``jobs`` (with ``/status``; nothing runs them: a test that
   needs a Job to finish writes its status itself, as the Job controller would);
 * verbs: GET (one object or a list), POST, PUT, PATCH and DELETE; PATCH takes
   ``application/apply-patch+yaml`` (server-side apply with ``fieldManager`` and ``force``) and
-  ``application/merge-patch+json`` (RFC 7386);
+  ``application/merge-patch+json`` (RFC 7386) and ``application/json-patch+json`` (RFC 6902:
+  add, remove, replace, test);
 * ``metadata.resourceVersion`` (one global counter; a no-op write keeps it), ``uid``,
   ``generation`` (bumped when anything outside metadata and status changes),
   ``creationTimestamp`` and a simplified ``managedFields``: one entry per manager and operation
@@ -42,8 +51,9 @@ the Kubernetes REST protocol for the few resources dynamo-plan uses and nothing 
   runs an action right after a client has read an object (e.g. set Ready once a ``--wait`` has
   seen the object without it).
 
-Not implemented: set-based label selectors, field selectors beyond ``a.b=v``, bookmarks, strategic merge patch, JSON patch, admission,
-validation against CRD schemas, finalizers and garbage collection.
+Not implemented: set-based label selectors, field selectors beyond ``a.b=v``, bookmarks,
+strategic merge patch, admission, CEL validation rules, conversion between versions, finalizers,
+garbage collection, and controllers (no operator creates scaling adapters or acts on them).
 """
 
 from __future__ import annotations
@@ -62,11 +72,11 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from tests.k8s_standin_store import (
-    RESOURCES,
-    WITH_STATUS,
+    DEFAULT_RELEASE,
     Collection,
     HttpError,
     Store,
+    crd_resources,
     status_body,
 )
 
@@ -74,8 +84,9 @@ from tests.k8s_standin_store import (
 class StandIn:
     """The running server: ``url``, ``store``, ``kubeconfig()``, ``inject_failures()``."""
 
-    def __init__(self) -> None:
-        self.store = Store()
+    def __init__(self, release: str = DEFAULT_RELEASE, validate: bool = True) -> None:
+        self.release = release
+        self.store = Store(crd_resources(release, validate))
         self.failures: list[int] = []
         self.requests: list[tuple[str, str]] = []
         # for `doctor`: cluster-scoped core v1 nodes, plurals answering 403 Forbidden, and the
@@ -121,18 +132,30 @@ class StandIn:
         self, plural: str = "dynamographdeploymentrequests", group: str = "nvidia.com"
     ) -> None:
         """Install a CustomResourceDefinition ``<plural>.<group>`` (served by GET / LIST)."""
-        kind = next((k for (g, _v, p), k in RESOURCES.items() if (g, p) == (group, plural)), "")
-        crd = {
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "kind": "CustomResourceDefinition",
-            "metadata": {"name": f"{plural}.{group}"},
-            "spec": {
-                "group": group,
-                "scope": "Namespaced",
-                "names": {"plural": plural, "kind": kind},
-                "versions": [{"name": "v1alpha1", "served": True, "storage": True}],
-            },
-        }
+        from tests.crd_schema import crd_documents
+
+        real = [
+            c
+            for c in crd_documents(self.release)
+            if (c["spec"]["group"], c["spec"]["names"]["plural"]) == (group, plural)
+        ]
+        kinds = self.store.resources.kinds
+        kind = next((k for (g, _v, p), k in kinds.items() if (g, p) == (group, plural)), "")
+        crd = (
+            real[0]
+            if real
+            else {
+                "apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition",
+                "metadata": {"name": f"{plural}.{group}"},
+                "spec": {
+                    "group": group,
+                    "scope": "Namespaced",
+                    "names": {"plural": plural, "kind": kind},
+                    "versions": [{"name": "v1alpha1", "served": True, "storage": True}],
+                },
+            }
+        )
         with self.store.lock:
             self.crds[crd["metadata"]["name"]] = crd
 
@@ -275,7 +298,8 @@ class _Handler(BaseHTTPRequestHandler):
         """
         segs = [s for s in path.split("/") if s]
         group, rest = ("", segs[1:]) if segs[:1] == ["api"] else (segs[1], segs[2:])
-        if len(rest) != 4 or rest[1] != "namespaces" or (group, rest[0], rest[3]) not in RESOURCES:
+        kinds = self.standin.store.resources.kinds
+        if len(rest) != 4 or rest[1] != "namespaces" or (group, rest[0], rest[3]) not in kinds:
             raise HttpError(
                 404, "NotFound", f"the server could not find the requested resource {path}"
             )
@@ -342,18 +366,23 @@ class _Handler(BaseHTTPRequestHandler):
                 "serverAddressByClientCIDRs": [],
             }
         if segs == ["apis"]:
-            groups = sorted({g for g, _v, _p in RESOURCES if g})
+            kinds = self.standin.store.resources.kinds
+            groups = sorted({g for g, _v, _p in kinds if g})
+            # the newest version a group serves ("v1beta1" sorts after "v1alpha1")
+            preferred = {g: max(v for gg, v, _p in kinds if gg == g) for g in groups}
             return 200, {
                 "kind": "APIGroupList",
                 "apiVersion": "v1",
                 "groups": [
                     {
                         "name": g,
-                        "versions": [{"groupVersion": f"{g}/{v}", "version": v}],
+                        "versions": [
+                            {"groupVersion": f"{g}/{v}", "version": v}
+                            for v in sorted({v for gg, v, _p in kinds if gg == g}, reverse=True)
+                        ],
                         "preferredVersion": {"groupVersion": f"{g}/{v}", "version": v},
                     }
-                    for g in groups
-                    for v in sorted({v for gg, v, _p in RESOURCES if gg == g})
+                    for g, v in preferred.items()
                 ],
             }
         if segs[:1] == ["api"]:
@@ -372,14 +401,18 @@ class _Handler(BaseHTTPRequestHandler):
                 404, "NotFound", f"the server could not find the requested resource {path}"
             )
         namespace, plural, rest = rest[1], rest[2], rest[3:]
-        kind = RESOURCES.get((group, version, plural))
+        res = self.standin.store.resources
+        kind = res.kinds.get((group, version, plural))
         if kind is None:
             raise HttpError(
                 404, "NotFound", f"the server could not find the requested resource {path}"
             )
         name = rest[0] if rest else None
         sub = rest[1] if len(rest) > 1 else None
-        if sub is not None and (sub != "status" or plural not in WITH_STATUS):
+        served = {"status": res.with_status, "scale": set(res.scale)}
+        if (sub is not None and (group, version, plural) not in served.get(sub, ())) or len(
+            rest
+        ) > 2:
             raise HttpError(
                 404, "NotFound", f"the server could not find the requested resource {path}"
             )
@@ -399,7 +432,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return 201, ctx.create(body)
                 raise HttpError(405, "MethodNotAllowed", f"{method} on a collection")
             if method == "GET":
-                return 200, ctx.read(name)
+                return 200, ctx.read(name, sub)
             if method == "PUT":
                 return 200, ctx.replace(name, body, sub)
             if method == "PATCH":
@@ -461,20 +494,26 @@ class _Handler(BaseHTTPRequestHandler):
     def _resource_list(self, group: str, version: str) -> dict:
         gv = f"{group}/{version}" if group else version
         resources = []
-        for (g, v, plural), kind in RESOURCES.items():
+        res = self.standin.store.resources
+        for (g, v, plural), kind in res.kinds.items():
             if (g, v) != (group, version):
                 continue
             verbs = ["create", "delete", "get", "list", "patch", "update"]
-            resources.append({"name": plural, "namespaced": True, "kind": kind, "verbs": verbs})
-            if plural in WITH_STATUS:
-                resources.append(
-                    {
-                        "name": f"{plural}/status",
-                        "namespaced": True,
-                        "kind": kind,
-                        "verbs": ["get", "patch", "update"],
-                    }
-                )
+            resources.append(
+                {"name": plural, "singularName": kind.lower(), "namespaced": True, "kind": kind,
+                 "verbs": verbs}
+            )  # fmt: skip
+            for sub, where in (("status", res.with_status), ("scale", set(res.scale))):
+                if (g, v, plural) in where:
+                    resources.append(
+                        {
+                            "name": f"{plural}/{sub}",
+                            "singularName": "",
+                            "namespaced": True,
+                            "kind": kind if sub == "status" else "Scale",
+                            "verbs": ["get", "patch", "update"],
+                        }
+                    )
         if not resources:
             raise HttpError(404, "NotFound", f"no resources in {gv}")
         return {
@@ -526,9 +565,10 @@ def _label_select(listing: dict, selector: str | None) -> dict:
 
 
 @contextmanager
-def running_standin() -> Iterator[StandIn]:
-    """Start the stand-in on a free loopback port; stop it (and its threads) on exit."""
-    server = StandIn()
+def running_standin(release: str = DEFAULT_RELEASE, validate: bool = True) -> Iterator[StandIn]:
+    """Start the stand-in (serving ``release``'s CRDs; ``validate``: refuse custom resources
+    they do not admit) on a free loopback port; stop it (and its threads) on exit."""
+    server = StandIn(release, validate)
     thread = threading.Thread(target=server.httpd.serve_forever, kwargs={"poll_interval": 0.05})
     thread.daemon = True
     thread.start()

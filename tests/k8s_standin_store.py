@@ -2,7 +2,10 @@
 
 Resource table, ``Status`` bodies, server-side apply's field ownership (simplified
 ``managedFields``), merge patch (RFC 7386), resourceVersion / generation bookkeeping and the
-watch event log. Every :class:`Collection` method runs with :attr:`Store.lock` held.
+watch event log, the ``/scale`` subresource, JSON patch (RFC 6902: add, remove, replace, test)
+and, for custom resources, validation against the release's CRD (422 ``Invalid`` with one
+``FieldValueInvalid`` cause per error, as a server refuses an object its structural schema does
+not admit). Every :class:`Collection` method runs with :attr:`Store.lock` held.
 """
 
 from __future__ import annotations
@@ -10,13 +13,13 @@ from __future__ import annotations
 import copy
 import threading
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-# (group, version, plural) -> kind; group "" is the core API.
-RESOURCES: dict[tuple[str, str, str], str] = {
-    ("nvidia.com", "v1alpha1", "dynamographdeployments"): "DynamoGraphDeployment",
-    ("nvidia.com", "v1alpha1", "dynamographdeploymentrequests"): "DynamoGraphDeploymentRequest",
+# (group, version, plural) -> kind; group "" is the core API. The custom resources (Dynamo's
+# DGD, DGDR and scaling adapter) come from the release's CRDs: :func:`crd_resources`.
+CORE_RESOURCES: dict[tuple[str, str, str], str] = {
     ("", "v1", "configmaps"): "ConfigMap",
     ("", "v1", "serviceaccounts"): "ServiceAccount",
     ("rbac.authorization.k8s.io", "v1", "roles"): "Role",
@@ -27,8 +30,62 @@ RESOURCES: dict[tuple[str, str, str], str] = {
     ("", "v1", "secrets"): "Secret",
     ("", "v1", "events"): "Event",
 }
-WITH_STATUS = {"dynamographdeployments", "dynamographdeploymentrequests", "jobs"}
+#: The release whose CRDs a stand-in serves unless told otherwise (the newest supported).
+DEFAULT_RELEASE = "1.5"
 _IGNORED_FIELDS = {("apiVersion",), ("kind",), ("metadata", "name"), ("metadata", "namespace")}
+JSON_PATCH = "application/json-patch+json"
+
+
+@dataclass(frozen=True)
+class ScalePaths:
+    """A CRD version's ``subresources.scale``: where ``/scale`` reads and writes the replicas."""
+
+    spec_replicas: tuple[str, ...]
+    status_replicas: tuple[str, ...]
+    label_selector: tuple[str, ...] | None
+
+
+@dataclass
+class Resources:
+    """What a stand-in serves: kinds by (group, version, plural), the plurals with a ``/status``
+    subresource, the ``/scale`` paths, and the CRD validator (None: nothing is refused)."""
+
+    kinds: dict[tuple[str, str, str], str]
+    with_status: set[tuple[str, str, str]]
+    scale: dict[tuple[str, str, str], ScalePaths]
+    release: str
+    validate: bool
+
+
+def _json_path(path: str) -> tuple[str, ...]:
+    """``.spec.replicas`` → ("spec", "replicas") (the simple JSON paths CRDs use here)."""
+    return tuple(p for p in path.strip().lstrip(".").split(".") if p)
+
+
+def crd_resources(release: str = DEFAULT_RELEASE, validate: bool = True) -> Resources:
+    """The core kinds plus every (kind, version) the release's CRDs serve
+    (tests/data/dynamo/<release>/crds, read by tests/crd_schema.py), with their subresources."""
+    from tests.crd_schema import served_versions
+
+    kinds = dict(CORE_RESOURCES)
+    with_status = {("batch", "v1", "jobs")}
+    scale: dict[tuple[str, str, str], ScalePaths] = {}
+    for sv in served_versions(release):
+        group, _, version = sv.api_version.partition("/")
+        key = (group, version, sv.plural)
+        kinds[key] = sv.kind
+        if "status" in sv.subresources:
+            with_status.add(key)
+        paths = sv.subresources.get("scale")
+        if paths:
+            selector = paths.get("labelSelectorPath")
+            scale[key] = ScalePaths(
+                _json_path(paths["specReplicasPath"]),
+                _json_path(paths["statusReplicasPath"]),
+                _json_path(selector) if selector else None,
+            )
+    return Resources(kinds, with_status, scale, release, validate)
+
 
 Path_ = tuple[str, ...]
 
@@ -119,9 +176,13 @@ def _dotted(path: Path_) -> str:
 
 
 class Store:
-    """The objects, keyed by (group, version, plural, namespace, name), behind one lock."""
+    """The objects, keyed by (group, version, plural, namespace, name), behind one lock.
 
-    def __init__(self) -> None:
+    Objects of each apiVersion are kept apart: a custom resource written as v1alpha1 is not
+    read back as v1beta1 (a real server converts between served versions; this one does not)."""
+
+    def __init__(self, resources: Resources | None = None) -> None:
+        self.resources = resources if resources is not None else crd_resources()
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         # (resourceVersion, event type, key, object) for watches, oldest first
@@ -158,6 +219,7 @@ class Collection:
         self.dry_run = query.get("dryRun") == "All"
         self.manager = query.get("fieldManager")
         self.force = query.get("force") == "true"
+        self.gvp = (group, version, plural)
 
     def key(self, name: str) -> tuple[str, str, str, str, str]:
         return (self.group, self.version, self.plural, self.namespace, name)
@@ -181,11 +243,57 @@ class Collection:
             "items": items,
         }
 
-    def read(self, name: str) -> dict:
+    def read(self, name: str, sub: str | None = None) -> dict:
         obj = self.store.objects.get(self.key(name))
         if obj is None:
             raise self.not_found(name)
-        return copy.deepcopy(obj)
+        return self._scale_of(obj) if sub == "scale" else copy.deepcopy(obj)
+
+    # -- the /scale subresource ----------------------------------------------------------------
+    def _scale_of(self, obj: dict) -> dict:
+        """The ``autoscaling/v1`` ``Scale`` of ``obj``, read at its CRD's scale paths."""
+        paths = self.store.resources.scale[self.gvp]
+        meta = obj["metadata"]
+        status: dict[str, Any] = {"replicas": _get(obj, paths.status_replicas) or 0}
+        if paths.label_selector is not None and _get(obj, paths.label_selector) is not None:
+            status["selector"] = _get(obj, paths.label_selector)
+        return {
+            "apiVersion": "autoscaling/v1",
+            "kind": "Scale",
+            "metadata": {
+                k: meta[k]
+                for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                if k in meta
+            },
+            "spec": {"replicas": _get(obj, paths.spec_replicas) or 0},
+            "status": status,
+        }
+
+    def _write_scale(self, name: str, old: dict, scale: Any) -> dict:
+        """Store ``scale``'s ``spec.replicas`` at the CRD's specReplicasPath; the new Scale."""
+        if not isinstance(scale, dict):
+            raise HttpError(400, "BadRequest", "the body must be an object")
+        rv = (scale.get("metadata") or {}).get("resourceVersion")
+        if rv and rv != old["metadata"]["resourceVersion"]:
+            raise HttpError(409, "Conflict", self._stale(name))
+        replicas = (scale.get("spec") or {}).get("replicas")
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+            raise HttpError(
+                422,
+                "Invalid",
+                f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: '
+                f"{replicas!r}: must be greater than or equal to 0",
+                [{"type": "FieldValueInvalid", "field": "spec.replicas"}],
+            )
+        path = self.store.resources.scale[self.gvp].spec_replicas
+        new = copy.deepcopy(old)
+        node = new
+        for step in path[:-1]:
+            node = node.setdefault(step, {})
+        node[path[-1]] = replicas
+        changed = {path} if _get(old, path) != replicas else set()
+        self._record(new, self.manager, "Update", changed)
+        return self._scale_of(self._store(name, old, new, None))
 
     def _check_body(self, body: Any, name: str | None) -> dict:
         if not isinstance(body, dict):
@@ -236,7 +344,9 @@ class Collection:
         new.setdefault("metadata", {})
         new["apiVersion"], new["kind"] = self.api_version, self.kind
         new["metadata"]["name"], new["metadata"]["namespace"] = name, self.namespace
-        if self.plural in WITH_STATUS:  # status subresource: each side keeps the other's part
+        if (
+            self.gvp in self.store.resources.with_status
+        ):  # status subresource: each side keeps the other's part
             if sub == "status":
                 if old is None:  # as the API server: a subresource of nothing is not found
                     raise self.not_found(name)
@@ -258,11 +368,38 @@ class Collection:
             spec_new = {k: v for k, v in new.items() if k not in ("metadata", "status")}
             if spec_old != spec_new:
                 new["metadata"]["generation"] = old["metadata"]["generation"] + 1
+        self._validate(name, new)
         if not self.dry_run:
             new["metadata"]["resourceVersion"] = self.store.next_rv()
             self.store.objects[self.key(name)] = new
             self.store.record("ADDED" if old is None else "MODIFIED", self.key(name), new)
         return copy.deepcopy(new)
+
+    def _validate(self, name: str, new: dict) -> None:
+        """422 ``Invalid`` (a ``Status`` with one cause per error) when a custom resource does
+        not validate against its CRD version's schema (tests/crd_schema.py)."""
+        res = self.store.resources
+        if not res.validate or self.gvp in CORE_RESOURCES:
+            return
+        from tests.crd_schema import crd_errors
+
+        errors = crd_errors(new, res.release)
+        if not errors:
+            return
+        causes = [
+            {
+                "type": "FieldValueInvalid",
+                "message": e.partition(": ")[2] or e,
+                "field": e.partition(": ")[0],
+            }
+            for e in errors
+        ]
+        raise HttpError(
+            422,
+            "Invalid",
+            f'{self.kind}.{self.group} "{name}" is invalid: {"; ".join(errors)}',
+            causes,
+        )
 
     def create(self, body: Any) -> dict:
         body = self._check_body(body, None)
@@ -275,8 +412,12 @@ class Collection:
         return self._store(name, None, new, None)
 
     def replace(self, name: str, body: Any, sub: str | None) -> dict:
-        body = self._check_body(body, name)
         old = self.store.objects.get(self.key(name))
+        if sub == "scale":
+            if old is None:
+                raise self.not_found(name)
+            return self._write_scale(name, old, body)
+        body = self._check_body(body, name)
         if old is None:
             raise self.not_found(name)
         rv = (body.get("metadata") or {}).get("resourceVersion")
@@ -296,6 +437,35 @@ class Collection:
 
     def patch(self, name: str, body: Any, ctype: str, sub: str | None) -> tuple[int, dict]:
         old = self.store.objects.get(self.key(name))
+        if sub == "scale":
+            if old is None:
+                raise self.not_found(name)
+            if ctype in ("application/merge-patch+json", "application/json"):
+                if not isinstance(body, dict):
+                    raise HttpError(400, "BadRequest", "a merge patch must be an object")
+                scale = _merge(self._scale_of(old), body, drop_nulls=True)
+            elif ctype == JSON_PATCH:
+                scale = _json_patch(self._scale_of(old), body)
+            else:
+                raise HttpError(
+                    415, "UnsupportedMediaType", f"the body of the request was in an unknown "
+                    f"format: {ctype}",
+                )  # fmt: skip
+            return 200, self._write_scale(name, old, scale)
+        if ctype == JSON_PATCH:
+            if old is None:
+                raise self.not_found(name)
+            base = old if sub != "status" else {"status": old.get("status")}
+            new = _json_patch(base, body)
+            if sub == "status":
+                new = {**old, "status": new.get("status")}
+            changed = (
+                {p for p in _leaves(new) | _leaves(old) if _get(old, p) != _get(new, p)}
+                - _IGNORED_FIELDS
+                - {("metadata", "managedFields")}
+            )
+            self._record(new, self.manager, "Update", changed)
+            return 200, self._store(name, old, new, sub)
         if ctype == "application/apply-patch+yaml":
             if not self.manager:
                 raise HttpError(422, "Invalid", "fieldManager is required for apply requests")
@@ -369,6 +539,50 @@ class Collection:
             self.store.next_rv()
             self.store.record("DELETED", self.key(name), obj)
         return copy.deepcopy(obj)
+
+
+def _json_patch(doc: dict, ops: Any) -> dict:
+    """RFC 6902 ``add``, ``remove``, ``replace`` and ``test`` (JSON pointers into maps and
+    lists); 422 ``Invalid`` when a ``test`` fails or a path does not exist, as a server answers."""
+    if not isinstance(ops, list):
+        raise HttpError(400, "BadRequest", "a JSON patch must be a list of operations")
+    out = copy.deepcopy(doc)
+    for op in ops:
+        if not isinstance(op, dict) or not isinstance(op.get("path"), str):
+            raise HttpError(400, "BadRequest", f"invalid JSON patch operation {op!r}")
+        steps = [t.replace("~1", "/").replace("~0", "~") for t in op["path"].split("/")[1:]]
+        parent: Any = out
+        try:
+            for step in steps[:-1]:
+                parent = parent[int(step)] if isinstance(parent, list) else parent[step]
+            last: Any = steps[-1]
+            if isinstance(parent, list):
+                last = len(parent) if last == "-" else int(last)
+            kind = op.get("op")
+            if kind == "test":
+                if parent[last] != op.get("value"):
+                    raise HttpError(
+                        422, "Invalid", f"the server rejected our request due to an error in our "
+                        f"request: testing value {op['path']} failed",
+                    )  # fmt: skip
+            elif kind == "remove":
+                del parent[last]
+            elif kind == "replace":
+                parent[last]
+                parent[last] = copy.deepcopy(op.get("value"))
+            elif kind == "add":
+                if isinstance(parent, list):
+                    parent.insert(last, copy.deepcopy(op.get("value")))
+                else:
+                    parent[last] = copy.deepcopy(op.get("value"))
+            else:
+                raise HttpError(400, "BadRequest", f"unsupported JSON patch op {kind!r}")
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise HttpError(
+                422, "Invalid", f"the server rejected our request due to an error in our "
+                f"request: path {op['path']} does not exist",
+            ) from None  # fmt: skip
+    return out
 
 
 def _strip(obj: dict) -> dict:

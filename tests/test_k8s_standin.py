@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client, config, dynamic, watch
@@ -101,16 +102,18 @@ def test_server_side_apply_conflict_names_the_owner_and_force_takes_over(
 
 def test_apply_removes_fields_the_manager_no_longer_sets(api: client.ApiClient) -> None:
     body = _dgd(1)
-    body["spec"]["backend"] = "vllm"
+    body["spec"]["backendFramework"] = "vllm"
     _apply(api, body, "dynamo-plan")
     out = _apply(api, _dgd(1), "dynamo-plan")
-    assert "backend" not in out["spec"]
+    assert "backendFramework" not in out["spec"]
 
 
 def test_status_subresource_and_merge_patch(api: client.ApiClient, standin: StandIn) -> None:
     crd = client.CustomObjectsApi(api)
     crd.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, _dgd())
-    status = {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    ready = {"type": "Ready", "status": "True", "reason": "AllReady", "message": "",
+             "lastTransitionTime": "2026-01-01T00:00:00Z"}  # fmt: skip
+    status = {"status": {"state": "successful", "conditions": [ready]}}
     out = crd.patch_namespaced_custom_object_status(
         GROUP, VERSION, "default", PLURAL, "llama", status,
         _content_type="application/merge-patch+json",
@@ -209,3 +212,93 @@ def test_on_get_acts_once_after_the_first_read_that_finds_the_object(
     assert again["status"]["conditions"] == [{"type": "Ready", "status": "True", "reason": "Up"}]
     crd.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "llama")
     assert ran == [1]  # once
+
+
+# -- the release's CRDs: served versions, /scale, validation --------------------------------------
+ADAPTERS = "dynamographdeploymentscalingadapters"
+
+
+def _adapter(replicas: Any = 1) -> dict:
+    return {
+        "apiVersion": f"{GROUP}/v1beta1",
+        "kind": "DynamoGraphDeploymentScalingAdapter",
+        "metadata": {"name": "llama-decode"},
+        "spec": {"dgdRef": {"name": "llama", "componentName": "decode"}, "replicas": replicas},
+    }
+
+
+def test_scale_subresource_at_the_crds_paths(api: client.ApiClient, standin: StandIn) -> None:
+    crd = client.CustomObjectsApi(api)
+    crd.create_namespaced_custom_object(GROUP, "v1beta1", "default", ADAPTERS, _adapter(2))
+    scale = crd.get_namespaced_custom_object_scale(GROUP, "v1beta1", "default", ADAPTERS,
+                                                   "llama-decode")  # fmt: skip
+    assert (scale["kind"], scale["spec"], scale["status"]) == ("Scale", {"replicas": 2},
+                                                               {"replicas": 0})  # fmt: skip
+    out = crd.patch_namespaced_custom_object_scale(
+        GROUP, "v1beta1", "default", ADAPTERS, "llama-decode", {"spec": {"replicas": 4}},
+        _content_type="application/merge-patch+json",
+    )  # fmt: skip
+    assert out["spec"]["replicas"] == 4
+    live = standin.get(ADAPTERS, "default", "llama-decode")
+    assert live is not None and live["spec"]["replicas"] == 4  # specReplicasPath: .spec.replicas
+    assert live["metadata"]["generation"] == 2
+    stale = {**scale, "spec": {"replicas": 5}}  # a PUT with the old resourceVersion
+    with pytest.raises(ApiException) as e:
+        crd.replace_namespaced_custom_object_scale(GROUP, "v1beta1", "default", ADAPTERS,
+                                                   "llama-decode", stale)  # fmt: skip
+    assert e.value.status == 409
+    with pytest.raises(ApiException) as e:  # the DGD's CRD declares no scale subresource
+        crd.get_namespaced_custom_object_scale(GROUP, VERSION, "default", PLURAL, "llama")
+    assert e.value.status == 404
+
+
+def test_objects_the_crd_does_not_admit_are_refused_with_422(api: client.ApiClient) -> None:
+    crd = client.CustomObjectsApi(api)
+    body = _adapter("two")
+    body["spec"]["surprise"] = True
+    with pytest.raises(ApiException) as e:
+        crd.create_namespaced_custom_object(GROUP, "v1beta1", "default", ADAPTERS, body)
+    status = json.loads(e.value.body)
+    assert (e.value.status, status["kind"], status["reason"]) == (422, "Status", "Invalid")
+    fields = sorted(c["field"] for c in status["details"]["causes"])
+    assert fields == ["spec.replicas", "spec.surprise"]
+    assert "is invalid" in status["message"]
+    with pytest.raises(ApiException) as e:  # a v1alpha1 field in a v1beta1 object
+        dgd = _dgd()
+        dgd["apiVersion"] = f"{GROUP}/v1beta1"
+        crd.create_namespaced_custom_object(GROUP, "v1beta1", "default", PLURAL, dgd)
+    assert e.value.status == 422 and "unknown field 'services'" in _message(e)
+
+
+def test_validation_can_be_turned_off_per_instance(tmp_path: Path) -> None:
+    from tests.k8s_standin import running_standin
+
+    with running_standin(validate=False) as standin:
+        api = config.new_client_from_config(str(standin.kubeconfig(tmp_path / "kc")))
+        crd = client.CustomObjectsApi(api)
+        out = crd.create_namespaced_custom_object(GROUP, "v1beta1", "default", ADAPTERS,
+                                                  _adapter("two"))  # fmt: skip
+        assert out["spec"]["replicas"] == "two"
+
+
+def test_each_release_serves_what_its_crds_declare(tmp_path: Path) -> None:
+    from tests.k8s_standin import running_standin
+
+    for release, versions in (("0.6", ["v1alpha1"]), ("0.9", ["v1alpha1"]),
+                              ("1.5", ["v1beta1", "v1alpha1"])):  # fmt: skip
+        with running_standin(release) as standin:
+            api = config.new_client_from_config(str(standin.kubeconfig(tmp_path / "kc")))
+            groups = client.ApisApi(api).get_api_versions().groups
+            group = next(g for g in groups if g.name == GROUP)
+            assert [v.version for v in group.versions] == versions
+            names = {
+                r.name
+                for v in versions
+                for r in client.CustomObjectsApi(api).get_api_resources(GROUP, v).resources
+            }
+            assert (f"{ADAPTERS}/scale" in names) == (release != "0.6")
+            assert f"{PLURAL}/status" in names and f"{PLURAL}/scale" not in names
+            standin.install_crd(PLURAL)  # the release's real CRD, with its schema
+            installed = standin.crds[f"{PLURAL}.{GROUP}"]
+            assert [v["name"] for v in installed["spec"]["versions"]] == sorted(versions)
+            assert "openAPIV3Schema" in installed["spec"]["versions"][0]["schema"]

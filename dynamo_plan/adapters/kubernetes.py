@@ -10,10 +10,18 @@ its typed surface, never a URL:
 * writes: :meth:`~KubeClient.create` (POST), :meth:`~KubeClient.apply` (server-side apply with a
   field manager, ``force``, ``dryRun``), :meth:`~KubeClient.apply_status` (the same on the
   ``/status`` subresource), :meth:`~KubeClient.merge_patch` (RFC 7386, how the planner scales a
-  DGD's services), :meth:`~KubeClient.delete` (with ``propagationPolicy``).
+  v1alpha1 DGD's services), :meth:`~KubeClient.json_patch` (RFC 6902: one item of a list, a
+  v1beta1 DGD's ``spec.components``), :meth:`~KubeClient.delete` (with ``propagationPolicy``),
+  :meth:`~KubeClient.scale` (read or set ``spec.replicas`` through the ``/scale`` subresource,
+  an ``autoscaling/v1`` ``Scale``: how the planner scales a DynamoGraphDeploymentScalingAdapter);
+* waiting: :meth:`~KubeClient.wait` / :meth:`~KubeClient.wait_all`, the one poll loop (GET
+  every ``poll_s`` seconds until a predicate holds or ``timeout_s`` passes; clock and sleep
+  injectable) behind ``deploy.apply.wait_ready`` and the profiling Job wait.
 
-Waiting for a condition is polling :meth:`~KubeClient.get` (``deploy.apply.wait_ready``, the
-profiling Job wait); no caller watches. The ``kubernetes.dynamic`` client is not used: its
+There is no ``watch``: its callers would be these waits, and a watch would hold a connection
+open for real seconds that the waits' injected clock cannot shorten, answer nothing for an
+object that does not change (the waits report every poll), and need a second code path for
+servers or proxies that end watches early. The ``kubernetes.dynamic`` client is not used: its
 discovery adds requests (and a cache file) before every first use of a kind, and its errors
 would need a second translation; the kinds dynamo-plan touches are few and fixed (:data:`KINDS`
 and the read-only kinds below), so their REST paths are built here, in :meth:`KubeClient.path`.
@@ -54,16 +62,19 @@ __all__ = [
     "EVENT",
     "GPU_PRODUCT_LABEL",
     "GPU_RESOURCE",
+    "JSON_PATCH",
     "KINDS",
     "MERGE_PATCH",
     "NODE",
     "RETRY_AFTER_MAX_S",
+    "SCALING_ADAPTERS",
     "SECRET",
     "SELF_SUBJECT_ACCESS_REVIEW",
     "TRANSIENT_STATUSES",
     "ApplyConflict",
     "KindInfo",
     "KubeClient",
+    "WaitTimeout",
     "allocatable_gpus",
     "conflict_managers",
     "kind_info",
@@ -71,6 +82,7 @@ __all__ = [
 
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
 #: Answers retried by urllib3's ``Retry`` (too many requests, server errors).
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
 #: The longest ``Retry-After`` honoured, in seconds.
@@ -105,9 +117,13 @@ class KindInfo:
 KINDS: dict[tuple[str, str], KindInfo] = {
     (k.api_version, k.kind): k
     for k in (
-        KindInfo("nvidia.com/v1alpha1", "DynamoGraphDeployment", "dynamographdeployments"),
-        KindInfo(
-            "nvidia.com/v1alpha1", "DynamoGraphDeploymentRequest", "dynamographdeploymentrequests"
+        *(
+            KindInfo(f"nvidia.com/{version}", kind, plural)
+            for version in ("v1alpha1", "v1beta1")  # v1beta1: stored from Dynamo 1.x on
+            for kind, plural in (
+                ("DynamoGraphDeployment", "dynamographdeployments"),
+                ("DynamoGraphDeploymentRequest", "dynamographdeploymentrequests"),
+            )
         ),
         KindInfo("v1", "ConfigMap", "configmaps"),
         KindInfo("v1", "ServiceAccount", "serviceaccounts"),
@@ -115,6 +131,18 @@ KINDS: dict[tuple[str, str], KindInfo] = {
         KindInfo("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
         KindInfo("batch/v1", "Job", "jobs"),
     )
+}
+
+#: DynamoGraphDeploymentScalingAdapter (Dynamo 0.9 and later; created by the operator, one per
+#: DGD service, scaled through its ``scale`` subresource), by apiVersion: v1alpha1 names the
+#: service in ``spec.dgdRef.serviceName``, v1beta1 (Dynamo 1.x) in ``spec.dgdRef.componentName``.
+SCALING_ADAPTERS: dict[str, KindInfo] = {
+    v: KindInfo(
+        f"nvidia.com/{v}",
+        "DynamoGraphDeploymentScalingAdapter",
+        "dynamographdeploymentscalingadapters",
+    )
+    for v in ("v1alpha1", "v1beta1")
 }
 
 # Kinds only read (or, for the access review, created) by ``doctor``, GPU discovery and the
@@ -148,6 +176,20 @@ def allocatable_gpus(node: Mapping[str, Any]) -> int:
         return int(raw)
     except ValueError:
         return 0
+
+
+class WaitTimeout(ClusterError):
+    """:meth:`KubeClient.wait` ran out of time (``status`` None, ``reason`` ``Timeout``);
+    ``last`` is the last state the predicate described."""
+
+    def __init__(self, message: str, last: str) -> None:
+        super().__init__(message, reason="Timeout")
+        self.last = last
+
+
+#: What a wait predicate answers: True when done, else False or a description of what is still
+#: awaited (used in the timeout message).
+Verdict = bool | str
 
 
 class ApplyConflict(InputError):
@@ -396,7 +438,7 @@ class KubeClient:
         name: str | None = None,
         subresource: str | None = None,
     ) -> str:
-        """The REST path of a collection, an object or its subresource (``status``)."""
+        """The REST path of a collection, an object or its subresource (``status``, ``scale``)."""
         if info.namespaced:
             if not namespace:
                 raise ValueError(f"{info.kind} is namespaced: a namespace is needed")
@@ -522,6 +564,96 @@ class KubeClient:
             "PATCH", self.path(info, namespace, name), query, patch, MERGE_PATCH
         )
         return None if status == 404 or not isinstance(out, dict) else out
+
+    def json_patch(
+        self,
+        info: KindInfo,
+        namespace: str,
+        name: str,
+        ops: list[dict[str, Any]],
+        field_manager: str | None = None,
+    ) -> dict[str, Any] | None:
+        """JSON patch (RFC 6902) of one object: ``ops`` such as ``{"op": "test", "path":
+        "/spec/components/1/name", "value": "decode"}`` then ``{"op": "add", ...}``, for one item
+        of a list (a merge patch replaces whole lists). The patched object, or None when absent;
+        a failed ``test`` is the server's 422 ``Invalid`` (ClusterError)."""
+        query = {"fieldManager": field_manager} if field_manager else None
+        status, out = self.request(
+            "PATCH", self.path(info, namespace, name), query, ops, JSON_PATCH
+        )
+        return None if status == 404 or not isinstance(out, dict) else out
+
+    def scale(
+        self,
+        info: KindInfo,
+        namespace: str,
+        name: str,
+        replicas: int | None = None,
+        field_manager: str | None = None,
+    ) -> dict[str, Any] | None:
+        """The object's ``/scale`` subresource, an ``autoscaling/v1`` ``Scale``
+        (``spec.replicas``, ``status.replicas``, ``status.selector``); with ``replicas``, first
+        set ``spec.replicas`` by a merge patch of the subresource (an ``Update`` by
+        ``field_manager``; a stale write, 409 ``Conflict``, is retried as every write is).
+        None when the object, or its kind's scale subresource, is absent (404)."""
+        path = self.path(info, namespace, name, "scale")
+        if replicas is None:
+            status, out = self.request("GET", path)
+        else:
+            if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+                raise ValueError(f"replicas must be an integer >= 0, got {replicas!r}")
+            query = {"fieldManager": field_manager} if field_manager else None
+            body = {"spec": {"replicas": replicas}}
+            status, out = self.request("PATCH", path, query, body, MERGE_PATCH)
+        return None if status == 404 or not isinstance(out, dict) else out
+
+    def wait(
+        self,
+        info: KindInfo,
+        namespace: str | None,
+        name: str,
+        until: Callable[[dict[str, Any] | None], Verdict],
+        timeout_s: float,
+        poll_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> dict[str, Any] | None:
+        """Poll one object (None when absent) until ``until`` answers True; returns the object
+        it accepted. :meth:`wait_all` for one object."""
+        refs = [(info, namespace, name)]
+        return self.wait_all(refs, lambda objs: until(objs[0]), timeout_s, poll_s, clock, sleep)[0]
+
+    def wait_all(
+        self,
+        refs: Sequence[tuple[KindInfo, str | None, str]],
+        until: Callable[[list[dict[str, Any] | None]], Verdict],
+        timeout_s: float,
+        poll_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> list[dict[str, Any] | None]:
+        """The poll loop: GET every object of ``refs`` (kind, namespace, name; None for an
+        absent one) and ask ``until`` about them, every ``poll_s`` seconds (``sleep``), until it
+        answers True; returns the objects it accepted. ``until`` may raise to stop early (a
+        failed Job, a deleted object).
+
+        After ``timeout_s`` seconds (``clock``) :class:`WaitTimeout`: ``timed out after T s
+        waiting for <what>``, where ``<what>`` is ``until``'s last answer when that was a
+        string, else the objects' ``Kind namespace/name``. The objects are always read at least
+        once, and once more after the deadline has passed."""
+        deadline = clock() + timeout_s
+        while True:
+            live = [self.get(info, namespace, name) for info, namespace, name in refs]
+            verdict = until(live)
+            if verdict is True:
+                return live
+            if clock() >= deadline:
+                last = verdict if isinstance(verdict, str) and verdict else ""
+                what = last or ", ".join(
+                    f"{i.kind} {ns + '/' if ns else ''}{n}" for i, ns, n in refs
+                )
+                raise WaitTimeout(f"timed out after {timeout_s:g} s waiting for {what}", last)
+            sleep(min(poll_s, max(0.0, deadline - clock())))
 
     def delete(
         self,

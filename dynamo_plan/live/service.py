@@ -13,8 +13,9 @@ reported (:func:`startup_notes`).
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from dynamo_plan.core.planner import PlannerConfig
 from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.core.sla import SLA, EngineGpus, Limits, Load, check_budget, size_replicas
 from dynamo_plan.errors import ExternalServiceError, InfeasibleSLAError, InputError
-from dynamo_plan.live.config import RunSettings
+from dynamo_plan.live.config import RunSettings, sizing_knobs
 from dynamo_plan.live.exporter import PlannerMetrics
 from dynamo_plan.live.loop import PlannerLoop, json_log_line
 from dynamo_plan.trace.bucket import IntervalSeries
@@ -66,7 +67,7 @@ def planner_config(s: RunSettings) -> PlannerConfig:
         load_quantile=s.load_quantile,
         scale_down_patience=s.scale_down_patience,
         correction=CorrectionConfig(enabled=not s.no_correction),
-        ttft_quantile=s.ttft_quantile or None,
+        **sizing_knobs(s),  # --sizing: this project's formula or Dynamo's
     )
 
 
@@ -178,15 +179,16 @@ def make_source(s: RunSettings) -> FrontendMetricsSource:
     )
 
 
-def make_connector(s: RunSettings) -> Connector:
+def make_connector(s: RunSettings, say: Callable[[str], None] | None = None) -> Connector:
     """``none`` (observe only), ``virtual`` over a state file or etcd, or ``kubernetes`` (the
-    DGD ``s.dgd``; loads the kubeconfig or the in-cluster config, sends nothing)."""
+    DGD ``s.dgd``; loads the kubeconfig or the in-cluster config, sends nothing; ``say`` gets
+    how it scales each role, on its first read of the DGD and whenever that changes)."""
     if s.connector == "kubernetes":
         from dynamo_plan.connectors.kubernetes import connect_kubernetes_connector
 
         assert s.dgd is not None  # check_settings
         return connect_kubernetes_connector(
-            s.dgd, s.kube_namespace, s.kubeconfig, s.context, s.ready_timeout
+            s.dgd, s.kube_namespace, s.kubeconfig, s.context, s.ready_timeout, say
         )
     if s.connector == "virtual":
         from dynamo_plan.connectors.virtual import VirtualConnector
@@ -249,6 +251,28 @@ def initial_replicas(
     return serving.prefill, serving.decode
 
 
+#: The pod's namespace, as every Kubernetes pod with a service account token has it.
+SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def metric_labels(
+    s: RunSettings, env: Mapping[str, str] | None = None, sa_file: Path = SA_NAMESPACE_FILE
+) -> dict[str, str]:
+    """Constant labels of the planner's metrics: ``namespace``, the Kubernetes namespace that
+    Dynamo's dashboard selects (``--kube-namespace``, else ``POD_NAMESPACE`` from ``env``, else
+    the pod's own namespace from ``sa_file``, else the Dynamo namespace, else ``default``), and
+    ``dynamo_namespace`` (the Dynamo namespace, ``""`` when none)."""
+    env = os.environ if env is None else env
+    dyn = s.namespace or ""
+    kube = s.kube_namespace or env.get("POD_NAMESPACE")
+    if not kube:
+        try:
+            kube = sa_file.read_text(encoding="utf-8").strip()
+        except OSError:  # not in a pod
+            kube = ""
+    return {"namespace": kube or dyn or "default", "dynamo_namespace": dyn}
+
+
 def run_planner(
     s: RunSettings,
     stop: threading.Event,
@@ -268,12 +292,14 @@ def run_planner(
         if warn is not None:
             warn(note)
     source = make_source(s)
-    connector = make_connector(s)
+    connector = make_connector(s, warn)
     preflight(source, connector)
     s, config = _engines_from_connector(s, config, connector, warn)
     initial = initial_replicas(connector, config.limits.min_endpoint, warn)
     planner = build_planner(s, config, profile, initial, predictor_params)
-    exporter = PlannerMetrics()
+    exporter = PlannerMetrics(
+        labels=metric_labels(s), sla_ms=(config.sla.ttft_ms, config.sla.itl_ms)
+    )
     server = exporter.serve(s.metrics_port, s.metrics_addr) if s.metrics_port else None
     loop = PlannerLoop(planner, source, connector, s.interval, exporter, log=log)
     try:

@@ -9,7 +9,6 @@ go too), then anything else labelled with the run id. A failed delete is recorde
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +76,7 @@ class ClusterRun:
         ready_timeout_s: float,
         job_timeout_s: float,
         sleep: Callable[[float], None],
+        planner_image: str | None = None,
     ) -> None:
         self.client, self.namespace, self.dgdr = client, namespace, dgdr
         self.run_id, self.progress = run_id, progress
@@ -86,6 +86,7 @@ class ClusterRun:
             job_timeout_s,
         )
         self.sleep = sleep
+        self.planner_image = planner_image  # the Jobs' image (--planner-image; None: default)
         self.tracked: list[tuple[KindInfo, str]] = []  # created (or to be created), in order
         self.deleted: list[str] = []
         self.leftovers: list[str] = []
@@ -125,33 +126,32 @@ class ClusterRun:
 
     # -- one measurement -------------------------------------------------------------------------
     def _wait_job(self, names: Names, tp: int, role: str) -> None:
-        deadline = time.monotonic() + self.job_timeout_s
-        last = "no status yet"
-        while True:
-            job = self.client.get(JOB_INFO, self.namespace, names.job)
+        """Poll the Job (:meth:`KubeClient.wait`) until it succeeds; ClusterError when it fails,
+        disappears or is still running after ``job_timeout_s``."""
+        ref = f"{self.namespace}/{names.job}"
+
+        def done(job: dict[str, Any] | None) -> bool | str:
             if job is None:
-                raise ClusterError(f"Job {self.namespace}/{names.job} disappeared while running")
+                raise ClusterError(f"Job {ref} disappeared while running")
             status = job.get("status") or {}
             conds = {str(c.get("type")): c for c in status.get("conditions") or []}
             failed = conds.get("Failed")
             if int(status.get("failed") or 0) > 0 or (failed and failed.get("status") == "True"):
                 why = (failed or {}).get("message") or (failed or {}).get("reason") or "no message"
-                raise ClusterError(
-                    f"profiling Job {self.namespace}/{names.job} (TP {tp} {role}) failed: {why}"
-                )
+                raise ClusterError(f"profiling Job {ref} (TP {tp} {role}) failed: {why}")
             complete = conds.get("Complete")
             if int(status.get("succeeded") or 0) > 0 or (
                 complete and complete.get("status") == "True"
             ):
-                return
+                return True
             last = f"active {status.get('active', 0)}"
             self.say("wait-job", f"Job {names.job}: {last}", tp, role)
-            if time.monotonic() >= deadline:
-                raise ClusterError(
-                    f"timed out after {self.job_timeout_s:g} s waiting for profiling Job "
-                    f"{self.namespace}/{names.job} (TP {tp} {role}); last status: {last}"
-                )
-            self.sleep(min(self.poll_s, max(0.0, deadline - time.monotonic())))
+            return f"profiling Job {ref} (TP {tp} {role}); last status: {last}"
+
+        self.client.wait(
+            JOB_INFO, self.namespace, names.job, done, self.job_timeout_s, self.poll_s,
+            sleep=self.sleep,
+        )  # fmt: skip
 
     def _result(self, names: Names, role: str) -> tuple[str, str]:
         """(the result JSON text, where it was read: ``ConfigMap <ns>/<name>``)."""
@@ -189,7 +189,7 @@ class ClusterRun:
             )  # fmt: skip
             job = render_job(
                 self.dgdr, names, self.namespace, frontend_url(dgd), tp, role, labels,
-                int(self.job_timeout_s), gpu_product,
+                int(self.job_timeout_s), gpu_product, image=self.planner_image,
             )  # fmt: skip
             self.say("job", f"creating Job {names.job}", tp, role)
             self.client.create(JOB_INFO, self.namespace, job)

@@ -20,6 +20,7 @@ from dynamo_plan.adapters.kubernetes import (
     KINDS,
     NODE,
     RETRY_AFTER_MAX_S,
+    SCALING_ADAPTERS,
     SECRET,
     SELF_SUBJECT_ACCESS_REVIEW,
     ApplyConflict,
@@ -120,9 +121,9 @@ def test_merge_patch_owns_what_it_changed_and_none_when_absent(kube: KubeClient)
 
 def test_apply_status_writes_the_subresource_only(kube: KubeClient, standin: StandIn) -> None:
     kube.apply(DGD, NS, _dgd(), "dynamo-plan")
-    body = {**_dgd(replicas=9), "status": {"state": "Ready"}}
+    body = {**_dgd(replicas=9), "status": {"state": "successful"}}
     out = kube.apply_status(DGD, NS, body, "dynamo-plan", force=True) or {}
-    assert out["status"] == {"state": "Ready"}
+    assert out["status"] == {"state": "successful"}
     live = standin.get("dynamographdeployments", NS, "llama") or {}
     assert live["spec"]["services"]["decode"]["replicas"] == 1  # spec untouched via /status
 
@@ -365,3 +366,110 @@ def test_default_kubeconfig_not_utf8_is_an_input_error(
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with pytest.raises(InputError, match="cannot load the default kubeconfig: not UTF-8"):
         KubeClient().connect()
+
+
+# -- scale subresource, JSON patch, wait ----------------------------------------------------------
+DGDSA = SCALING_ADAPTERS["v1beta1"]
+
+
+def _dgdsa(name: str = "llama-decode", replicas: int = 1) -> dict[str, Any]:
+    return {
+        "apiVersion": DGDSA.api_version,
+        "kind": DGDSA.kind,
+        "metadata": {"name": name},
+        "spec": {"dgdRef": {"name": "llama", "componentName": "decode"}, "replicas": replicas},
+    }
+
+
+def test_scale_reads_and_sets_spec_replicas_through_the_subresource(
+    kube: KubeClient, standin: StandIn, delays: list[float]
+) -> None:
+    kube.create(DGDSA, NS, _dgdsa(replicas=2))
+    scale = kube.scale(DGDSA, NS, "llama-decode")
+    assert scale is not None and scale["apiVersion"] == "autoscaling/v1"
+    assert (scale["kind"], scale["spec"]["replicas"]) == ("Scale", 2)
+    standin.inject_failures(409)  # a stale write is retried
+    out = kube.scale(DGDSA, NS, "llama-decode", 5, field_manager="planner")
+    assert out is not None and out["spec"]["replicas"] == 5 and delays == [0.01]
+    live = standin.get("dynamographdeploymentscalingadapters", NS, "llama-decode")
+    assert live is not None and live["spec"]["replicas"] == 5
+    assert [m for m, p in standin.requests[-2:]] == ["PATCH", "PATCH"]
+    assert standin.requests[-1][1] == kube.path(DGDSA, NS, "llama-decode", "scale")
+    assert kube.scale(DGDSA, NS, "absent") is None
+    kube.create(DGD, NS, _dgd())
+    assert kube.scale(DGD, NS, "llama") is None  # the DGD's CRD declares no scale subresource
+    with pytest.raises(ValueError, match="replicas must be an integer >= 0"):
+        kube.scale(DGDSA, NS, "llama-decode", -1)
+
+
+def test_invalid_custom_resources_are_refused_with_422(kube: KubeClient) -> None:
+    body = _dgdsa()
+    body["spec"]["replicas"] = -1
+    with pytest.raises(ClusterError) as e:
+        kube.create(DGDSA, NS, body)
+    assert (e.value.status, e.value.reason) == (422, "Invalid")
+    assert "spec.replicas" in str(e.value)
+
+
+def test_json_patch_changes_one_list_item_and_a_failed_test_is_422(
+    kube: KubeClient, standin: StandIn
+) -> None:
+    kube.create(CM, NS, {**_cm("c"), "data": {"a": "1"}})
+    ops = [{"op": "test", "path": "/data/a", "value": "1"},
+           {"op": "add", "path": "/data/b", "value": "2"}]  # fmt: skip
+    out = kube.json_patch(CM, NS, "c", ops, field_manager="me")
+    assert out is not None and out["data"] == {"a": "1", "b": "2"}
+    with pytest.raises(ClusterError) as e:
+        kube.json_patch(CM, NS, "c", [{"op": "test", "path": "/data/a", "value": "9"}])
+    assert e.value.status == 422
+    assert kube.json_patch(CM, NS, "absent", ops) is None
+
+
+class FakeTime:
+    """A clock that only moves when slept on."""
+
+    def __init__(self) -> None:
+        self.now, self.slept = 0.0, []  # type: ignore[var-annotated]
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, s: float) -> None:
+        self.slept.append(s)
+        self.now += s
+
+
+def test_wait_polls_until_the_predicate_holds(kube: KubeClient, standin: StandIn) -> None:
+    kube.create(CM, NS, _cm("c"))
+    seen: list[dict[str, Any] | None] = []
+    t = FakeTime()
+
+    def ready(obj: dict[str, Any] | None) -> bool | str:
+        seen.append(obj)
+        if len(seen) == 3:  # a controller acts between the polls
+            kube.merge_patch(CM, NS, "c", {"data": {"ready": "yes"}})
+        return ((obj or {}).get("data") or {}).get("ready") == "yes" or "c to be ready"
+
+    out = kube.wait(CM, NS, "c", ready, timeout_s=10, poll_s=2, clock=t.clock, sleep=t.sleep)
+    assert out is not None and out["data"]["ready"] == "yes"
+    assert len(seen) == 4 and t.slept == [2, 2, 2]
+
+
+def test_wait_times_out_with_the_last_state_and_stops_on_raise(kube: KubeClient) -> None:
+    from dynamo_plan.adapters.kubernetes import WaitTimeout
+
+    t = FakeTime()
+    with pytest.raises(WaitTimeout) as e:
+        kube.wait(CM, NS, "absent", lambda o: f"c (now {o})", 5, 2, clock=t.clock, sleep=t.sleep)
+    assert str(e.value) == "timed out after 5 s waiting for c (now None)"
+    assert (e.value.status, e.value.reason, e.value.last) == (None, "Timeout", "c (now None)")
+    assert t.slept == [2, 2, 1]  # the last sleep ends at the deadline
+    t = FakeTime()
+    with pytest.raises(WaitTimeout, match=r"waiting for ConfigMap team/absent$"):
+        kube.wait(CM, NS, "absent", lambda o: False, 1, 2, clock=t.clock, sleep=t.sleep)
+
+    def gone(obj: dict[str, Any] | None) -> bool:
+        raise ClusterError("gone")
+
+    with pytest.raises(ClusterError, match=r"^gone$"):
+        kube.wait(CM, NS, "absent", gone, 5, 2, clock=t.clock, sleep=t.sleep)

@@ -1,6 +1,6 @@
 """The Kubernetes connector of ``plan run`` against the loopback API stand-in.
 
-The DGD is the mocker template (templates/mocker/disagg.yaml), created by server-side apply as
+The DGD is the mocker template (templates/mocker/disagg-v1alpha1-0.6.yaml), created by server-side apply as
 ``dynamo-plan apply`` would; the operator's side (``status.services``) is written through the
 ``/status`` subresource with a merge patch, as field manager ``dynamo-operator``.
 """
@@ -52,7 +52,7 @@ class Cluster:
         self.seen = 0  # requests before the last create (not counted by patches())
 
     def create(self, mutate: Any = None) -> dict[str, Any]:
-        body = yaml.safe_load((REPO_ROOT / "templates/mocker/disagg.yaml").read_text())
+        body = yaml.safe_load((REPO_ROOT / "templates/mocker/disagg-v1alpha1-0.6.yaml").read_text())
         body["metadata"]["name"] = self.name
         if mutate is not None:
             mutate(body)
@@ -67,6 +67,7 @@ class Cluster:
         services = {
             name: {
                 "componentKind": "Deployment",
+                "componentName": name,
                 "replicas": n,
                 "updatedReplicas": n,
                 "readyReplicas": None,  # merge patch: null removes the previous count
@@ -207,6 +208,7 @@ def test_services_missing_or_ambiguous_is_input_error(services: dict, message: s
     ],
 )
 def test_engine_gpus_from_resources_limits(
+    standin: StandIn,
     kube: KubeClient,
     cluster: Cluster,
     prefill_gpu: Any,
@@ -219,6 +221,7 @@ def test_engine_gpus_from_resources_limits(
             if gpu is not None:
                 body["spec"]["services"][name]["resources"] = {"limits": {"gpu": gpu}}
 
+    standin.store.resources.validate = False  # an integer where the CRD says string: still read
     cluster.create(mutate)
     conn = KubernetesConnector(kube, cluster.name, NS)
     assert conn.engine_gpus() == expected
@@ -226,7 +229,10 @@ def test_engine_gpus_from_resources_limits(
 
 
 @pytest.mark.parametrize("gpu", ["two", "-1", "1.5", True])
-def test_engine_gpus_rejects_non_counts(kube: KubeClient, cluster: Cluster, gpu: Any) -> None:
+def test_engine_gpus_rejects_non_counts(
+    standin: StandIn, kube: KubeClient, cluster: Cluster, gpu: Any
+) -> None:
+    standin.store.resources.validate = False  # what no server would store must still be refused
     cluster.create(
         lambda b: b["spec"]["services"][DECODE].update(resources={"limits": {"gpu": gpu}})
     )
@@ -285,16 +291,15 @@ def test_apply_rejects_negative_targets(connector: KubernetesConnector) -> None:
         connector.apply(_target(1, -1))
 
 
-class _FailAfterGet(KubeClient):
-    """Injects failures right after the connector's read, so that they hit the PATCH."""
+class _FailOnWrite(KubeClient):
+    """Injects failures just before the connector's merge patch, so that they hit the PATCH."""
 
     standin: StandIn
     codes: tuple[int, ...] = ()
 
-    def get(self, info: Any, namespace: str, name: str) -> dict[str, Any] | None:
-        obj = super().get(info, namespace, name)
-        self.standin.inject_failures(*self.codes)
-        return obj
+    def merge_patch(self, *args: Any, **kw: Any) -> dict[str, Any] | None:
+        self.standin.inject_failures(*self.codes)  # the write's first answers
+        return super().merge_patch(*args, **kw)
 
 
 @pytest.mark.parametrize("code", [409, 429, 503])
@@ -302,7 +307,7 @@ def test_apply_retries_transient_answers(
     standin: StandIn, cluster: Cluster, tmp_path: Path, delays: list[float], code: int
 ) -> None:
     cluster.create()
-    kube = _FailAfterGet(kubeconfig=cluster.kube.kubeconfig, backoff_s=0.01, sleep=delays.append)
+    kube = _FailOnWrite(kubeconfig=cluster.kube.kubeconfig, backoff_s=0.01, sleep=delays.append)
     kube.standin, kube.codes = standin, (code, code)
     outcome = KubernetesConnector(kube, cluster.name, NS).apply(_target(2, 2))
     assert outcome.status == "applied" and cluster.replicas() == (2, 2)
@@ -314,7 +319,7 @@ def test_apply_gives_up_after_the_retries_and_writes_nothing(
     standin: StandIn, cluster: Cluster, delays: list[float]
 ) -> None:
     cluster.create()
-    kube = _FailAfterGet(kubeconfig=cluster.kube.kubeconfig, backoff_s=0.01, sleep=delays.append)
+    kube = _FailOnWrite(kubeconfig=cluster.kube.kubeconfig, backoff_s=0.01, sleep=delays.append)
     kube.standin, kube.codes = standin, (503,) * 5
     with pytest.raises(ClusterError, match="503") as e:
         KubernetesConnector(kube, cluster.name, NS).apply(_target(2, 2))

@@ -160,7 +160,8 @@ def test_rbac_denied(standin: StandIn, kube: KubeClient) -> None:
 def test_stuck_dgdr_shows_the_newest_event(standin: StandIn, kube: KubeClient) -> None:
     base = f"/apis/nvidia.com/v1alpha1/namespaces/{NS}/dynamographdeploymentrequests"
     for name, state in (("stuck", "Profiling"), ("done", "Ready")):
-        create(kube, base, {"metadata": {"name": name}, "spec": {}})
+        spec = {"model": "m", "backend": "vllm", "profilingConfig": {"profilerImage": "p"}}
+        create(kube, base, {"metadata": {"name": name}, "spec": spec})  # what the CRD requires
         set_state(standin, name, state)
     events = [
         ("stuck", "Scheduled", "profiler pod scheduled", "2026-01-01T00:00:00Z"),

@@ -29,6 +29,8 @@ CM = kind_info("v1", "ConfigMap")
 assert DGD is not None and JOB is not None and CM is not None
 MERGE = "application/merge-patch+json"
 FAIL_MESSAGE = "Job has reached the specified backoff limit"
+#: the condition fields the DGD CRD requires besides type, status and reason
+_SINCE = {"message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}
 
 # how a TP-N engine differs from the measured TP1 profile (synthetic, for choosing between TPs)
 PREFILL_SCALE = {1: (1.0, 1.0), 2: (0.6, 0.8), 4: (0.4, 0.55)}  # (ttft ×, thpt/GPU ×)
@@ -111,11 +113,15 @@ class ClusterSim:
             if not (dgd.get("status") or {}).get("conditions"):
                 self.dgds.append(dgd)
                 if self.mode != "never-ready":
-                    ready = [{"type": "Ready", "status": "True", "reason": "AllReady"}]
-                    self._status(DGD, dgd["metadata"]["name"], {"conditions": ready})
+                    ready = [{"type": "Ready", "status": "True", "reason": "AllReady", **_SINCE}]
+                    status = {"state": "successful", "conditions": ready}  # as the CRD requires
+                    self._status(DGD, dgd["metadata"]["name"], status)
                 else:
-                    pending = [{"type": "Ready", "status": "False", "reason": "PodsPending"}]
-                    self._status(DGD, dgd["metadata"]["name"], {"conditions": pending})
+                    pending = [
+                        {"type": "Ready", "status": "False", "reason": "PodsPending", **_SINCE}
+                    ]
+                    status = {"state": "pending", "conditions": pending}
+                    self._status(DGD, dgd["metadata"]["name"], status)
         for job in jobs:
             if job.get("status"):
                 continue
