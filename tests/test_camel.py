@@ -37,6 +37,7 @@ def test_producers_keep_their_keys() -> None:
         "totalGpus": 16,
     }
     assert list(RunResult("r", "ns").as_dict()) == [
-        "name", "namespace", "state", "phases", "conditions", "crdInstalled",
-        "generatedDeployment", "configMaps", "files", "applied", "message",
+        "name", "namespace", "apiVersion", "release", "state", "phases", "conditions",
+        "crdInstalled", "generatedDeployment", "configMaps", "files", "applied", "warnings",
+        "status", "message",
     ]  # fmt: skip

@@ -47,13 +47,22 @@ DryRunOption = Annotated[
 
 def _lines(outcomes: list[Outcome], dry_run: DryRun | None) -> Group:
     tag = f" ({dry_run.value} dry run)" if dry_run is not None else ""
-    style = {"created": "green", "configured": "yellow", "deleted": "red", "unchanged": "dim"}
+    style = {
+        "created": "green",
+        "configured": "yellow",
+        "deleted": "red",
+        "unchanged": "dim",
+        "skipped": "magenta",
+    }
     texts = []
     for o in outcomes:
         if o.diff:
             texts.append(Text(o.diff.rstrip("\n")))
+        note = f" ({o.note})" if o.note else ""
         texts.append(
-            Text.assemble(f"{o.kind}/{o.name} -n {o.namespace} ", (o.action, style[o.action]), tag)
+            Text.assemble(
+                f"{o.kind}/{o.name} -n {o.namespace} ", (o.action, style[o.action]), tag, note
+            )
         )
     return Group(*texts)
 
@@ -183,7 +192,12 @@ def delete(
     dry_run: DryRunOption = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Delete every object of FILE (last document first); absent objects are 'unchanged'."""
+    """Delete every object of FILE (last document first); absent objects are 'unchanged'.
+
+    Only objects dynamo-plan created are deleted: the live object must carry the label
+    app.kubernetes.io/managed-by=dynamo-plan (and the manifest's dynamo-plan/dgd, when it has
+    one, as generate-dgd writes). Any other is left in place and reported 'skipped'.
+    """
     client = _client(kubeconfig, context)
     objects = _load(client, file, namespace)
     outcomes = delete_objects(client, objects, dry_run)

@@ -1,9 +1,15 @@
-"""``dynamo-plan dgdr``: validate DynamoGraphDeploymentRequest files and create new ones."""
+"""``dynamo-plan dgdr``: validate, create, convert and run DynamoGraphDeploymentRequests.
+
+Every DGDR is read into one model (:mod:`dynamo_plan.deploy.dgdr_model`): v1alpha1 as Dynamo 0.6
+spells it (snake_case sweep keys), as 0.8.1+ spells it (camelCase, ``useMocker``), and v1beta1
+(Dynamo 1.x). ``--dynamo-version`` picks the release written for (``create``, ``run``); without it,
+a command that talks to a cluster uses the release of the installed DGDR CRD, else the newest."""
 
 from __future__ import annotations
 
 import contextlib
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,9 +25,11 @@ from dynamo_plan.cli.options import (
     ItlOption,
     KubeconfigOption,
     ManifestFileOption,
+    PlannerImageOption,
     TtftOption,
 )
 from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, err_console
+from dynamo_plan.core.releases import NEWEST_RELEASE, DynamoRelease
 from dynamo_plan.errors import InputError, UsageError
 from dynamo_plan.formats.files import is_stdout, output_dir, write_text_atomic
 
@@ -29,9 +37,21 @@ if TYPE_CHECKING:  # the validator (jsonschema) is imported when a command runs
     from dynamo_plan.deploy.dgdr import FileReport, Finding
 
 app = typer.Typer(
-    help="DynamoGraphDeploymentRequests (nvidia.com/v1alpha1): validate files, create new ones.",
+    help="DynamoGraphDeploymentRequests (nvidia.com/v1alpha1 and v1beta1): validate, create, "
+    "convert, run.",
     no_args_is_help=True,
 )
+
+#: ``--dynamo-version`` where a cluster may say it (None: the installed CRDs, else the newest)
+ReleaseOption = Annotated[
+    DynamoRelease | None,
+    typer.Option(
+        "--dynamo-version",
+        metavar="VERSION",
+        help="Dynamo release to write for: 0.6, 0.9 or 1.5. Default: the release of the cluster's "
+        f"DGDR CRD when a cluster is used, else {NEWEST_RELEASE.value} (the newest supported).",
+    ),
+]
 
 
 def _finding_line(file: str, finding: Finding, multi: bool) -> str:
@@ -66,9 +86,12 @@ def validate(
     ],
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    """Check DGDR files against the shipped schema: field path, line and a fix for each problem.
+    """Check DGDR files (v1alpha1 in either spelling, v1beta1) against the shipped schema of
+    their apiVersion: field path, line and a fix for each problem.
 
-    Unknown keys are warnings (with the nearest known name); exit 1 when any file is invalid.
+    Unknown keys are warnings (with the nearest known name), so is deployMocker (read as
+    useMocker); a field of the other apiVersion is an error naming its spelling there. Exit 1
+    when any file is invalid.
     """
     from dynamo_plan.deploy.dgdr import validate_file
 
@@ -81,7 +104,6 @@ def validate(
 
 @app.command("create")
 def create(
-    name: Annotated[str, typer.Option("--name", metavar="NAME", help="metadata.name of the DGDR.")],
     model: Annotated[
         str, typer.Option("--model", metavar="MODEL", help="Model id (Hugging Face).")
     ],
@@ -90,12 +112,21 @@ def create(
     osl: Annotated[int, OSL],
     ttft: TtftOption,
     itl: ItlOption,
-    profiler_image: Annotated[
-        str,
+    name: Annotated[
+        str | None,
         typer.Option(
-            "--profiler-image", metavar="IMAGE", help="Container image of the profiling job."
+            "--name", metavar="NAME", help="metadata.name of the DGDR (default: from the model)."
         ),
-    ],
+    ] = None,
+    profiler_image: Annotated[
+        str | None,
+        typer.Option(
+            "--profiler-image",
+            metavar="IMAGE",
+            help="Container image of the profiling job (v1alpha1 default: the backend's runtime "
+            "image of the release; v1beta1: spec.image, left to the operator when not given).",
+        ),
+    ] = None,
     offline: Annotated[
         bool, typer.Option("--offline", help="Profile with the estimator (no GPU jobs).")
     ] = False,
@@ -107,7 +138,11 @@ def create(
         bool, typer.Option("--auto-apply", help="Create the DGD once profiling is done.")
     ] = False,
     use_mocker: Annotated[
-        bool, typer.Option("--use-mocker", help="Also deploy a mocker DGD (spec.deployMocker).")
+        bool,
+        typer.Option(
+            "--use-mocker",
+            help="Deploy mocker workers (0.9: spec.useMocker; 1.5: spec.features.mocker.enabled).",
+        ),
     ] = False,
     workers_image: Annotated[
         str | None,
@@ -126,10 +161,19 @@ def create(
     ] = False,
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
+    dynamo_version: ReleaseOption = None,
 ) -> None:
-    """Write a valid DGDR for a model, backend and SLA (stdout, or -f FILE, or --apply)."""
+    """Write a DGDR for a model, backend and SLA that the release's CRD accepts (stdout, -f FILE,
+    or --apply): only the fields that release has, none at its default."""
     from dynamo_plan.deploy.create import build_dgdr, dump_dgdr
 
+    client = None
+    if apply:
+        from dynamo_plan.adapters.kubernetes import KubeClient
+        from dynamo_plan.deploy.dgdr_cluster import release_for
+
+        client = KubeClient(kubeconfig, context).connect()
+        dynamo_version = release_for(dynamo_version, client)
     doc = build_dgdr(
         name=name,
         model=model,
@@ -145,6 +189,7 @@ def create(
         use_mocker=use_mocker,
         workers_image=workers_image,
         namespace=namespace,
+        release=dynamo_version or NEWEST_RELEASE,
     )
     text = dump_dgdr(doc)
     if file is not None and not is_stdout(file):
@@ -152,11 +197,10 @@ def create(
         err_console.print(f"wrote {file}", highlight=False, markup=False)
     elif file is not None or not apply:
         sys.stdout.write(text)
-    if apply:
-        from dynamo_plan.adapters.kubernetes import KubeClient
+    if client is not None:
         from dynamo_plan.profiler.workflow import apply_dgdr
 
-        outcome = apply_dgdr(KubeClient(kubeconfig, context), doc)
+        outcome = apply_dgdr(client, doc)
         err_console.print(
             f"{outcome.kind}/{outcome.name} in namespace {outcome.namespace} {outcome.action}",
             highlight=False,
@@ -195,13 +239,15 @@ def run(
         float,
         typer.Option("--poll", metavar="S", help="Seconds between Ready checks while deploying."),
     ] = 2.0,
+    dynamo_version: ReleaseOption = None,
+    planner_image: PlannerImageOption = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Run the DGDR workflow here: validate, profile (offline), generate, apply when autoApply.
 
     Phases Pending → Profiling → Deploying → Ready | Failed go to the DGDR's status when its CRD
     is installed (one line each on stderr in any case); ConfigMaps dgdr-output-NAME and
-    planner-profile-data are always written. Online profiling (temporary DGDs and Jobs) shows
+    DGD-profile are always written. Online profiling (temporary DGDs and Jobs) shows
     its stages on stderr as ``profile --online --dgdr`` does.
     """
     from dynamo_plan.adapters.kubernetes import KubeClient
@@ -223,8 +269,12 @@ def run(
     with keep, profiling_view() as show:
         result = run_dgdr(
             file, client, namespace, out, on_phase, timeout_s=timeout, poll_s=poll,
-            on_progress=show,
+            on_progress=show, release=dynamo_version, planner_image=planner_image,
         )  # fmt: skip
+    for message in result.warnings:
+        err_console.print(
+            f"warning: {message}", style="yellow", highlight=False, markup=False, soft_wrap=True
+        )
     data = result.as_dict()
     emit(data, output, table=lambda: Text(f"DGDR {result.namespace}/{result.name}: {result.state}"))
 
@@ -258,3 +308,64 @@ def status(
         return Group(*lines)
 
     emit(data, output, table=table)
+
+
+class Target(StrEnum):
+    """The apiVersion ``dgdr convert`` writes."""
+
+    v1alpha1 = "v1alpha1"
+    v1beta1 = "v1beta1"
+
+
+@app.command("convert")
+def convert(
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="The DGDR YAML file (one document).")
+    ],
+    to: Annotated[
+        Target,
+        typer.Option("--to", metavar="VERSION", help="v1alpha1 or v1beta1.", case_sensitive=False),
+    ],
+    dynamo_version: Annotated[
+        DynamoRelease | None,
+        typer.Option(
+            "--dynamo-version",
+            metavar="VERSION",
+            help="With --to v1alpha1: 0.9 (camelCase, useMocker; the default) or 0.6 (snake_case).",
+        ),
+    ] = None,
+    output: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--output", "-o", metavar="FORMAT", help="yaml (the DGDR) or json (DGDR and notes)."
+        ),
+    ] = OutputFormat.yaml,
+) -> None:
+    """Print FILE in the other apiVersion's spelling; what cannot be carried over is named, one
+    line each, on stderr (-o json: under "notCarried")."""
+    import json
+
+    from dynamo_plan.deploy.create import dump_dgdr, write_dgdr
+    from dynamo_plan.deploy.dgdr_model import read_dgdr_file
+
+    if to is Target.v1beta1:
+        if dynamo_version not in (None, DynamoRelease.v1_5):
+            raise UsageError("--to v1beta1 writes for Dynamo 1.5; drop --dynamo-version")
+        release = DynamoRelease.v1_5
+    else:
+        if dynamo_version is DynamoRelease.v1_5:
+            raise UsageError("--to v1alpha1 writes for Dynamo 0.9 or 0.6")
+        release = dynamo_version or DynamoRelease.v0_9
+    spec, _ = read_dgdr_file(file)
+    doc, dropped = write_dgdr(spec, release)
+    if output is OutputFormat.json:
+        sys.stdout.write(json.dumps({"dgdr": doc, "notCarried": dropped}, indent=2) + "\n")
+    elif output is OutputFormat.yaml:
+        sys.stdout.write(dump_dgdr(doc))
+        for note in dropped:
+            err_console.print(
+                f"not carried over: {note}", style="yellow", highlight=False, markup=False,
+                soft_wrap=True,
+            )  # fmt: skip
+    else:
+        raise UsageError("dgdr convert writes -o yaml or -o json")

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from dynamo_plan.core.releases import NEWEST_RELEASE, DynamoRelease
 from dynamo_plan.errors import InputError
 
 
@@ -140,6 +141,7 @@ class EstimatorChoice(StrEnum):
 
     roofline = "roofline"
     aiconfigurator = "aiconfigurator"
+    auto = "auto"
 
 
 DtypeOption = Annotated[
@@ -151,7 +153,8 @@ EstimatorOption = Annotated[
     typer.Option(
         "--estimator",
         metavar="NAME",
-        help="roofline (built in) or aiconfigurator (optional package).",
+        help="roofline (built in), aiconfigurator (optional package) or auto (aiconfigurator "
+        "where it covers the model, system and backend, else roofline).",
     ),
 ]
 ModelConfigOption = Annotated[
@@ -191,5 +194,26 @@ TtftQuantileOption = Annotated[
         metavar="Q",
         help="Size prefill so this TTFT quantile meets the target (M/D/c queueing); "
         "0: the mean TTFT.",
+    ),
+]
+
+
+# What a rendered manifest targets (generate-dgd, dgdr run, profile --online --dgdr).
+DynamoVersionOption = Annotated[
+    DynamoRelease,
+    typer.Option(
+        "--dynamo-version",
+        metavar="VERSION",
+        help="Dynamo release to write for: 0.6, 0.9 or 1.5 (its apiVersion, DGD shape and worker "
+        f"arguments). Default: {NEWEST_RELEASE.value}, the newest supported.",
+    ),
+]
+PlannerImageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--planner-image",
+        metavar="IMAGE",
+        help="This project's image for the Planner and the profiling Jobs (default: the DGDR's "
+        "planner key plannerImage, else dynamo-plan:<version>).",
     ),
 ]

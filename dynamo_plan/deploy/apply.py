@@ -6,7 +6,8 @@ RoleBinding). Each object is applied with field manager :data:`FIELD_MANAGER`, i
 (deleted in reverse order). The action reported per object follows kubectl: ``created`` when it
 was absent, ``unchanged`` when the applied result equals the live object (ignoring
 server-managed metadata), ``configured`` otherwise; ``deleted`` on delete (``unchanged`` when it
-was already gone).
+was already gone, ``skipped`` when the live object is not this project's: delete removes only
+objects labelled as :mod:`dynamo_plan.deploy.ownership` says).
 
 Dry runs: ``client`` reads the live object and merges locally (maps merged key by key, lists
 replaced, as server-side apply does for atomic lists), never writes; ``server`` sends
@@ -23,7 +24,7 @@ import copy
 import difflib
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 import yaml
 
 from dynamo_plan.adapters.kubernetes import KINDS, ApplyConflict, KindInfo, KubeClient, kind_info
+from dynamo_plan.deploy.ownership import DGD_LABEL, MANAGED_BY, MANAGED_BY_LABEL, owned_by_us
 from dynamo_plan.errors import ClusterError, InputError
 from dynamo_plan.formats.files import read_text
 from dynamo_plan.formats.yaml_lines import YamlSyntaxError, line_of, load_documents
@@ -84,11 +86,14 @@ class Outcome:
     action: str
     dry_run: bool
     diff: str | None = field(default=None)
+    #: why nothing was done (``skipped`` by ``delete``)
+    note: str | None = field(default=None)
 
     def row(self) -> dict[str, Any]:
         out = asdict(self)
-        if self.diff is None:
-            out.pop("diff")
+        for key in ("diff", "note"):
+            if out[key] is None:
+                out.pop(key)
         return out
 
 
@@ -200,6 +205,14 @@ def _diff(obj: ManifestObject, live: dict[str, Any] | None, result: dict[str, An
     )
 
 
+def _labelled(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with ``app.kubernetes.io/managed-by: dynamo-plan`` unless it names a manager."""
+    out = copy.deepcopy(body)
+    labels = out.setdefault("metadata", {}).setdefault("labels", {})
+    labels.setdefault(MANAGED_BY_LABEL, MANAGED_BY)
+    return out
+
+
 def apply_objects(
     client: KubeClient,
     objects: list[ManifestObject],
@@ -207,18 +220,23 @@ def apply_objects(
     force: bool = False,
     want_diff: bool = False,
 ) -> list[Outcome]:
-    """Server-side apply each object in order; the outcome per object (see the module doc)."""
+    """Server-side apply each object in order; the outcome per object (see the module doc).
+
+    Each object is applied with :data:`~dynamo_plan.deploy.ownership.MANAGED_BY_LABEL` =
+    ``dynamo-plan`` added to its labels, so that ``delete`` of the same file later recognises it
+    as this project's (an object that already names another manager keeps it)."""
     outcomes = []
     for obj in objects:
         live = client.get(obj.info, obj.namespace, obj.name)
+        body = _labelled(obj.body)
         if dry_run is DryRun.client:
-            result = _merge(live, obj.body) if live is not None else copy.deepcopy(obj.body)
+            result = _merge(live, body) if live is not None else copy.deepcopy(body)
         else:
             try:
                 result = client.apply(
                     obj.info,
                     obj.namespace,
-                    obj.body,
+                    body,
                     FIELD_MANAGER,
                     force=force,
                     dry_run=dry_run is DryRun.server,
@@ -270,11 +288,26 @@ def changed(outcomes: list[Outcome]) -> int:
 def delete_objects(
     client: KubeClient, objects: list[ManifestObject], dry_run: DryRun | None = None
 ) -> list[Outcome]:
-    """Delete each object, last first; ``unchanged`` for one that was already absent."""
+    """Delete each object, last first; ``unchanged`` for one that was already absent.
+
+    Only this project's objects are deleted (:func:`dynamo_plan.deploy.ownership.owned_by_us`:
+    the live object carries ``app.kubernetes.io/managed-by: dynamo-plan`` and, when the manifest
+    names one, the same ``dynamo-plan/dgd``); any other is left in place and reported
+    ``skipped``, with the reason in ``note``."""
     outcomes = []
     for obj in reversed(objects):
-        if dry_run is DryRun.client:
-            existed = client.get(obj.info, obj.namespace, obj.name) is not None
+        live = client.get(obj.info, obj.namespace, obj.name)
+        if live is not None and not owned_by_us(live, obj.body):
+            note = (
+                f"not deleted: it lacks the labels {MANAGED_BY_LABEL}={MANAGED_BY}"
+                + (f" and {DGD_LABEL}={_dgd_label(obj)}" if _dgd_label(obj) else "")
+                + " (not created by dynamo-plan for this DGD)"
+            )
+            row = Outcome(obj.info.kind, obj.name, obj.namespace, "skipped", dry_run is not None)
+            outcomes.append(replace(row, note=note))
+            continue
+        if dry_run is DryRun.client or live is None:
+            existed = live is not None
         else:
             existed = client.delete(
                 obj.info, obj.namespace, obj.name, dry_run=dry_run is DryRun.server
@@ -284,6 +317,12 @@ def delete_objects(
             Outcome(obj.info.kind, obj.name, obj.namespace, action, dry_run is not None)
         )
     return outcomes
+
+
+def _dgd_label(obj: ManifestObject) -> str | None:
+    labels = (obj.body.get("metadata") or {}).get("labels") or {}
+    value = labels.get(DGD_LABEL)
+    return str(value) if value is not None else None
 
 
 @dataclass(frozen=True)
@@ -324,24 +363,24 @@ def wait_ready(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[ReadyState]:
-    """Poll every DynamoGraphDeployment until ``status.conditions[type=Ready].status == "True"``.
+    """Poll every DynamoGraphDeployment until ``status.conditions[type=Ready].status == "True"``
+    (:meth:`KubeClient.wait_all`: every DGD read at each poll).
 
     ``on_poll`` sees every poll's states (for a progress display). After ``timeout_s`` seconds a
     ClusterError (exit 3) names the first object not Ready and its last conditions.
     """
     dgds = [o for o in objects if o.info.kind == "DynamoGraphDeployment"]
-    deadline = clock() + timeout_s
-    while True:
-        states = [_ready_state(o, client.get(o.info, o.namespace, o.name)) for o in dgds]
+    states: list[ReadyState] = []
+
+    def ready(live: list[dict[str, Any] | None]) -> bool | str:
+        states[:] = [_ready_state(o, obj) for o, obj in zip(dgds, live, strict=True)]
         if on_poll is not None:
-            on_poll(states)
+            on_poll(list(states))
         waiting = [s for s in states if not s.ready]
         if not waiting:
-            return states
-        if clock() >= deadline:
-            first = waiting[0]
-            raise ClusterError(
-                f"timed out after {timeout_s:g} s waiting for {first.ref} to be Ready; "
-                f"last conditions: {first.summary()}"
-            )
-        sleep(min(poll_s, max(0.0, deadline - clock())))
+            return True
+        return f"{waiting[0].ref} to be Ready; last conditions: {waiting[0].summary()}"
+
+    refs = [(o.info, o.namespace, o.name) for o in dgds]
+    client.wait_all(refs, ready, timeout_s, poll_s, clock=clock, sleep=sleep)
+    return states

@@ -1,16 +1,19 @@
 """``profilingConfig.config.planner`` keys → ``dynamo-plan plan run`` flags.
 
-Every flag this module emits is a ``plan run`` setting (a field of
-:class:`dynamo_plan.live.config.RunSettings`); keys that have no such flag are dropped with a
-warning the caller reports, never passed on as unknown flags. The rules, in order:
+Every flag this module emits is a ``plan run`` setting (a row of the settings table,
+:data:`dynamo_plan.live.settings_spec.SETTINGS`); keys that have no such flag are dropped with a
+warning the caller reports, never passed on as unknown flags. A key names a setting by its own
+name, or by one of the setting's Dynamo aliases (its 0.6–0.9 flag or 1.x ``PlannerConfig`` key,
+in camelCase: ``adjustmentInterval``, ``loadPredictorLog1p``, ``kalmanQLevel`` …). The rules,
+in order:
 
 Dynamo planner keys (tested in tests/deploy/test_planner_args.py):
 
 ======================================  =======================================================
 key                                      ``plan run``
 ======================================  =======================================================
-``noOperation: true``                    ``--connector none`` (observe and log only; wins over
-                                         ``environment``); ``false``: no effect
+``noOperation: true`` (1.x:               ``--connector none`` (observe and log only; wins over
+``advisory: true``)                      ``environment``); ``false``: no effect
 ``environment: kubernetes``              ``--connector kubernetes`` (the default)
 ``environment: observe-only``            ``--connector none``
 ``environment: virtual``                 InputError naming the key: the virtual connector needs a
@@ -24,14 +27,18 @@ key                                      ``plan run``
                                          metrics once per ``--interval``
 ``logDir``                               dropped, warning: ``plan run`` logs one JSON line per
                                          tick to stderr (``kubectl logs``)
-``loadPredictionWindowSize``             dropped, warning: ``plan run`` has no window flag; the
-                                         predictors keep their own windows (arima 100 points,
-                                         constant and default 50)
+``loadPredictionWindowSize``             dropped, warning: the predictors keep their own windows
+                                         (arima 100 points, constant and default 50; prophet:
+                                         ``prophetWindowSize``)
 ======================================  =======================================================
 
-Every other key: camelCase → kebab-case (``maxGpuBudget`` → ``--max-gpu-budget``, a leading
-``planner`` word stripped); it is emitted when that is a ``plan run`` setting flag, else dropped
-with a warning. Keys whose flag the caller derives itself (``reserved``: ``--profile``,
+Every other key: camelCase → snake_case, a leading ``planner`` word stripped; when that is a
+setting's name or one of its Dynamo aliases (``maxGpuBudget`` → ``--max-gpu-budget``,
+``kalmanQLevel`` → ``--kalman-q-level``, ``loadPredictorLog1p`` → ``--predictor-log1p``) the
+setting's flag is emitted; a Dynamo option that is no setting
+(:data:`dynamo_plan.live.dynamo_compat.DYNAMO_OPTIONS`: ``backend``, ``enableLoadScaling`` …) is
+dropped, with a warning only when its value makes Dynamo behave otherwise than ``plan run``;
+anything else is dropped with a warning. Keys whose flag the caller derives itself (``reserved``: ``--profile``,
 ``--model``, ``--dgd``, ``--ttft`` … in :mod:`dynamo_plan.deploy.render`) are dropped with a
 warning naming where the value comes from.
 
@@ -46,11 +53,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from dynamo_plan.errors import InputError
-from dynamo_plan.live.config import RunSettings, flag
+from dynamo_plan.live.dynamo_compat import DYNAMO_KEYS, DYNAMO_OPTIONS
+from dynamo_plan.live.settings_spec import SETTINGS
 from dynamo_plan.predict.registry import predictor_names
 
 __all__ = [
@@ -66,21 +74,31 @@ __all__ = [
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _PLANNER_PREFIX = re.compile(r"^planner(?=[A-Z])")
 
-#: ``plan run`` setting flags → whether each is a switch (a flag without a value).
-RUN_FLAGS: dict[str, bool] = {flag(f.name): f.type in (bool, "bool") for f in fields(RunSettings)}
+#: ``plan run`` setting flags → whether each is a switch (a flag without a value), from the
+#: settings table (:data:`dynamo_plan.live.settings_spec.SETTINGS`).
+RUN_FLAGS: dict[str, bool] = {info.flag: info.switch for info in SETTINGS.values()}
+#: snake_case name → setting: the settings' own names and flag spellings, Dynamo's 0.6–0.9
+#: flags and 1.x ``PlannerConfig`` keys (``adjustment_interval`` → ``interval``).
+_SETTING_OF: dict[str, str] = {
+    **DYNAMO_KEYS,
+    **{f[2:].replace("-", "_"): n for n, i in SETTINGS.items() for f in i.spec.flags},
+    **{n: n for n in SETTINGS},
+}
 #: Dynamo keys whose ``plan run`` flag is not their kebab-case spelling.
 RENAMED_KEYS: dict[str, str] = {
-    "adjustmentInterval": "--interval",
-    "loadPredictor": "--predictor",
-    "prometheusEndpoint": "--prometheus-url",
+    key: SETTINGS[_SETTING_OF[snake]].flag
+    for key, snake in (
+        ("adjustmentInterval", "adjustment_interval"),
+        ("loadPredictor", "load_predictor"),
+        ("prometheusEndpoint", "prometheus_endpoint"),
+    )
 }
 #: Dynamo keys ``plan run`` has no use for → why (the warning's text).
 DROPPED_KEYS: dict[str, str] = {
     "metricPullingInterval": "plan run reads the frontend's metrics once per --interval "
     "(adjustmentInterval)",
-    "logDir": "plan run logs one JSON line per tick to stderr (kubectl logs)",
-    "loadPredictionWindowSize": "plan run has no predictor window flag; the predictors keep "
-    "their own windows (arima 100 points, constant and default 50)",
+    "logDir": DYNAMO_OPTIONS["log_dir"].why,
+    "loadPredictionWindowSize": DYNAMO_OPTIONS["load_prediction_window_size"].why,
 }
 _ENVIRONMENTS = {"kubernetes": "kubernetes", "observe-only": "none"}
 
@@ -108,10 +126,11 @@ class PlannerFlags:
 def flag_name(key: str) -> str:
     """``plannerMinEndpoint`` → ``--min-endpoint``; ``maxGpuBudget`` → ``--max-gpu-budget``;
     the Dynamo renames of :data:`RENAMED_KEYS` (``adjustmentInterval`` → ``--interval``)."""
-    if key in RENAMED_KEYS:
-        return RENAMED_KEYS[key]
     stripped = _PLANNER_PREFIX.sub("", key)
-    return "--" + _CAMEL_BOUNDARY.sub("-", stripped).lower().replace("_", "-")
+    snake = _CAMEL_BOUNDARY.sub("_", stripped).lower().replace("-", "_")
+    if snake in _SETTING_OF:
+        return SETTINGS[_SETTING_OF[snake]].flag
+    return "--" + snake.replace("_", "-")
 
 
 def flag_value(where: str, value: Any) -> str:
@@ -130,9 +149,12 @@ def flag_value(where: str, value: Any) -> str:
 
 
 def _connector(planner: Mapping[str, Any], where: str) -> str:
-    no_op = planner.get("noOperation", False)
-    if not isinstance(no_op, bool):
-        raise InputError(f"{where}.noOperation: expected true or false, got {no_op!r}")
+    no_op = False
+    for key in ("noOperation", "advisory"):  # Dynamo 0.6–0.9 / 1.x: decide and log only
+        value = planner.get(key, False)
+        if not isinstance(value, bool):
+            raise InputError(f"{where}.{key}: expected true or false, got {value!r}")
+        no_op = no_op or value
     env = planner.get("environment", "kubernetes")
     if env == "virtual" and not no_op:
         raise InputError(
@@ -159,10 +181,15 @@ def planner_flags(
     for raw_key, value in planner.items():
         key = str(raw_key)
         at = f"{where}.{key}"
-        if key in ("noOperation", "environment"):
+        if key in ("noOperation", "advisory", "environment"):
             continue
         if key in DROPPED_KEYS:
             warnings.append(f"{at} is not used: {DROPPED_KEYS[key]}")
+            continue
+        option = DYNAMO_OPTIONS.get(_CAMEL_BOUNDARY.sub("_", key).lower())
+        if option is not None:  # a Dynamo option that is no setting: dropped
+            if not option.same(value):
+                warnings.append(f"{at} is not used: {option.why}")
             continue
         name = flag_name(key)
         if name in reserved:

@@ -3,16 +3,20 @@
 Every object is built by loading a shipped YAML template and editing the data (never string
 substitution):
 
-* temporary DynamoGraphDeployment (``templates/<backend>/disagg.yaml``): the Frontend and the
-  worker of ONE role, one replica, TP = the candidate (the backend's TP flag and
-  ``resources.limits.gpu``), the DGDR's model, ``workersImage``, tolerations and (after GPU
-  discovery) a ``nvidia.com/gpu.product`` nodeSelector. The worker runs aggregated (the
-  disaggregation flags are removed) so that it serves requests alone, as Dynamo's profiler does.
-  The Planner and the other worker are removed.
+* temporary DynamoGraphDeployment (the backend's template of the target release,
+  :func:`dynamo_plan.deploy.dgd_shapes.template_path`; v1alpha1 of 0.9 unless a release is given:
+  every supported release serves v1alpha1): the Frontend and the worker of ONE role, one
+  replica, TP = the candidate (the backend's TP flag and the GPUs per replica), the DGDR's model,
+  ``workersImage``, tolerations and (after GPU discovery) a ``nvidia.com/gpu.product``
+  nodeSelector. The worker runs aggregated (the disaggregation flags are removed) so that it
+  serves requests alone, as Dynamo's profiler does. The Planner and the other worker are removed.
 * profiling Job (``templates/profiling-job.yaml``): ``dynamo-plan profile --online --endpoint
   <frontend URL> --model M --tp N --role R --isl --osl --ttft --itl --out DIR
-  --result-configmap NAME`` in
-  the DGDR's ``profilerImage``; ``profilingConfig.resources`` (limits/requests) and
+  --result-configmap NAME`` in this project's image
+  (:func:`dynamo_plan.deploy.render.planner_image`: ``--planner-image``, else the DGDR's planner
+  key ``plannerImage``, else ``dynamo-plan:<package version>``); the DGDR's ``profilerImage`` is
+  a Dynamo runtime image without this project, so it is not used here (the engine under test
+  runs in the workers' image); ``profilingConfig.resources`` (limits/requests) and
   ``tolerations``; ``/results`` is an emptyDir, or ``profilingConfig.outputPVC``.
 * ``templates/rbac/profiler.yaml``: the Job's ServiceAccount, allowed to write ConfigMaps.
 
@@ -27,7 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from dynamo_plan.adapters.kubernetes import GPU_PRODUCT_LABEL
-from dynamo_plan.deploy.render import MODEL_FLAGS, TP_FLAG, load_template, set_flag
+from dynamo_plan.core.releases import DynamoRelease
+from dynamo_plan.deploy import dgd_shapes
+from dynamo_plan.deploy.render import MODEL_FLAGS, TP_FLAG, load_template, planner_image, set_flag
 from dynamo_plan.errors import InputError
 
 __all__ = [
@@ -52,8 +58,10 @@ JOB_TEMPLATE = "profiling-job.yaml"
 PROFILER_RBAC = "rbac/profiler.yaml"
 RESULTS_MOUNT = "/results"
 # flags that make a worker one half of a disaggregated pair (value-less, or with one value)
-_DISAGG_SWITCHES = ("--is-prefill-worker",)
-_DISAGG_OPTIONS = ("--disaggregation-mode", "--disaggregation-strategy")
+_DISAGG_SWITCHES = ("--is-prefill-worker", "--is-decode-worker")
+_DISAGG_OPTIONS = ("--disaggregation-mode", "--disaggregation-strategy", "--kv-transfer-config")
+#: the temporary DGD's release when none is given: v1alpha1, served by 0.6, 0.9 and 1.5
+TEMP_DGD_RELEASE = DynamoRelease.v0_9
 
 
 @dataclass(frozen=True)
@@ -104,14 +112,8 @@ def frontend_url(dgd: dict[str, Any]) -> str:
     the port is the frontend's ``--http-port`` (default 8000).
     """
     meta = dgd["metadata"]
-    services: dict[str, Any] = dgd["spec"]["services"]
-    name, svc = next(
-        ((n, s) for n, s in services.items() if s.get("componentType") == "frontend"),
-        (None, None),
-    )
-    if name is None or svc is None:
-        raise InputError(f"DGD {meta['name']}: no service with componentType frontend")
-    args = ((svc.get("extraPodSpec") or {}).get("mainContainer") or {}).get("args") or []
+    front = dgd_shapes.frontend(copy.deepcopy(dgd))
+    name, args = front.name, front.container.get("args") or []
     port = "8000"
     for i, arg in enumerate(args[:-1]):
         if arg == "--http-port":
@@ -127,38 +129,34 @@ def render_temp_dgd(
     role: str,
     labels: dict[str, str],
     gpu_product: str | None = None,
+    *,
+    release: DynamoRelease | None = None,
 ) -> dict[str, Any]:
-    """A one-role DynamoGraphDeployment measuring ``role`` at TP ``tp`` (module doc)."""
+    """A one-role DynamoGraphDeployment measuring ``role`` at TP ``tp`` (module doc), in the
+    shape of ``release`` (default :data:`TEMP_DGD_RELEASE`)."""
     spec = dgdr["spec"]
     backend = str(spec["backend"])
-    template = f"{backend}/disagg.yaml"
+    template = dgd_shapes.template_path(backend, release or TEMP_DGD_RELEASE)
     dgd = load_template(template)[0]
     dgd["metadata"] = {"name": names.dgd, "namespace": namespace}
     _labels(dgd, labels)
-    services: dict[str, Any] = dgd["spec"]["services"]
-    keep: dict[str, Any] = {}
-    for name, svc in services.items():
-        if svc.get("componentType") == "frontend" or (
-            svc.get("componentType") == "worker" and svc.get("subComponentType") == role
-        ):
-            keep[name] = svc
-    workers = [s for s in keep.values() if s.get("componentType") == "worker"]
+    keep = [c for c in dgd_shapes.components(dgd) if c.role == "frontend" or c.role == role]
+    workers = [c for c in keep if c.role == role]
     if len(workers) != 1 or len(keep) != 2:
         raise InputError(f"template {template}: expected one frontend and one {role} worker")
-    dgd["spec"]["services"] = keep
+    dgd_shapes.keep_components(dgd, {c.name for c in keep})
     overrides = spec.get("deploymentOverrides") or {}
     profiling = spec.get("profilingConfig") or {}
     tolerations = copy.deepcopy(profiling.get("tolerations") or [])
-    for svc in keep.values():
-        svc["dynamoNamespace"] = names.dgd
-        svc["replicas"] = 1
-        pod = svc.setdefault("extraPodSpec", {})
-        container = pod.setdefault("mainContainer", {})
+    v1beta1 = dgd_shapes.is_v1beta1(dgd)
+    for comp in keep:
+        if not v1beta1:
+            comp.body["dynamoNamespace"] = names.dgd
+        comp.body["replicas"] = 1
         if overrides.get("workersImage"):
-            container["image"] = str(overrides["workersImage"])
+            comp.container["image"] = str(overrides["workersImage"])
     worker = workers[0]
-    pod = worker["extraPodSpec"]
-    container = pod["mainContainer"]
+    pod, container = worker.pod, worker.container
     args = _aggregated(list(container.get("args") or []))
     for flag in MODEL_FLAGS:
         if flag in args:
@@ -166,7 +164,7 @@ def render_temp_dgd(
     if backend in TP_FLAG:
         set_flag(args, TP_FLAG[backend], str(tp))
     container["args"] = args
-    worker.setdefault("resources", {}).setdefault("limits", {})["gpu"] = str(tp)
+    dgd_shapes.set_gpus(dgd, worker, tp)
     if tolerations:
         pod["tolerations"] = tolerations
     if gpu_product:
@@ -184,8 +182,11 @@ def render_job(
     labels: dict[str, str],
     deadline_s: int,
     gpu_product: str | None = None,
+    *,
+    image: str | None = None,
 ) -> dict[str, Any]:
-    """The profiling Job of one measurement (module doc lists every edit)."""
+    """The profiling Job of one measurement (module doc lists every edit); ``image`` is
+    ``--planner-image`` (None: the DGDR's ``plannerImage``, else ``dynamo-plan:<version>``)."""
     spec = dgdr["spec"]
     profiling = spec.get("profilingConfig") or {}
     sla = (profiling.get("config") or {})["sla"]
@@ -197,7 +198,7 @@ def render_job(
     _labels(pod_template, labels)
     pod = pod_template["spec"]
     container = pod["containers"][0]
-    container["image"] = str(profiling["profilerImage"])
+    container["image"] = planner_image(dgdr, image)
     pvc = profiling.get("outputPVC")
     out = f"{RESULTS_MOUNT}/{names.job}" if pvc else RESULTS_MOUNT
     container["args"] = [

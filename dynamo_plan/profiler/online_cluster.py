@@ -38,6 +38,7 @@ from dynamo_plan.adapters.kubernetes import KubeClient
 from dynamo_plan.adapters.profile_files import DECODE_JSON, PREFILL_JSON, PROFILE_JSON
 from dynamo_plan.core.profile import PrefillCurve
 from dynamo_plan.deploy.apply import FIELD_MANAGER
+from dynamo_plan.deploy.dgdr_model import DgdrSpec
 from dynamo_plan.deploy.render import load_dgdr
 from dynamo_plan.errors import InputError
 from dynamo_plan.profiler.cluster_run import CM_INFO, ClusterRun, ProfilingProgress, Progress
@@ -150,36 +151,19 @@ def publish_result_configmap(
 # -- candidates ---------------------------------------------------------------------------------
 
 
-def _int_field(hardware: dict[str, Any], key: str) -> int | None:
-    value = hardware.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(
-            f"spec.profilingConfig.config.hardware.{key} must be an integer >= 1, got {value!r}"
-        )
-    return value
-
-
 def candidate_range(
-    dgdr: dict[str, Any], discovery: GpuDiscovery | None
+    request: DgdrSpec, discovery: GpuDiscovery | None
 ) -> tuple[list[int], str | None]:
-    """(candidate TPs = powers of two in [min, max] GPUs per engine, system name or None)."""
-    spec = dgdr["spec"]
-    config = (spec.get("profilingConfig") or {}).get("config") or {}
-    hardware = config.get("hardware") or {}
-    lo = _int_field(hardware, "minNumGpusPerEngine") or 1
+    """(candidate TPs = powers of two in [min, max] GPUs per engine, system name or None), from
+    the DGDR model (any spelling: the hardware section's GPUs per engine and node, the system)
+    or, with GPU discovery, the cluster's largest GPU node."""
+    lo = request.min_gpus_per_engine or 1
     system: Any
     if discovery is not None:
         hi, system = discovery.max_gpus_per_node, discovery.system
     else:
-        hi = (
-            _int_field(hardware, "maxNumGpusPerEngine")
-            or _int_field(hardware, "numGpusPerNode")
-            or 8
-        )
-        sweep = config.get("sweep") or {}
-        system = hardware.get("gpuType") or sweep.get("aicSystem")
+        hi = request.max_gpus_per_engine or request.num_gpus_per_node or 8
+        system = request.aic_system
     tps = [1 << k for k in range(hi.bit_length()) if lo <= (1 << k) <= hi]
     if not tps:
         raise InputError(
@@ -200,23 +184,27 @@ def profile_online_cluster(
     run_id: str | None = None,
     plots: bool = False,
     sleep: Callable[[float], None] = time.sleep,
+    planner_image: str | None = None,
 ) -> OnlineClusterResult:
     """Profile the DGDR in ``dgdr_path`` on the cluster and write the profile to ``out``.
 
     See the module doc for the steps. Raises InputError (bad DGDR), ClusterError (API failure,
     DGD not Ready in ``ready_timeout_s``, Job failed or not done in ``job_timeout_s``, nodes
     forbidden for GPU discovery) and InfeasibleSLAError (no measured TP meets the SLA). Every
-    object created is deleted before it returns or raises.
+    object created is deleted before it returns or raises. ``planner_image``: the profiling
+    Jobs' image (``--planner-image``; None: the DGDR's ``plannerImage``, else
+    ``dynamo-plan:<package version>``).
     """
-    dgdr = load_dgdr(dgdr_path)
+    request = load_dgdr(dgdr_path)
+    dgdr = dict(request.raw)
     intent = read_dgdr(dgdr_path)
     sla = SweepSLA(intent.isl, intent.osl, intent.ttft_ms, intent.itl_ms)
     run = ClusterRun(
         client, namespace, dgdr, run_id or uuid.uuid4().hex[:8], progress or (lambda _p: None),
-        poll_s, ready_timeout_s, job_timeout_s, sleep,
+        poll_s, ready_timeout_s, job_timeout_s, sleep, planner_image,
     )  # fmt: skip
-    discovery = discover_gpus(client) if dgdr["spec"].get("enableGpuDiscovery") else None
-    candidates, found_system = candidate_range(dgdr, discovery)
+    discovery = discover_gpus(client) if request.enable_gpu_discovery else None
+    candidates, found_system = candidate_range(request, discovery)
     system = found_system or "unknown"
     product = discovery.product if discovery else None
     prefill: dict[int, PrefillCurve] = {}
@@ -236,9 +224,7 @@ def profile_online_cluster(
                 measurements.append({"tp": tp, "role": role, "source": where})
                 run.step += 1
         run.say("pick", f"picking TPs from {len(candidates)} candidate(s)")
-        config = dgdr["spec"]["profilingConfig"].get("config") or {}
-        max_context = (config.get("engine") or {}).get("maxContextLength")
-        result = pick(prefill, decode, sla, int(max_context) if max_context else None)
+        result = pick(prefill, decode, sla, request.max_context_length)
         meta = sweep_meta(
             result,
             model=intent.model,

@@ -15,6 +15,7 @@ apiVersion: nvidia.com/v1alpha1
 kind: DynamoGraphDeployment
 metadata:
   name: llama
+  labels: {{app.kubernetes.io/managed-by: dynamo-plan, dynamo-plan/dgd: llama}}
 spec:
   services:
     decode:
@@ -24,6 +25,7 @@ apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
 metadata:
   name: planner
+  labels: {{app.kubernetes.io/managed-by: dynamo-plan, dynamo-plan/dgd: llama}}
 rules:
   - apiGroups: [nvidia.com]
     resources: [dynamographdeployments]
@@ -207,6 +209,41 @@ def test_delete(tmp_path: Path, kubeconfig: Path, standin: StandIn) -> None:
     assert standin.get("roles", "default", "planner") is None
 
 
+def test_delete_leaves_objects_that_are_not_ours(
+    tmp_path: Path, kubeconfig: Path, standin: StandIn
+) -> None:
+    """Issue 13: delete removes only objects labelled as dynamo-plan's for this DGD; a Role of
+    the same name that someone else created (no labels), or another DGD's, stays."""
+    foreign = DGD.format(replicas=1).replace(
+        "  labels: {app.kubernetes.io/managed-by: dynamo-plan, dynamo-plan/dgd: llama}\nrules",
+        "rules",
+    )
+    other = tmp_path / "foreign.yaml"
+    other.write_text(foreign)
+    assert run_cli("apply", other, "--kubeconfig", kubeconfig).exit_code == 0
+    out = run_cli("delete", _manifest(tmp_path, 1), "--kubeconfig", kubeconfig, "-o", "json")
+    assert out.exit_code == 0, out.stderr
+    rows = out.json()
+    assert [(r["kind"], r["action"]) for r in rows] == [
+        ("Role", "skipped"),
+        ("DynamoGraphDeployment", "deleted"),
+    ]
+    assert "app.kubernetes.io/managed-by=dynamo-plan" in rows[0]["note"]
+    assert "note" not in rows[1]
+    assert standin.get("roles", "default", "planner") is not None
+    assert standin.get("dynamographdeployments", "default", "llama") is None
+    # labelled as dynamo-plan's, but for another DGD
+    canary = DGD.format(replicas=1).replace("dynamo-plan/dgd: llama", "dynamo-plan/dgd: canary")
+    other.write_text(canary)
+    assert run_cli("apply", other, "--kubeconfig", kubeconfig, "--force-conflicts").exit_code == 0
+    table = run_cli("delete", _manifest(tmp_path, 1), "--kubeconfig", kubeconfig)
+    assert table.exit_code == 0, table.stderr
+    assert "Role/planner -n default skipped" in table.stdout
+    assert "DynamoGraphDeployment/llama -n default skipped" in table.stdout
+    assert "dynamo-plan/dgd=llama" in table.stdout
+    assert standin.get("dynamographdeployments", "default", "llama") is not None
+
+
 def test_retries_transient_failures(tmp_path: Path, kubeconfig: Path, standin: StandIn) -> None:
     standin.inject_failures(429, 503)
     out = run_cli("apply", _manifest(tmp_path, 1), "--kubeconfig", kubeconfig, "-o", "json")
@@ -275,3 +312,24 @@ def test_binary_kubeconfig_is_bad_input_in_one_line(tmp_path: Path) -> None:
     assert out.exit_code == 1, out.stderr
     assert out.stderr.count("\n") == 1 and "not UTF-8 text" in out.stderr
     assert "codec" not in out.stderr and "Traceback" not in out.stderr
+
+
+def test_delete_removes_what_apply_applied_without_labels(
+    tmp_path: Path, kubeconfig: Path, standin: StandIn
+) -> None:
+    """A user's own manifest (no labels) applied with `dynamo-plan apply` is labelled as this
+    project's by the apply, so `dynamo-plan delete` of the same file removes it again."""
+    plain = DGD.format(replicas=1).replace(
+        "  labels: {app.kubernetes.io/managed-by: dynamo-plan, dynamo-plan/dgd: llama}\n", ""
+    )
+    assert "labels" not in plain.split("kind: Role")[1].split("rules")[0]
+    path = tmp_path / "plain.yaml"
+    path.write_text(plain)
+    assert run_cli("apply", path, "--kubeconfig", kubeconfig).exit_code == 0
+    live = standin.get("roles", "default", "planner")
+    assert live is not None
+    assert live["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "dynamo-plan"}
+    out = run_cli("delete", path, "--kubeconfig", kubeconfig, "-o", "json")
+    assert out.exit_code == 0, out.stderr
+    assert {r["action"] for r in out.json() if r["kind"] == "Role"} == {"deleted"}
+    assert standin.get("roles", "default", "planner") is None

@@ -60,12 +60,14 @@ def test_validate_yaml_output_and_missing_file(tmp_path: Path) -> None:
 
 def test_create_stdout_is_a_valid_dgdr(tmp_path: Path) -> None:
     result = run_cli(*CREATE, "--offline", "--system", "h200_sxm", "--auto-apply", "--use-mocker",
-                     "--workers-image", "img:2", "--namespace", "dynamo")  # fmt: skip
+                     "--workers-image", "img:2", "--namespace", "dynamo",
+                     "--dynamo-version", "0.9")  # fmt: skip
     assert result.exit_code == 0, result.stderr
     doc = yaml.safe_load(result.stdout)
     spec = doc["spec"]
+    assert doc["apiVersion"] == "nvidia.com/v1alpha1"
     assert doc["metadata"] == {"name": "llama", "namespace": "dynamo"}
-    assert spec["autoApply"] is True and spec["deployMocker"] is True
+    assert spec["autoApply"] is True and spec["useMocker"] is True and "deployMocker" not in spec
     assert spec["deploymentOverrides"] == {"workersImage": "img:2"}
     assert spec["profilingConfig"]["config"]["sweep"] == {
         "useAiConfigurator": True, "aicSystem": "h200_sxm",
@@ -74,6 +76,61 @@ def test_create_stdout_is_a_valid_dgdr(tmp_path: Path) -> None:
     written = tmp_path / "out.yaml"
     written.write_text(result.stdout)
     assert run_cli("dgdr", "validate", written, "-o", "json").json()[0]["valid"] is True
+
+
+def test_create_per_release_with_the_interface_flags_only(tmp_path: Path) -> None:
+    """The issue's interface: --model --backend --isl --osl --ttft --itl [--dynamo-version V]."""
+    base = ["dgdr", "create", "--model", "Qwen/Qwen3-0.6B", "--backend", "sglang", "--isl", "3000",
+            "--osl", "150", "--ttft", "200", "--itl", "20", "--offline", "--system", "h200_sxm"]  # fmt: skip
+    newest = yaml.safe_load(run_cli(*base).stdout)
+    assert newest["apiVersion"] == "nvidia.com/v1beta1"
+    assert newest["metadata"] == {"name": "qwen3-0-6b"}
+    assert newest["spec"]["hardware"] == {"gpuSku": "h200_sxm"}
+    assert newest["spec"]["sla"] == {"ttft": 200.0, "itl": 20.0}
+    assert newest["spec"]["workload"] == {"isl": 3000, "osl": 150}
+    assert "searchStrategy" not in newest["spec"]  # rapid, the default
+    old = yaml.safe_load(run_cli(*base, "--dynamo-version", "0.6").stdout)
+    assert old["apiVersion"] == "nvidia.com/v1alpha1"
+    sweep = old["spec"]["profilingConfig"]["config"]["sweep"]
+    assert sweep["use_ai_configurator"] is True and sweep["aic_system"] == "h200_sxm"
+    for version, doc in (("1.5", newest), ("0.6", old)):
+        target = tmp_path / f"{version}.yaml"
+        target.write_text(yaml.safe_dump(doc))
+        check = run_cli("dgdr", "validate", target, "-o", "json")
+        assert check.exit_code == 0 and check.json()[0]["warnings"] == []
+    refused = run_cli(*base, "--dynamo-version", "0.6", "--use-mocker")
+    assert refused.exit_code == 2 and "no mocker switch" in refused.stderr
+
+
+def test_validate_every_spelling() -> None:
+    files = sorted((DEPLOY.parent / "data" / "dgdrs").glob("*.yaml"))
+    result = run_cli("dgdr", "validate", *files, "-o", "json")
+    assert result.exit_code == 0, result.stdout
+    assert [r["valid"] for r in result.json()] == [True] * len(files) and len(files) == 3
+
+
+def test_convert_both_ways(tmp_path: Path) -> None:
+    data = DEPLOY.parent / "data" / "dgdrs"
+    result = run_cli("dgdr", "convert", data / "v1beta1_1.5.yaml", "--to", "v1alpha1", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    out = result.json()
+    assert out["dgdr"]["apiVersion"] == "nvidia.com/v1alpha1"
+    spec = out["dgdr"]["spec"]
+    assert "useMocker" not in spec and "autoApply" in spec  # v1alpha1's default is false
+    assert spec["profilingConfig"]["config"]["sla"] == {"isl": 3000, "osl": 300, "ttft": 200.0,
+                                                        "itl": 20.0}  # fmt: skip
+    assert "spec.workload.requestRate: v1alpha1 has no such field" in out["notCarried"]
+    back = run_cli("dgdr", "convert", data / "v1alpha1_0.6_snake.yaml", "--to", "v1beta1")
+    assert back.exit_code == 0
+    doc = yaml.safe_load(back.stdout)
+    assert (
+        doc["apiVersion"] == "nvidia.com/v1beta1"
+        and doc["spec"]["hardware"]["gpuSku"] == "h200_sxm"
+    )
+    assert "not carried over: spec.profilingConfig.config.sweep.aic_backend_version" in back.stderr
+    target = tmp_path / "converted.yaml"
+    target.write_text(back.stdout)
+    assert run_cli("dgdr", "validate", target).exit_code == 0
 
 
 def test_create_to_file_then_validate(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ def test_run_json_and_progress(standin: StandIn, kubeconfig: Path, tmp_path: Pat
     doc = result.json()
     assert doc["state"] == "Ready" and doc["phases"] == ["Pending", "Profiling", "Ready"]
     assert doc["crdInstalled"] and doc["generatedDeployment"] == "llama"
-    assert sorted(doc["configMaps"]) == ["dgdr-output-llama", "planner-profile-data"]
+    assert sorted(doc["configMaps"]) == ["dgdr-output-llama", "llama-profile"]
     lines = result.stderr.strip().splitlines()
     assert [line.split(":")[0] for line in lines] == doc["phases"]
 
@@ -62,7 +62,7 @@ def test_run_no_cluster(tmp_path: Path) -> None:
     assert sorted(Path(f).name for f in result.json()["files"]) == [
         "dgd.yaml",
         "dgdr-output-llama.yaml",
-        "planner-profile-data.yaml",
+        "llama-profile.yaml",
     ]
     assert run_cli("dgdr", "run", dgdr, "--no-cluster").exit_code == 2
 
@@ -113,5 +113,23 @@ def test_create_apply(standin: StandIn, kubeconfig: Path) -> None:
     assert "created" in result.stderr and result.stdout == ""
     live = standin.get("dynamographdeploymentrequests", "team", "llama")
     assert live is not None and live["spec"]["backend"] == "vllm"
+    assert live["apiVersion"] == "nvidia.com/v1beta1"  # no CRD installed: the newest release
     again = run_cli(*args)
     assert again.exit_code == 0 and "unchanged" in again.stderr
+
+
+def test_create_apply_writes_for_the_installed_release(tmp_path: Path) -> None:
+    """Without --dynamo-version, ``create --apply`` writes what the cluster's DGDR CRD serves."""
+    from tests.profiler.test_workflow_dgdr import _standin
+
+    with _standin("0.9") as server:
+        server.install_crd()
+        kubeconfig = server.kubeconfig(tmp_path / "kubeconfig", namespace="team")
+        result = run_cli("dgdr", "create", "--model", "llama-3.1-8b", "--backend", "vllm",
+                         "--isl", "3000", "--osl", "150", "--ttft", "200", "--itl", "20",
+                         "--use-mocker", "--apply", "--kubeconfig", kubeconfig)  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+        live = server.get("dynamographdeploymentrequests", "team", "llama-3-1-8b")
+    assert live is not None and live["apiVersion"] == "nvidia.com/v1alpha1"
+    assert live["spec"]["useMocker"] is True
+    assert live["spec"]["profilingConfig"]["profilerImage"].endswith("vllm-runtime:0.9.0")

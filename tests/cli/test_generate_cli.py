@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dynamo_plan.deploy import dgd_shapes
 from tests.conftest import run_cli
+from tests.crd_schema import crd_errors
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 BAD = Path(__file__).resolve().parent.parent / "deploy" / "bad_dgdrs"
@@ -53,15 +55,46 @@ def inputs(shared_data: Path, tmp_path: Path) -> tuple[Path, Path]:
     return dgdr, profile
 
 
-def test_stdout_matches_golden_and_summary_is_one_line(inputs: tuple[Path, Path]) -> None:
+@pytest.mark.parametrize("version", [None, "0.6", "0.9", "1.5"])
+def test_stdout_matches_golden_and_summary_is_one_line(
+    inputs: tuple[Path, Path], version: str | None
+) -> None:
+    """Without --dynamo-version: the newest release (1.5)."""
     dgdr, profile = inputs
-    result = run_cli("generate-dgd", "--dgdr", dgdr, "--profile", profile)
+    flags = ("--dynamo-version", version) if version else ()
+    result = run_cli("generate-dgd", "--dgdr", dgdr, "--profile", profile, *flags)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == (GOLDEN / "dgd_vllm.yaml").read_text(encoding="utf-8")
+    golden = GOLDEN / f"dgd_vllm_{version or '1.5'}.yaml"
+    assert result.stdout == golden.read_text(encoding="utf-8")
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "DynamoGraphDeployment serving/llama-8b" in lines[0]
+    assert f"(Dynamo {version or '1.5'})" in lines[0]
     assert "prefill 2×TP1, decode 2×TP2; planner on" in lines[0]
+
+
+def test_json_output_and_planner_image(inputs: tuple[Path, Path]) -> None:
+    dgdr, profile = inputs
+    result = run_cli(
+        "generate-dgd", "--dgdr", dgdr, "--profile", profile, "-o", "json",
+        "--planner-image", "registry.local/dynamo-plan:9.9", "--dynamo-version", "0.9",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    objects = result.json()
+    assert [o["kind"] for o in objects] == [
+        "ServiceAccount", "Role", "RoleBinding", "ConfigMap", "DynamoGraphDeployment",
+    ]  # fmt: skip
+    assert objects[-1]["apiVersion"] == "nvidia.com/v1alpha1"
+    planner = objects[-1]["spec"]["services"]["Planner"]["extraPodSpec"]["mainContainer"]
+    assert planner["image"] == "registry.local/dynamo-plan:9.9"
+
+
+def test_unknown_dynamo_version_is_a_usage_error(inputs: tuple[Path, Path]) -> None:
+    dgdr, profile = inputs
+    result = run_cli(
+        "generate-dgd", "--dgdr", dgdr, "--profile", profile, "--dynamo-version", "2.0"
+    )
+    assert result.exit_code == 2 and result.stdout == ""
 
 
 def test_file_output_and_flags(inputs: tuple[Path, Path], tmp_path: Path) -> None:
@@ -73,11 +106,10 @@ def test_file_output_and_flags(inputs: tuple[Path, Path], tmp_path: Path) -> Non
     assert result.stdout == ""
     objects = list(yaml.safe_load_all(out.read_text(encoding="utf-8")))
     assert [o["kind"] for o in objects] == ["DynamoGraphDeployment"]
-    services = objects[0]["spec"]["services"]
-    assert "Planner" not in services
-    assert {s["extraPodSpec"]["mainContainer"]["command"][-1] for s in services.values()} == {
-        "dynamo.frontend", "dynamo.mocker",
-    }  # fmt: skip
+    components = objects[0]["spec"]["components"]
+    assert [c["type"] for c in components] == ["frontend", "decode", "prefill"]
+    workers = [c["podTemplate"]["spec"]["containers"][0] for c in components[1:]]
+    assert {w["command"][-1] for w in workers} == {"dynamo.mocker"}
     assert str(out) in result.stderr and "planner off" in result.stderr
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
@@ -172,3 +204,39 @@ def test_profile_naming_the_model_by_its_catalogue_name_renders(
     result = run_cli("generate-dgd", "--dgdr", dgdr, "--profile", profile)
     assert result.exit_code == 0, result.stderr
     assert "decode 2×TP2" in result.stderr
+
+
+V1BETA1_DGDR = """\
+apiVersion: nvidia.com/v1beta1
+kind: DynamoGraphDeploymentRequest
+metadata:
+  name: llama-b
+  namespace: serving
+spec:
+  model: meta-llama/Llama-3.1-8B-Instruct
+  backend: vllm
+  sla: {ttft: 200, itl: 20}
+  workload: {isl: 3000, osl: 150}
+  features:
+    planner:
+      plannerImage: registry.local/dynamo-plan:beta
+"""
+
+
+@pytest.mark.parametrize("version", ["0.9", "1.5"])
+def test_v1beta1_dgdr_to_each_release(
+    inputs: tuple[Path, Path], tmp_path: Path, version: str
+) -> None:
+    """A v1beta1 DGDR renders for any release; its features.planner.plannerImage is the
+    Planner's image; the DGD validates against that release's CRD."""
+    _, profile = inputs
+    dgdr = tmp_path / "beta.yaml"
+    dgdr.write_text(V1BETA1_DGDR, encoding="utf-8")
+    args = ("--dgdr", dgdr, "--profile", profile, "--dynamo-version", version, "-o", "json")
+    result = run_cli("generate-dgd", *args)
+    assert result.exit_code == 0, result.stderr
+    dgd = result.json()[-1]
+    assert crd_errors(dgd, version) == []
+    planner = dgd_shapes.planners(dgd)[0]
+    assert planner.container["image"] == "registry.local/dynamo-plan:beta"
+    assert ("--namespace" in planner.container["args"]) == (version != "1.5")

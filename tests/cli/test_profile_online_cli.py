@@ -74,7 +74,7 @@ def test_ctrl_c_cleans_up_then_exits_130_with_one_line(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def interrupted(*args: Any) -> None:
+    def interrupted(*args: Any, **kwargs: Any) -> None:
         # Ctrl-C once the first temporary DGD is Ready, before its Job exists (so the simulator
         # thread has nothing left in flight that could race with the cleanup)
         raise KeyboardInterrupt

@@ -26,6 +26,7 @@ apiVersion: nvidia.com/v1alpha1
 kind: DynamoGraphDeployment
 metadata:
   name: llama
+  labels: {{app.kubernetes.io/managed-by: dynamo-plan}}  # delete removes only dynamo-plan's
 spec:
   services:
     decode:
@@ -35,6 +36,7 @@ apiVersion: v1
 kind: ConfigMap
 metadata:
   name: planner-profile-data
+  labels: {{app.kubernetes.io/managed-by: dynamo-plan}}
 data:
   profile.json: "{{}}"
 """

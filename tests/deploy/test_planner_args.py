@@ -38,23 +38,68 @@ def profile_dir(shared_data: Path, tmp_path: Path) -> Path:
     return make_profile_dir(shared_data, tmp_path, PROFILE_META)
 
 
-def planner_service(objects: list[dict[str, Any]]) -> dict[str, Any]:
-    dgd = objects[-1]
-    (svc,) = [s for s in dgd["spec"]["services"].values() if s["componentType"] == "planner"]
-    return svc
+def parts(dgd: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, str], str | None]]:
+    """(component type, main container, env, dynamoNamespace) of each component of a DGD in
+    either shape: v1alpha1 ``spec.services`` or v1beta1 ``spec.components``."""
+    spec = dgd["spec"]
+    if "services" in spec:
+        out = []
+        for svc in spec["services"].values():
+            container = svc["extraPodSpec"]["mainContainer"]
+            env = {
+                e["name"]: e.get("value", "")
+                for e in [*svc.get("envs", []), *container.get("env", [])]
+            }
+            out.append((svc["componentType"], container, env, svc.get("dynamoNamespace")))
+        return out
+    return [
+        (c["type"], (ct := c["podTemplate"]["spec"]["containers"][0]),
+         {e["name"]: e.get("value", "") for e in ct.get("env", [])}, None)
+        for c in spec["components"]
+    ]  # fmt: skip
+
+
+def planner_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    (container,) = [c for t, c, _, _ in parts(objects[-1]) if t == "planner"]
+    return container
+
+
+def planner_env(objects: list[dict[str, Any]]) -> dict[str, str]:
+    (env,) = [e for t, _, e, _ in parts(objects[-1]) if t == "planner"]
+    return env
 
 
 def planner_args(objects: list[dict[str, Any]]) -> list[str]:
-    args: list[str] = planner_service(objects)["extraPodSpec"]["mainContainer"]["args"]
+    args: list[str] = planner_container(objects)["args"]
     return args
 
 
-def print_config(args: list[str], profile_dir: Path) -> dict[str, Any]:
+def operator_env(dgd: dict[str, Any], k8s_namespace: str = "serving") -> dict[str, str]:
+    """What Dynamo's operator gives every pod of ``dgd``: the Dynamo namespace (a v1alpha1
+    service's ``dynamoNamespace``, else ``<k8s namespace>-<dgd>``) and the parent DGD."""
+    name = dgd["metadata"]["name"]
+    namespace = dgd["metadata"].get("namespace") or k8s_namespace
+    declared = {ns for _, _, _, ns in parts(dgd) if ns}
+    return {
+        "DYN_NAMESPACE": declared.pop() if declared else f"{namespace}-{name}",
+        "DYN_PARENT_DGD_K8S_NAME": name,
+        "DYN_PARENT_DGD_K8S_NAMESPACE": namespace,
+    }
+
+
+def print_config(
+    args: list[str], profile_dir: Path, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """``plan run ARGS --print-config -o json`` with the ConfigMap mount replaced by a real
-    profile directory; the merged settings."""
+    profile directory (and ``env`` set, as the operator would); the merged settings."""
     assert args.count(PROFILE_MOUNT) == 1
     local = [str(profile_dir) if a == PROFILE_MOUNT else a for a in args]
-    result = run_cli("plan", "run", *local, "--print-config", "-o", "json")
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ("DYN_NAMESPACE", "DYN_PARENT_DGD_K8S_NAME", "DYN_PARENT_DGD_K8S_NAMESPACE"):
+            mp.delenv(var, raising=False)
+        for var, value in (env or {}).items():
+            mp.setenv(var, value)
+        result = run_cli("plan", "run", *local, "--print-config", "-o", "json")
     assert result.exit_code == 0, result.stderr
     settings: dict[str, Any] = json.loads(result.stdout)
     return settings
@@ -72,9 +117,9 @@ def test_rendered_planner_args_start_plan_run(template: str, profile_dir: Path) 
     # the served model name: what the workers were given as --model/--model-path/--served-model-name
     served = {
         a[i + 1]
-        for s in dgd["spec"]["services"].values()
-        if s["componentType"] == "worker"
-        for a in [s["extraPodSpec"]["mainContainer"]["args"]]
+        for kind, container, _, _ in parts(dgd)
+        if kind in ("worker", "prefill", "decode")
+        for a in [container.get("args", [])]
         for i, x in enumerate(a[:-1])
         if x in ("--model", "--model-path", "--served-model-name")
     }
@@ -83,8 +128,10 @@ def test_rendered_planner_args_start_plan_run(template: str, profile_dir: Path) 
     assert settings["connector"] == "kubernetes"
     assert settings["dgd"] == dgd["metadata"]["name"] == out.name
     assert settings["kube_namespace"] is None and settings["kubeconfig"] is None
-    namespaces = {s["dynamoNamespace"] for s in dgd["spec"]["services"].values()}
-    assert namespaces == {settings["namespace"]}
+    # the Dynamo namespace the frontend reports: the operator's DYN_NAMESPACE, unless rendered
+    in_pod = print_config(planner_args(out.objects), profile_dir, operator_env(dgd))
+    assert in_pod["namespace"] == operator_env(dgd)["DYN_NAMESPACE"]
+    assert settings["namespace"] in (None, in_pod["namespace"])
     assert settings["metrics_addr"] == "0.0.0.0"
     assert settings["profile"] == str(profile_dir)
     assert (settings["interval"], settings["predictor"]) == (60, "arima")
@@ -92,13 +139,13 @@ def test_rendered_planner_args_start_plan_run(template: str, profile_dir: Path) 
     assert (settings["min_endpoint"], settings["no_correction"]) == (2, True)
     assert out.warnings == ()
     # /metrics is declared on the container at the port plan run listens on
-    container = planner_service(out.objects)["extraPodSpec"]["mainContainer"]
+    container = planner_container(out.objects)
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
         "metrics": settings["metrics_port"]
     }
     # no --prometheus-url: the template's PROMETHEUS_ENDPOINT is a usable URL
     assert settings["prometheus_url"] is None
-    env = {e["name"]: e["value"] for e in planner_service(out.objects)["envs"]}
+    env = planner_env(out.objects)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(ENV_VAR, env[ENV_VAR])
         assert resolve_prometheus_url(None).endswith(".svc.cluster.local:9090")
@@ -142,10 +189,10 @@ def test_dropped_keys_are_warnings_and_never_flags(profile_dir: Path) -> None:
 def test_metrics_port_key_moves_the_container_port(profile_dir: Path) -> None:
     out = render(dgdr_doc(metricsPort=9200), load_profile(profile_dir))
     assert print_config(planner_args(out.objects), profile_dir)["metrics_port"] == 9200
-    container = planner_service(out.objects)["extraPodSpec"]["mainContainer"]
+    container = planner_container(out.objects)
     assert container["ports"] == [{"name": "metrics", "containerPort": 9200, "protocol": "TCP"}]
     off = render(dgdr_doc(metricsPort=0), load_profile(profile_dir))
-    assert "ports" not in planner_service(off.objects)["extraPodSpec"]["mainContainer"]
+    assert "ports" not in planner_container(off.objects)
 
 
 def test_default_budget_is_the_one_the_planner_runs_with(profile_dir: Path) -> None:
@@ -251,3 +298,28 @@ def test_every_emittable_flag_is_a_plan_run_option() -> None:
     options = {o for p in run.params for o in p.opts}
     assert set(RUN_FLAGS) <= options
     assert set(RUN_FLAGS) >= {flag_name(k) for k in ("adjustmentInterval", "loadPredictor")}
+
+
+@pytest.mark.parametrize(
+    ("planner", "args", "warned"),
+    [
+        ({"kalmanQLevel": 2, "kalmanR": 5, "kalmanMinPoints": 4},
+         ["--kalman-q-level", "2", "--kalman-r", "5", "--kalman-min-points", "4"], []),
+        ({"loadPredictorLog1p": True, "prophetWindowSize": 80},
+         ["--predictor-log1p", "--prophet-window-size", "80"], []),
+        ({"throughputAdjustmentIntervalSeconds": 90}, ["--interval", "90"], []),
+        ({"loadPredictorWarmupTrace": "/t.jsonl"}, ["--warmup-trace", "/t.jsonl"], []),
+        ({"sizing": "dynamo"}, ["--sizing", "dynamo"], []),
+        ({"backend": "vllm", "mode": "disagg", "optimizationTarget": "sla"}, [], []),
+        ({"enableLoadScaling": True, "mode": "agg"}, [], ["enableLoadScaling", "mode"]),
+    ],
+)  # fmt: skip
+def test_dynamo_aliases_from_the_settings_table(
+    planner: dict[str, Any], args: list[str], warned: list[str]
+) -> None:
+    """A DGDR planner key names a setting by any of its Dynamo aliases (camelCase); Dynamo
+    options with no counterpart are dropped, with a warning only when their value matters."""
+    out = planner_flags(planner, "p")
+    assert out.args() == args
+    assert [w.split(" ")[0] for w in out.warnings] == [f"p.{k}" for k in warned]
+    assert all(a in RUN_FLAGS for a in out.args() if a.startswith("--"))

@@ -1,13 +1,16 @@
 """Rendering a DGD manifest from a DGDR and a profile (``dynamo_plan.deploy.render``).
 
-Golden files ``tests/golden/dgd_<backend>.yaml`` come from :data:`DGDR_TEXT` and the shared H200
-profile copied into a temporary directory with :data:`PROFILE_META` as its ``profile.json``
-(prefill TP 1, decode TP 2). After an intended change, regenerate them with::
+Golden files ``tests/golden/dgd_<backend>_<release>.yaml`` (every backend × Dynamo release) come
+from :data:`DGDR_TEXT` and the shared H200 profile copied into a temporary directory with
+:data:`PROFILE_META` as its ``profile.json`` (prefill TP 1, decode TP 2). They are never
+rewritten by a plain test run; after an intended change, regenerate them explicitly with::
 
-    UPDATE_GOLDEN=1 .venv/bin/pytest tests/deploy/test_render.py -k golden
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/deploy/test_render.py -k golden -p no:randomly
 
-and review the diff. There is no DGD CRD in the shared data, so :func:`check_dgd_structure`
-checks the rendered DynamoGraphDeployment structurally (required keys per service).
+and review the diff. Every rendered DynamoGraphDeployment is checked against its release's real
+CRD (``tests/data/dynamo/<ver>/crds``) the way an API server would (:mod:`tests.crd_schema`), and
+its workers against the same release's example DGDs (``tests/data/dynamo/<ver>/examples``).
+The per-release cases live in ``tests/deploy/test_render_releases.py``.
 """
 
 from __future__ import annotations
@@ -22,17 +25,21 @@ import numpy as np
 import pytest
 import yaml
 
+from dynamo_plan import __version__
 from dynamo_plan.adapters.profile_files import load_profile
+from dynamo_plan.core.releases import DynamoRelease
+from dynamo_plan.deploy import dgd_shapes
+from dynamo_plan.deploy.ownership import DGD_LABEL, MANAGED_BY, MANAGED_BY_LABEL
 from dynamo_plan.deploy.planner_args import flag_name, planner_flags
 from dynamo_plan.deploy.render import (
     LABEL_NAME,
     LABEL_NAMESPACE,
-    PROFILE_CONFIGMAP,
     dump_manifest,
     load_dgdr,
     render,
 )
 from dynamo_plan.errors import InfeasibleSLAError, InputError
+from tests.crd_schema import crd_errors
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 SHARED_PROFILE = "profiles/h200_llama3.1-8b-fp8_tp1p_tp1d"
@@ -81,27 +88,22 @@ def dgdr_doc(backend: str = "vllm", **planner: Any) -> dict[str, Any]:
     return doc
 
 
-def check_dgd_structure(dgd: dict[str, Any]) -> None:
-    """Structural check of a DynamoGraphDeployment (no DGD CRD in the shared data)."""
-    assert dgd["apiVersion"] == "nvidia.com/v1alpha1"
-    assert dgd["kind"] == "DynamoGraphDeployment"
-    assert isinstance(dgd["metadata"]["name"], str) and dgd["metadata"]["name"]
-    services = dgd["spec"]["services"]
-    assert isinstance(services, dict) and services
-    for name, svc in services.items():
-        assert svc["componentType"] in ("frontend", "worker", "planner"), name
-        assert isinstance(svc["replicas"], int) and svc["replicas"] >= 1, name
-        container = svc["extraPodSpec"]["mainContainer"]
-        assert isinstance(container["image"], str) and container["image"], name
-        assert all(isinstance(a, str) for a in container["command"] + container["args"]), name
-        if svc["componentType"] == "worker":
-            assert svc["subComponentType"] in ("prefill", "decode"), name
-            gpu = svc.get("resources", {}).get("limits", {}).get("gpu")
-            assert gpu is None or int(gpu) >= 1, name
-    kinds = [s["componentType"] for s in services.values()]
-    assert kinds.count("frontend") == 1
-    subs = sorted(s["subComponentType"] for s in services.values() if "subComponentType" in s)
-    assert subs == ["decode", "prefill"]
+RELEASES = list(DynamoRelease)
+BACKENDS = ["vllm", "sglang", "trtllm", "mocker"]
+
+
+def check_dgd(dgd: dict[str, Any], release: DynamoRelease) -> None:
+    """The DGD validates against ``release``'s CRD (as its API server would check it), in the
+    apiVersion that release stores, with one frontend and one worker per role."""
+    assert dgd["apiVersion"] == release.api_version
+    assert crd_errors(dgd, release.value) == []
+    roles = sorted(c.role for c in dgd_shapes.components(dgd))
+    assert roles.count("frontend") == 1
+    assert [r for r in roles if r in ("prefill", "decode")] == ["decode", "prefill"]
+    for comp in dgd_shapes.components(dgd):
+        args = comp.container.get("command", []) + comp.container.get("args", [])
+        assert all(isinstance(a, str) for a in args), comp.name
+        assert isinstance(comp.body["replicas"], int) and comp.body["replicas"] >= 1
 
 
 def by_kind(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -109,6 +111,7 @@ def by_kind(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def workers(dgd: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The v1alpha1 worker services by role (the 0.6/0.9 shape)."""
     return {
         s["subComponentType"]: s
         for s in dgd["spec"]["services"].values()
@@ -126,12 +129,13 @@ def profile_dir(shared_data: Path, tmp_path: Path) -> Path:
     return make_profile_dir(shared_data, tmp_path, PROFILE_META)
 
 
-@pytest.mark.parametrize("template", ["vllm", "sglang", "trtllm", "mocker"])
-def test_golden_manifest(template: str, profile_dir: Path) -> None:
+@pytest.mark.parametrize("release", RELEASES, ids=[r.value for r in RELEASES])
+@pytest.mark.parametrize("template", BACKENDS)
+def test_golden_manifest(template: str, release: DynamoRelease, profile_dir: Path) -> None:
     doc = dgdr_doc(BACKEND_OF_TEMPLATE[template])
-    out = render(doc, load_profile(profile_dir), mocker=template == "mocker")
+    out = render(doc, load_profile(profile_dir), mocker=template == "mocker", release=release)
     text = dump_manifest(out.objects)
-    golden = GOLDEN / f"dgd_{template}.yaml"
+    golden = GOLDEN / f"dgd_{template}_{release.value}.yaml"
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(text, encoding="utf-8")
     assert text == golden.read_text(encoding="utf-8"), f"regenerate with UPDATE_GOLDEN=1: {golden}"
@@ -139,12 +143,14 @@ def test_golden_manifest(template: str, profile_dir: Path) -> None:
     assert [o["kind"] for o in objects] == [
         "ServiceAccount", "Role", "RoleBinding", "ConfigMap", "DynamoGraphDeployment",
     ]  # fmt: skip
-    check_dgd_structure(objects[-1])
+    assert out.template == dgd_shapes.template_path(template, release)
+    check_dgd(objects[-1], release)
 
 
 @pytest.mark.parametrize("backend", ["vllm", "sglang", "trtllm"])
 def test_tp_in_args_and_gpu_limits(backend: str, profile_dir: Path) -> None:
-    dgd = by_kind(render(dgdr_doc(backend), load_profile(profile_dir)).objects)
+    release = DynamoRelease.v0_9
+    dgd = by_kind(render(dgdr_doc(backend), load_profile(profile_dir), release=release).objects)
     tp_flag = "--tp" if backend == "sglang" else "--tensor-parallel-size"
     for role, tp in (("prefill", 1), ("decode", 2)):
         svc = workers(dgd["DynamoGraphDeployment"])[role]
@@ -154,44 +160,52 @@ def test_tp_in_args_and_gpu_limits(backend: str, profile_dir: Path) -> None:
 
 def test_disaggregation_flags_per_backend(profile_dir: Path) -> None:
     profile = load_profile(profile_dir)
-    vllm = workers(by_kind(render(dgdr_doc("vllm"), profile).objects)["DynamoGraphDeployment"])
+    old = DynamoRelease.v0_6
+    dgd = by_kind(render(dgdr_doc("vllm"), profile, release=old).objects)["DynamoGraphDeployment"]
+    vllm = workers(dgd)
     assert "--is-prefill-worker" in vllm["prefill"]["extraPodSpec"]["mainContainer"]["args"]
     assert "--is-prefill-worker" not in vllm["decode"]["extraPodSpec"]["mainContainer"]["args"]
     for backend in ("sglang", "trtllm"):
-        dgd = by_kind(render(dgdr_doc(backend), profile).objects)["DynamoGraphDeployment"]
+        objects = render(dgdr_doc(backend), profile, release=old).objects
+        dgd = by_kind(objects)["DynamoGraphDeployment"]
         for role, svc in workers(dgd).items():
             args = svc["extraPodSpec"]["mainContainer"]["args"]
             assert flag(args, "--disaggregation-mode") == role
             assert flag(args, "--model-path") == "meta-llama/Llama-3.1-8B-Instruct"
 
 
-def test_mocker_from_spec_deploy_mocker(profile_dir: Path) -> None:
+def test_mocker_from_spec_use_mocker(profile_dir: Path) -> None:
     doc = dgdr_doc("sglang")
-    doc["spec"]["deployMocker"] = True
-    out = render(doc, load_profile(profile_dir))
-    assert out.template == "mocker/disagg.yaml"
+    doc["spec"]["useMocker"] = True
+    out = render(doc, load_profile(profile_dir), release=DynamoRelease.v0_9)
+    assert out.template == "mocker/disagg-v1alpha1-0.9.yaml"
     for svc in workers(by_kind(out.objects)["DynamoGraphDeployment"]).values():
         assert svc["extraPodSpec"]["mainContainer"]["command"][-1] == "dynamo.mocker"
         assert "resources" not in svc
 
 
-def test_planner_container(profile_dir: Path) -> None:
+@pytest.mark.parametrize("release", RELEASES, ids=[r.value for r in RELEASES])
+def test_planner_container(release: DynamoRelease, profile_dir: Path) -> None:
     doc = dgdr_doc(
         maxGpuBudget=16, loadQuantile=0.9, prometheusEndpoint="http://prom:9090",
         noOperation=False, environment="kubernetes",
     )  # fmt: skip
-    out = render(doc, load_profile(profile_dir))
+    out = render(doc, load_profile(profile_dir), release=release)
     objs = by_kind(out.objects)
-    planner = objs["DynamoGraphDeployment"]["spec"]["services"]["Planner"]
-    container = planner["extraPodSpec"]["mainContainer"]
+    planner = dgd_shapes.planners(objs["DynamoGraphDeployment"])[0]
+    container = planner.container
     assert container["command"] == ["dynamo-plan", "plan", "run"]
+    assert container["image"] == f"dynamo-plan:{__version__}"
     args = container["args"]
     sla = doc["spec"]["profilingConfig"]["config"]["sla"]
     assert flag(args, "--profile") == "/data/profile"
     for key in ("ttft", "itl", "isl", "osl"):
         assert float(flag(args, f"--{key}")) == sla[key]
     assert flag(args, "--model") == doc["spec"]["model"]
-    assert flag(args, "--namespace") == planner["dynamoNamespace"] == out.name
+    if release is DynamoRelease.v1_5:  # the operator's DYN_NAMESPACE (<k8s ns>-<dgd>)
+        assert "--namespace" not in args and "dynamoNamespace" not in planner.body
+    else:
+        assert flag(args, "--namespace") == planner.body["dynamoNamespace"] == out.name
     assert flag(args, "--connector") == "kubernetes"
     assert flag(args, "--dgd") == out.name
     assert flag(args, "--metrics-addr") == "0.0.0.0"
@@ -207,12 +221,11 @@ def test_planner_container(profile_dir: Path) -> None:
     for dynamo_only in ("--environment", "--no-operation", "--kube-namespace"):
         assert dynamo_only not in args
     mount = container["volumeMounts"][0]
-    volume = planner["extraPodSpec"]["volumes"][0]
+    volume = planner.pod["volumes"][0]
     assert mount["mountPath"] == "/data/profile" and mount["name"] == volume["name"]
-    assert volume["configMap"]["name"] == PROFILE_CONFIGMAP == objs["ConfigMap"]["metadata"]["name"]
-    assert (
-        planner["extraPodSpec"]["serviceAccountName"] == objs["ServiceAccount"]["metadata"]["name"]
-    )
+    assert volume["configMap"]["name"] == objs["ConfigMap"]["metadata"]["name"]
+    assert objs["ConfigMap"]["metadata"]["name"] == f"{out.name}-profile"
+    assert planner.pod["serviceAccountName"] == objs["ServiceAccount"]["metadata"]["name"]
 
 
 @pytest.mark.parametrize(
@@ -247,18 +260,27 @@ def test_deployment_overrides_applied(profile_dir: Path) -> None:
         "name": "llama-prod", "namespace": "prod", "labels": {"tier": "gold"},
         "annotations": {"owner": "platform"}, "workersImage": "registry.local/vllm:custom",
     }  # fmt: skip
-    out = render(doc, load_profile(profile_dir))
+    out = render(doc, load_profile(profile_dir), release=DynamoRelease.v0_9)
     assert (out.name, out.namespace) == ("llama-prod", "prod")
     dgd = by_kind(out.objects)["DynamoGraphDeployment"]
     meta = dgd["metadata"]
     assert (meta["name"], meta["namespace"]) == ("llama-prod", "prod")
-    assert meta["labels"] == {"tier": "gold", LABEL_NAME: "llama-8b", LABEL_NAMESPACE: "serving"}
+    assert meta["labels"] == {
+        "tier": "gold", LABEL_NAME: "llama-8b", LABEL_NAMESPACE: "serving",
+        MANAGED_BY_LABEL: MANAGED_BY, DGD_LABEL: "llama-prod",
+    }  # fmt: skip
     assert meta["annotations"] == {"owner": "platform"}
     for name, svc in dgd["spec"]["services"].items():
         image = svc["extraPodSpec"]["mainContainer"]["image"]
         assert svc["dynamoNamespace"] == "llama-prod"
         assert (image == "registry.local/vllm:custom") == (svc["componentType"] != "planner"), name
     assert all(o["metadata"]["namespace"] == "prod" for o in out.objects)
+    names = {o["kind"]: o["metadata"]["name"] for o in out.objects}
+    assert names == {
+        "ServiceAccount": "llama-prod-planner", "Role": "llama-prod-planner",
+        "RoleBinding": "llama-prod-planner", "ConfigMap": "llama-prod-profile",
+        "DynamoGraphDeployment": "llama-prod",
+    }  # fmt: skip
 
 
 def test_labels_on_every_object_and_default_namespace(profile_dir: Path) -> None:
@@ -270,22 +292,38 @@ def test_labels_on_every_object_and_default_namespace(profile_dir: Path) -> None
         assert "namespace" not in obj["metadata"]
         labels = obj["metadata"]["labels"]
         assert labels[LABEL_NAME] == "llama-8b" and labels[LABEL_NAMESPACE] == "default"
+        assert labels[MANAGED_BY_LABEL] == MANAGED_BY and labels[DGD_LABEL] == "llama-8b"
 
 
-def test_no_planner_leaves_out_planner_configmap_and_rbac(profile_dir: Path) -> None:
-    out = render(dgdr_doc(), load_profile(profile_dir), planner=False)
+@pytest.mark.parametrize("release", RELEASES, ids=[r.value for r in RELEASES])
+def test_no_planner_leaves_out_planner_configmap_and_rbac(
+    release: DynamoRelease, profile_dir: Path
+) -> None:
+    out = render(dgdr_doc(), load_profile(profile_dir), planner=False, release=release)
     assert [o["kind"] for o in out.objects] == ["DynamoGraphDeployment"]
-    services = out.objects[0]["spec"]["services"]
-    assert all(s["componentType"] != "planner" for s in services.values())
-    check_dgd_structure(out.objects[0])
+    assert dgd_shapes.planners(out.objects[0]) == []
+    check_dgd(out.objects[0], release)
 
 
-def test_rbac_least_privilege(profile_dir: Path) -> None:
-    objs = by_kind(render(dgdr_doc(), load_profile(profile_dir)).objects)
-    assert objs["Role"]["rules"] == [
-        {"apiGroups": ["nvidia.com"], "resources": ["dynamographdeployments"],
-         "verbs": ["get", "list", "watch", "patch"]},
-    ]  # fmt: skip
+DGD_RULE = {
+    "apiGroups": ["nvidia.com"],
+    "resources": ["dynamographdeployments"],
+    "verbs": ["get", "list", "watch", "patch"],
+}
+ADAPTER_RULES = [
+    {"apiGroups": ["nvidia.com"], "resources": ["dynamographdeploymentscalingadapters"],
+     "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["nvidia.com"], "resources": ["dynamographdeploymentscalingadapters/scale"],
+     "verbs": ["get", "patch", "update"]},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("release", RELEASES, ids=[r.value for r in RELEASES])
+def test_rbac_least_privilege(release: DynamoRelease, profile_dir: Path) -> None:
+    objs = by_kind(render(dgdr_doc(), load_profile(profile_dir), release=release).objects)
+    adapters = ADAPTER_RULES if release.has_scaling_adapters else []
+    assert objs["Role"]["rules"] == [DGD_RULE, *adapters]
+    assert objs["Role"]["metadata"]["name"] == "llama-8b-planner"
     binding = objs["RoleBinding"]
     assert binding["roleRef"]["name"] == objs["Role"]["metadata"]["name"]
     assert binding["subjects"] == [
@@ -311,7 +349,8 @@ def test_replicas_floor_and_budget(profile_dir: Path) -> None:
     profile = load_profile(profile_dir)
     out = render(dgdr_doc(plannerMinEndpoint=3, maxGpuBudget=9), profile)
     assert out.replicas == {"prefill": 3, "decode": 3}
-    assert {r: s["replicas"] for r, s in workers(out.objects[-1]).items()} == out.replicas
+    rendered = dgd_shapes.workers(out.objects[-1], out.template)
+    assert {r: c.body["replicas"] for r, c in rendered.items()} == out.replicas
     with pytest.raises(InfeasibleSLAError, match="max_gpu_budget 8"):
         render(dgdr_doc(plannerMinEndpoint=3, maxGpuBudget=8), profile)  # needs 3·(1+2) = 9
 
@@ -340,7 +379,7 @@ def test_load_dgdr_error_names_file_line_and_path(tmp_path: Path) -> None:
     )
     good = tmp_path / "good.yaml"
     good.write_text(DGDR_TEXT.format(backend="vllm"))
-    assert load_dgdr(good)["metadata"]["name"] == "llama-8b"
+    assert load_dgdr(good).name == "llama-8b"
 
 
 @pytest.mark.parametrize(

@@ -84,10 +84,13 @@ def test_run_without_auto_apply_writes_status_and_configmaps(
     dgd = live["status"]["generatedDeployment"]
     assert dgd["kind"] == "DynamoGraphDeployment" and dgd["metadata"]["name"] == "llama"
     types = {c["type"]: c["status"] for c in live["status"]["conditions"]}
-    assert types == {"Validated": "True", "Profiled": "True", "Generated": "True", "Ready": "True"}
+    # the condition types the v1alpha1 CRD documents; no DeploymentReady: not deployed
+    assert types == {"Validation": "True", "Profiling": "True", "SpecGenerated": "True"}
+    assert live["status"]["profilingResults"] == "configmap/llama-profile"
+    assert live["status"]["backend"] == "vllm"
     out_cm = standin.get("configmaps", "team", output_configmap_name("llama"))
     assert out_cm is not None and yaml.safe_load(out_cm["data"]["dgd.yaml"]) == dgd
-    profile_cm = standin.get("configmaps", "team", "planner-profile-data")
+    profile_cm = standin.get("configmaps", "team", "llama-profile")
     assert profile_cm is not None and "prefill_raw_data.json" in profile_cm["data"]
     assert standin.get("dynamographdeployments", "team", "llama") is None  # not applied
 
@@ -128,6 +131,11 @@ def test_auto_apply_deploys_and_waits_for_ready(
     assert {m["manager"] for m in dgd["metadata"]["managedFields"]} == {"dynamo-plan"}
     live = standin.get("dynamographdeploymentrequests", "team", "llama")
     assert live is not None and live["status"]["state"] == "Ready"
+    assert live["status"]["deployment"] == {
+        "name": "llama", "namespace": "team", "state": "successful", "created": True,
+    }  # fmt: skip
+    types = {c["type"]: c["status"] for c in live["status"]["conditions"]}
+    assert types["DeploymentReady"] == "True"
 
 
 def test_infeasible_sla_writes_failed_and_raises(
@@ -138,8 +146,8 @@ def test_infeasible_sla_writes_failed_and_raises(
         run_dgdr(write_dgdr(tmp_path / "d.yaml", ttft=0.001), kube, None)
     live = standin.get("dynamographdeploymentrequests", "team", "llama")
     assert live is not None and live["status"]["state"] == "Failed"
-    ready = [c for c in live["status"]["conditions"] if c["type"] == "Ready"]
-    assert ready[0]["status"] == "False" and ready[0]["message"] == str(e.value)
+    failed = [c for c in live["status"]["conditions"] if c["type"] == "Profiling"]
+    assert failed[0]["status"] == "False" and failed[0]["message"] == str(e.value)
 
 
 def test_online_profiling_needs_a_cluster(tmp_path: Path) -> None:
@@ -173,14 +181,14 @@ def test_without_crd_phases_are_reported_and_configmaps_written(
     assert standin.get("dynamographdeploymentrequests", "team", "llama") is None
     assert not [p for m, p in standin.requests if p.endswith("/status")]
     assert standin.get("configmaps", "team", "dgdr-output-llama") is not None
-    assert standin.get("configmaps", "team", "planner-profile-data") is not None
+    assert standin.get("configmaps", "team", "llama-profile") is not None
 
 
 def test_no_cluster_writes_files(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = run_dgdr(write_dgdr(tmp_path / "d.yaml"), None, "team", out)
     names = sorted(Path(f).name for f in result.files)
-    assert names == ["dgd.yaml", "dgdr-output-llama.yaml", "planner-profile-data.yaml"]
+    assert names == ["dgd.yaml", "dgdr-output-llama.yaml", "llama-profile.yaml"]
     kinds = [d["kind"] for d in yaml.safe_load_all((out / "dgd.yaml").read_text())]
     assert kinds[-1] == "DynamoGraphDeployment"
     cm = yaml.safe_load((out / "dgdr-output-llama.yaml").read_text())

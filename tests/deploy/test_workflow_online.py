@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from dynamo_plan.adapters.kubernetes import KubeClient
+from dynamo_plan.core.releases import DynamoRelease
 from dynamo_plan.errors import ClusterError
 from dynamo_plan.profiler.cluster_render import RUN_LABEL
 from dynamo_plan.profiler.online_cluster import ProfilingProgress
@@ -58,7 +59,13 @@ def test_online_run_profiles_in_the_cluster_and_generates_the_dgd(
     events: list[ProfilingProgress] = []
     with ClusterSim(kubeconfig, NS, shared_data / PROFILE) as sim:
         result = run_dgdr(
-            path, kube, None, out=tmp_path / "o", poll_s=0.01, on_progress=events.append
+            path,
+            kube,
+            None,
+            out=tmp_path / "o",
+            poll_s=0.01,
+            on_progress=events.append,
+            release=DynamoRelease.v0_9,  # the services shape read below (1.5: components)
         )
     assert result.phases == ["Pending", "Profiling", "Ready"]
     assert len(sim.jobs) == 4 and temporary(standin) == []

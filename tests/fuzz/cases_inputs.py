@@ -198,7 +198,7 @@ DGDRS: list[tuple[str, Callable[[Ctx], None], tuple[int, ...]]] = [
     ("ttft .nan", _dgdr(_replace("ttft: 300.0", "ttft: .nan")), (1,)),
     ("no spec.model", _dgdr(_replace("  model: meta-llama/Llama-3.1-8B-Instruct\n", "")), (1,)),
     ("no sla", _dgdr(lambda t: t.split("      sla:")[0] + "      sweep: {}\n"), (1,)),
-    ("no profilingConfig.config", _dgdr(_cut("    config:\n", "  autoApply:")), (1,)),
+    ("no profilingConfig.config", _dgdr(lambda t: t[: t.index("    config:\n")]), (1,)),
     ("wrong kind", _dgdr(_replace("kind: DynamoGraphDeploymentRequest", "kind: Deployment")), (1,)),
     ("valid + garbage document", _dgdr(lambda t: t + "---\n\x00\x01: [\n"), (1,)),
     ("a directory", lambda ctx: (ctx / "dgdr.yaml").mkdir(), (1,)),

@@ -127,7 +127,7 @@ class World:
             "dgdr", "create", "--name", "llama", "--model", HF_MODEL, "--backend", "vllm",
             "--isl", SLA["isl"], "--osl", SLA["osl"], "--ttft", SLA["ttft"], "--itl", SLA["itl"],
             "--profiler-image", "nvcr.io/nvidia/ai-dynamo/profiler:1", "--offline",
-            "--system", "h200_sxm", "-f", self.dgdr,
+            "--system", "h200_sxm", "--dynamo-version", "0.9", "-f", self.dgdr,
         )  # fmt: skip
         if made.exit_code != 0:
             raise RuntimeError(f"cannot make the fuzz DGDR: {made.stderr}")

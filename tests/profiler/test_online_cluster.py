@@ -16,6 +16,7 @@ import yaml
 
 from dynamo_plan.adapters.kubernetes import KubeClient
 from dynamo_plan.adapters.profile_files import load_profile
+from dynamo_plan.deploy.dgdr_model import interpret
 from dynamo_plan.errors import ClusterError, InputError
 from dynamo_plan.profiler.cluster_render import RUN_LABEL
 from dynamo_plan.profiler.gpu_discovery import system_for_product
@@ -41,10 +42,11 @@ def online_dgdr(
 ) -> dict[str, Any]:
     """An online DGDR (no useAiConfigurator) for llama-3.1-8b on vLLM."""
     config: dict[str, Any] = {"sla": {"isl": 3000, "osl": 150, "ttft": ttft, "itl": 20}}
+    config["planner"] = {"plannerImage": "registry.example/dynamo-plan:test"}  # the Jobs' image
     if max_gpus is not None:
         config["hardware"] = {"maxNumGpusPerEngine": max_gpus, "gpuType": "h200_sxm"}
     profiling: dict[str, Any] = {
-        "profilerImage": "registry.example/dynamo-plan:test",
+        "profilerImage": "nvcr.io/nvidia/ai-dynamo/vllm-runtime:0.9.0",
         "config": config,
         **(extra_profiling or {}),
     }
@@ -290,7 +292,7 @@ def test_unknown_product_is_an_input_error() -> None:
 def test_candidate_range(hardware: dict[str, Any], expected: list[int]) -> None:
     doc = online_dgdr(max_gpus=None)
     doc["spec"]["profilingConfig"]["config"]["hardware"] = hardware
-    assert candidate_range(doc, None)[0] == expected
+    assert candidate_range(interpret(doc)[0], None)[0] == expected
 
 
 def test_publish_result_configmap_creates_then_replaces(

@@ -169,7 +169,9 @@ def test_measures_the_served_profile(tmp_path: Path, shared_data: Path) -> None:
         assert p.itl_ms == pytest.approx(want, rel=0.15), (p, want)
     itl = np.array([p.itl_ms for p in pts])
     # the grid reaches where ITL depends on the load, not only the idle floor
-    assert itl.max() > 1.5 * itl.min()
+    # (48 requests at context ~1,000 decode ~1.4× slower than one: the surface blends rows at
+    # an equal batch, see DecodeSurface)
+    assert itl.max() > 1.3 * itl.min()
 
 
 def test_decode_without_max_kv_tokens_uses_what_the_mocker_advertises(

@@ -10,7 +10,12 @@ from typing import Annotated, Any
 
 import typer
 
-from dynamo_plan.cli.options import ContextOption, KubeconfigOption, NamespaceOption
+from dynamo_plan.cli.options import (
+    ContextOption,
+    KubeconfigOption,
+    NamespaceOption,
+    PlannerImageOption,
+)
 from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, err_console
 from dynamo_plan.cli.profile.common import (
     DgdrOption,
@@ -41,6 +46,7 @@ def cluster(
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     plots: PlotsOption = True,
+    planner_image: PlannerImageOption = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Measure each candidate TP of a DGDR in the cluster (temporary DGDs + profiling Jobs),
@@ -64,7 +70,7 @@ def cluster(
     from dynamo_plan.profiler.online_cluster import profile_online_cluster
 
     check_dgdr(dgdr)
-    own = (load_dgdr(dgdr).get("metadata") or {}).get("namespace")
+    own = load_dgdr(dgdr).namespace
     if own and namespace and own != namespace:
         raise InputError(
             f"{dgdr}: the DGDR is in namespace '{own}' but --namespace is '{namespace}'"
@@ -77,6 +83,7 @@ def cluster(
             outcome = profile_online_cluster(
                 dgdr, client, ns, out, progress=show, poll_s=poll,
                 ready_timeout_s=ready_timeout, job_timeout_s=job_timeout, plots=plots,
+                planner_image=planner_image,
             )  # fmt: skip
     except KeyboardInterrupt as e:  # the library deleted what it created, then re-raised
         notes = getattr(e, "__notes__", None) or ["the run's temporary objects were deleted"]
