@@ -179,7 +179,14 @@ def reference(samples: list[Sample], profile_dir: Path) -> tuple[float, float]:
         np.array([samples[i].osl for i in order]),
     )
     cfg = SimConfig(startup_s=0.0, interval_s=3600.0)
-    res = simulate(reqs, load_profile(profile_dir), SLA(1000, 100), cfg, StaticPolicy(*REPLICAS))
+    res = simulate(
+        reqs,
+        load_profile(profile_dir),
+        SLA(1000, 100),
+        cfg,
+        StaticPolicy(*REPLICAS),
+        per_request=True,
+    )
     pr = res.per_request
     return float(pr["ttft_ms"].mean()) / 1000, float(pr["itl_ms"].mean()) / 1000
 

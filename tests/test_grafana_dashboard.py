@@ -1,17 +1,25 @@
-"""The shipped Grafana dashboard: valid JSON with a data-source variable, and every PromQL
-expression uses only metric names the planner's exporter really exports."""
+"""The shipped Grafana dashboard (JSON and its sidecar ConfigMap): valid JSON with data-source and
+namespace variables, and every PromQL expression of it and of Dynamo's own planner dashboard
+(tests/data/dynamo/1.5.0/observability) uses only metric names the planner's exporter exports.
+Whether those queries return data from a running ``plan run`` is
+tests/integration/test_dashboards_prometheus.py."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from dynamo_plan.live.exporter import PlannerMetrics
 from dynamo_plan.resources import shipped_file
+
+DATA = Path(__file__).parent / "data"
+DYNAMO_DASHBOARD = DATA / "dynamo/1.5.0/observability/grafana-planner-dashboard-configmap.yaml"
 
 PREFIX = "dynamo_planner_"
 # PromQL words that look like identifiers but are not metric names
@@ -68,6 +76,14 @@ def _dashboard() -> dict[str, Any]:
     return data
 
 
+def dynamo_dashboard() -> dict[str, Any]:
+    """Dynamo 1.5.0's planner dashboard, out of its ConfigMap."""
+    cm = yaml.safe_load(DYNAMO_DASHBOARD.read_text())
+    (text,) = cm["data"].values()
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
 def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for p in panels:
         yield p
@@ -80,6 +96,10 @@ def test_dashboard_structure() -> None:
     variables = {v["name"]: v for v in dash["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
+    namespace = variables["namespace"]
+    assert namespace["type"] == "query" and namespace["includeAll"] and namespace["multi"]
+    assert namespace["query"]["query"] == "label_values(dynamo_planner_ticks_total, namespace)"
+    assert '{namespace=~"$namespace"}' in variables["instance"]["query"]["query"]
     panels = list(_panels(dash["panels"]))
     ids = [p["id"] for p in panels]
     assert len(ids) == len(set(ids))
@@ -91,19 +111,46 @@ def test_dashboard_structure() -> None:
         assert p["targets"]
         for t in p["targets"]:
             assert t["datasource"]["uid"] == "${datasource}"
+            assert 'namespace=~"$namespace"' in t["expr"], (p["title"], t["expr"])
 
 
 def test_every_expression_uses_exported_names_and_every_metric_is_shown() -> None:
+    """Both dashboards use only exported names; every family is on one of them (Dynamo's names
+    on Dynamo's dashboard at least)."""
     metrics = PlannerMetrics()
     exported = metrics.sample_names()
     used: set[str] = set()
-    for p in _panels(_dashboard()["panels"]):
-        for t in p.get("targets", []):
-            names = metric_names(t["expr"])
-            assert names, f"panel {p['title']!r}: no metric in {t['expr']!r}"
-            unknown = {n for n in names if n.startswith(PREFIX)} - exported
-            assert not unknown, f"panel {p['title']!r} uses names not exported: {unknown}"
-            used |= names
+    for dash in (_dashboard(), dynamo_dashboard()):
+        for p in _panels(dash["panels"]):
+            for t in p.get("targets", []):
+                names = metric_names(t["expr"])
+                assert names, f"panel {p['title']!r}: no metric in {t['expr']!r}"
+                unknown = {n for n in names if n.startswith(PREFIX)} - exported
+                assert not unknown, f"panel {p['title']!r} uses names not exported: {unknown}"
+                used |= names
     for family in metrics.registry.collect():
         samples = {s.name for s in family.samples}
         assert samples & used, f"{family.name} is on no panel"
+
+
+def test_dynamo_dashboard_selects_on_the_namespace_label() -> None:
+    """The label the contract filters on (what ``plan run`` fills from its settings)."""
+    dash = dynamo_dashboard()
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    assert variables["namespace"]["query"].endswith(", namespace)")
+    for p in _panels(dash["panels"]):
+        for t in p.get("targets", []):
+            assert 'namespace=~"$namespace"' in t["expr"]
+
+
+def test_configmap_carries_the_dashboard_with_the_sidecar_label() -> None:
+    cm = yaml.safe_load(
+        shipped_file("templates", "grafana/planner-dashboard-configmap.yaml").read_text()
+    )
+    assert cm["apiVersion"] == "v1" and cm["kind"] == "ConfigMap"
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert "namespace" not in cm["metadata"]  # applied in the namespace Grafana's sidecar watches
+    assert list(cm["data"]) == ["planner-dashboard.json"]
+    assert json.loads(cm["data"]["planner-dashboard.json"]) == _dashboard(), (
+        "stale ConfigMap: run python scripts/grafana_configmap.py"
+    )

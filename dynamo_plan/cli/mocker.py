@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -73,6 +74,15 @@ def serve(
         float,
         typer.Option("--speedup", metavar="FACTOR", help="Divide every latency by this factor."),
     ] = 1.0,
+    default_osl: Annotated[
+        int | None,
+        typer.Option(
+            "--default-osl",
+            metavar="TOKENS",
+            help="Output tokens of a request without max_tokens [default: the profile's OSL "
+            "(profile.json), else 150].",
+        ),
+    ] = None,
 ) -> None:
     """Serve /v1/chat/completions, /v1/completions, /v1/models, /health and /metrics.
 
@@ -98,12 +108,15 @@ def serve(
             )
     if not speedup > 0:
         raise InputError(f"--speedup must be > 0, got {speedup:g}")
+    if default_osl is not None and default_osl < 1:
+        raise InputError(f"--default-osl must be >= 1, got {default_osl}")
     if not 0 <= port <= 65535:
         raise InputError(f"--port must be in 0..65535, got {port}")
     import asyncio
 
     from dynamo_plan.adapters.profile_files import load_profile, loaded_profile_meta
     from dynamo_plan.sim.config import SimConfig
+    from dynamo_plan.sim.mocker.openai_api import DEFAULT_OSL
     from dynamo_plan.sim.mocker.server import MockerServer
 
     prof = load_profile(profile)
@@ -116,6 +129,8 @@ def serve(
         store = make_store(virtual_state, etcd, etcd_namespace)
         store.check(writable=True)  # refused before serving: decisions are acknowledged in it
     name = model or meta.model or "mock-model"
+    if default_osl is None:
+        default_osl = osl_of(meta.sla, DEFAULT_OSL)
     server = MockerServer(
         prof,
         model=name,
@@ -125,8 +140,16 @@ def serve(
         config=SimConfig(startup_s=startup_s),
         speedup=speedup,
         store=store,
+        default_osl=default_osl,
     )
     asyncio.run(_run(server, host, port))
+
+
+def osl_of(sla: Mapping[str, float], fallback: int) -> int:
+    """The OSL a profile records (``profile.json`` ``sla.osl``, rounded, at least 1), else
+    ``fallback``: ``mocker serve``'s default ``--default-osl``."""
+    recorded = sla.get("osl")
+    return max(1, round(recorded)) if recorded else fallback
 
 
 async def _run(server: MockerServer, host: str, port: int) -> None:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+import inspect
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,18 +11,11 @@ from typing import Annotated, Any
 import typer
 
 from dynamo_plan.cli.options import (
-    PROFILE_DIR,
-    DecodeGpusOption,
-    ItlOption,
     MaxGpuBudgetOption,
     MinEndpointOption,
-    PrefillGpusOption,
     ProfileDirOption,
-    ScaleDownPatienceOption,
-    TtftOption,
     TtftQuantileOption,
     gpu_budget,
-    predictor_params,
 )
 from dynamo_plan.cli.output import OutputFormat, OutputOption, emit, simple_table, warn
 from dynamo_plan.cli.profile_settings import (
@@ -37,13 +30,23 @@ from dynamo_plan.cli.profile_settings import (
 )
 from dynamo_plan.core.defaults import DEFAULT_TTFT_QUANTILE
 from dynamo_plan.errors import InputError, UsageError
-from dynamo_plan.live.config import RunSettings
+from dynamo_plan.live.dynamo_compat import DYNAMO_OPTIONS
+from dynamo_plan.live.settings_spec import SETTINGS, SIZINGS, SettingInfo
 
 app = typer.Typer(
     help="Planner decisions: replicas per role for a load, an SLA and a profile; the live planner.",
     no_args_is_help=True,
 )
 
+
+class _SizingChoice(StrEnum):
+    """``--sizing`` (the values of :data:`~dynamo_plan.live.settings_spec.SIZINGS`)."""
+
+    project = "project"
+    dynamo = "dynamo"
+
+
+assert tuple(_SizingChoice) == SIZINGS
 
 DECIDE_LABELS = {
     "prefill_replicas": "prefill replicas",
@@ -132,6 +135,15 @@ def decide(
         ),
     ] = True,
     ttft_quantile: TtftQuantileOption = DEFAULT_TTFT_QUANTILE,
+    sizing: Annotated[
+        _SizingChoice,
+        typer.Option(
+            "--sizing",
+            metavar="FORMULA",
+            help=SETTINGS["sizing"].help_text() + " dynamo = --no-prefill-queueing "
+            "--ttft-quantile 0.",
+        ),
+    ] = _SizingChoice.project,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """One decision: prefill and decode replicas, throughput per GPU, expected latencies, why.
@@ -148,6 +160,8 @@ def decide(
     if requests is None and rps is None:
         raise UsageError("give the load: --requests N (per interval) or --rps R")
     budget = gpu_budget(max_gpu_budget)
+    if sizing == _SizingChoice.dynamo:  # Dynamo's throughput formula on the mean TTFT
+        prefill_queueing, ttft_quantile = False, None
     if interval <= 0:
         raise InputError(f"--interval must be > 0 seconds, got {interval:g}")
     n = requests if requests is not None else float(rps or 0.0) * interval
@@ -234,232 +248,202 @@ def decide(
 
 
 # --- plan run ------------------------------------------------------------------------------------
+#
+# The options of `plan run` are built from the settings table (dynamo_plan.live.settings_spec):
+# one option per setting (its flag and own spellings), one per Dynamo 0.6–0.9 spelling of a
+# setting (--adjustment-interval …) and one per Dynamo-only option (--environment, --backend …),
+# the latter two in their own help panel. The command's signature is assembled below.
+
+_DYNAMO_PANEL = "Dynamo planner arguments (drop-in for Dynamo's planner)"
 
 
-class ConnectorChoice(StrEnum):
-    """How ``plan run`` carries out its decisions."""
-
-    none = "none"
-    virtual = "virtual"
-    kubernetes = "kubernetes"
+def _choice_type(name: str, choices: tuple[str, ...]) -> type[StrEnum]:
+    return StrEnum(name, {c: c for c in choices})  # type: ignore[return-value]
 
 
-_RUN = RunSettings()
+def _setting_parameter(info: SettingInfo) -> inspect.Parameter:
+    kind: Any = info.kind
+    default: Any = info.default
+    if info.spec.choices is not None:
+        kind = _choice_type(f"{info.name.title()}Choice", info.spec.choices)
+        default = kind(default)
+    hint: Any = kind | None if info.optional else kind
+    option = typer.Option(
+        *(info.flag, *info.spec.flags),
+        metavar=None if info.switch else (info.spec.metavar or "VALUE"),
+        help=info.help_text(),
+        show_default=info.default is not None and not info.switch,
+    )
+    return inspect.Parameter(
+        info.name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=default,
+        annotation=Annotated[hint, option],
+    )
 
 
-@app.command("run")
-def run(
-    ctx: typer.Context,
-    profile: Annotated[Path | None, PROFILE_DIR] = None,
-    prometheus_url: Annotated[
-        str | None,
-        typer.Option(
-            "--prometheus-url",
-            "--prometheus-endpoint",
-            metavar="URL",
-            help="Prometheus base URL (default: $PROMETHEUS_ENDPOINT).",
-        ),
-    ] = None,
-    prometheus_token_file: Annotated[
-        Path | None,
-        typer.Option("--prometheus-token-file", metavar="FILE", help="Bearer token file."),
-    ] = None,
-    prometheus_ca_bundle: Annotated[
-        Path | None,
-        typer.Option("--prometheus-ca-bundle", metavar="FILE", help="PEM CA bundle for https."),
-    ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model", metavar="MODEL", help="Served model name (frontend `model` label)."
-        ),
-    ] = None,
-    namespace: Annotated[
-        str | None,
-        typer.Option(
-            "--namespace",
-            metavar="NAMESPACE",
-            help="Dynamo namespace (`dynamo_namespace` label, etcd keys).",
-        ),
-    ] = None,
-    connector: Annotated[
-        ConnectorChoice,
-        typer.Option(
-            "--connector",
-            metavar="CONNECTOR",
-            help="none: observe and log only; virtual: state file/etcd; kubernetes: patch the DGD.",
-        ),
-    ] = ConnectorChoice.none,
-    state: Annotated[
-        Path | None, typer.Option("--state", metavar="FILE", help="Virtual connector: state file.")
-    ] = None,
-    etcd: Annotated[
-        str | None, typer.Option("--etcd", metavar="URL", help="Virtual connector: etcd URL.")
-    ] = None,
-    virtual_timeout: Annotated[
-        float,
-        typer.Option(
-            "--virtual-timeout",
-            metavar="S",
-            help="Seconds an unacknowledged decision blocks newer ones.",
-        ),
-    ] = _RUN.virtual_timeout,
-    virtual_wait: Annotated[
-        float,
-        typer.Option(
-            "--virtual-wait",
-            metavar="S",
-            help="Virtual connector: after a write, wait up to S seconds for the acknowledgement.",
-        ),
-    ] = _RUN.virtual_wait,
-    dgd: Annotated[
-        str | None,
-        typer.Option(
-            "--dgd",
-            metavar="NAME",
-            help="Kubernetes connector: the DynamoGraphDeployment to scale.",
-        ),
-    ] = None,
-    kube_namespace: Annotated[
-        str | None,
-        typer.Option(
-            "--kube-namespace",
-            metavar="NAMESPACE",
-            help="Kubernetes connector: the DGD's namespace (default: the context's / the pod's).",
-        ),
-    ] = None,
-    kubeconfig: Annotated[
-        Path | None,
-        typer.Option(
-            "--kubeconfig",
-            metavar="FILE",
-            help="Kubernetes connector: kubeconfig (default: in-cluster).",
-        ),
-    ] = None,
-    context: Annotated[
-        str | None,
-        typer.Option("--context", metavar="NAME", help="Kubernetes connector: kubeconfig context."),
-    ] = None,
-    ready_timeout: Annotated[
-        float,
-        typer.Option(
-            "--ready-timeout",
-            metavar="S",
-            help="Kubernetes connector: seconds a scale-up may stay not Ready before it is reported.",
-        ),
-    ] = _RUN.ready_timeout,
-    interval: Annotated[
-        float,
-        typer.Option(
-            "--interval", "--adjustment-interval", metavar="S", help="Adjustment interval (s)."
-        ),
-    ] = _RUN.interval,
-    ttft: TtftOption = _RUN.ttft,
-    itl: ItlOption = _RUN.itl,
-    isl: Annotated[
-        float,
-        typer.Option(
-            "--isl",
-            metavar="TOKENS",
-            help="SLA input length (tokens): the shape assumed until measured.",
-        ),
-    ] = _RUN.isl,
-    osl: Annotated[
-        float,
-        typer.Option(
-            "--osl",
-            metavar="TOKENS",
-            help="SLA output length (tokens): the shape assumed until measured.",
-        ),
-    ] = _RUN.osl,
-    predictor: Annotated[
-        str,
-        typer.Option(
-            "--predictor", "--load-predictor", metavar="NAME", help="Load predictor (predict list)."
-        ),
-    ] = _RUN.predictor,
-    warmup_trace: Annotated[
-        Path | None,
-        typer.Option(
-            "--warmup-trace",
-            metavar="FILE",
-            help="Trace whose bucketed history warms the predictors.",
-        ),
-    ] = None,
-    max_gpu_budget: MaxGpuBudgetOption = _RUN.max_gpu_budget,
-    min_endpoint: MinEndpointOption = _RUN.min_endpoint,
-    prefill_engine_num_gpu: PrefillGpusOption = _RUN.prefill_engine_num_gpu,
-    decode_engine_num_gpu: DecodeGpusOption = _RUN.decode_engine_num_gpu,
-    no_correction: Annotated[
-        bool,
-        typer.Option("--no-correction", help="Ignore observed latencies (correction factors 1)."),
-    ] = _RUN.no_correction,
-    startup_s: Annotated[
-        float,
-        typer.Option(
-            "--startup-s", metavar="S", help="Replica start-up time (s): how far ahead to size."
-        ),
-    ] = _RUN.startup_s,
-    load_quantile: Annotated[
-        float | None,
-        typer.Option(
-            "--load-quantile", metavar="Q", help="Size for this quantile of the load forecast."
-        ),
-    ] = _RUN.load_quantile,
-    ttft_quantile: TtftQuantileOption = _RUN.ttft_quantile,
-    scale_down_patience: ScaleDownPatienceOption = _RUN.scale_down_patience,
-    metrics_port: Annotated[
-        int,
-        typer.Option(
-            "--metrics-port", metavar="PORT", help="Port of the planner's /metrics; 0 disables."
-        ),
-    ] = _RUN.metrics_port,
-    metrics_addr: Annotated[
-        str, typer.Option("--metrics-addr", metavar="ADDR", help="Address /metrics listens on.")
-    ] = _RUN.metrics_addr,
-    max_ticks: Annotated[
-        int | None,
-        typer.Option("--max-ticks", metavar="N", help="Stop after N ticks (default: never)."),
-    ] = None,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            metavar="FILE",
-            help="YAML settings (snake_case flag names); flags override it.",
-        ),
-    ] = None,
-    print_config: Annotated[
-        bool,
-        typer.Option(
-            "--print-config", help="Print the merged settings and exit (connects nothing)."
-        ),
-    ] = False,
-    output: OutputOption = OutputFormat.table,
-) -> None:
+#: typer parameter name → (Dynamo snake_case name, is a switch)
+_DYNAMO_PARAMS: dict[str, tuple[str, bool]] = {}
+
+
+def _dynamo_parameters() -> list[inspect.Parameter]:
+    out = []
+    spellings: list[tuple[str, str, Any, str, str]] = []  # (flag, snake, kind, metavar, help)
+    for info in SETTINGS.values():
+        for spelling in info.spec.dynamo_flags:
+            spellings.append(
+                (
+                    spelling,
+                    spelling[2:].replace("-", "_"),
+                    info.kind,
+                    info.spec.metavar or "VALUE",
+                    f"Dynamo's {spelling}: sets {info.flag}.",
+                )
+            )
+    for option in DYNAMO_OPTIONS.values():
+        if option.cli:
+            what = (
+                "chooses --connector"
+                if option.name in ("environment", "no_operation")
+                else "accepted; named in one warning when plan run cannot honour its value"
+            )
+            kind = bool if option.switch else str
+            help_text = f"Dynamo's {option.flag}: {what}."
+            spellings.append((option.flag, option.name, kind, "VALUE", help_text))
+    for spelling, snake, kind, metavar, help_text in spellings:
+        switch = kind is bool
+        name = f"dynamo__{snake}"
+        _DYNAMO_PARAMS[name] = (snake, switch)
+        hint: Any = bool if switch else (str | None if kind is Path else kind | None)
+        opt = typer.Option(
+            spelling,
+            metavar=None if switch else metavar,
+            help=help_text,
+            rich_help_panel=_DYNAMO_PANEL,
+            show_default=False,
+        )
+        out.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=False if switch else None,
+                annotation=Annotated[hint, opt],
+            )
+        )
+    module = typer.Option(
+        "-m",
+        metavar="MODULE",
+        rich_help_panel=_DYNAMO_PANEL,
+        help="Dynamo's `python3 -m planner_sla` / `-m dynamo.planner` left in the arguments: "
+        "ignored (plan run is the planner).",
+    )
+    out.append(
+        inspect.Parameter(
+            "dynamo__module",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[str | None, module],
+        )
+    )
+    return out
+
+
+_EXTRA_PARAMETERS = [
+    inspect.Parameter(
+        "config",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            str | None,
+            typer.Option(
+                "--config",
+                metavar="CONFIG",
+                help="This project's YAML settings file (snake_case flag names), or Dynamo 1.x's "
+                "PlannerConfig: inline JSON or a JSON/YAML file (told apart by its keys). "
+                "Flags override it.",
+            ),
+        ],
+    ),
+    inspect.Parameter(
+        "print_config",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=False,
+        annotation=Annotated[
+            bool,
+            typer.Option(
+                "--print-config", help="Print the merged settings and exit (connects nothing)."
+            ),
+        ],
+    ),
+    inspect.Parameter(
+        "output",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=OutputFormat.table,
+        annotation=OutputOption,
+    ),
+]
+
+
+def run(ctx: typer.Context, **params: Any) -> None:
     """Run the planner: every --interval seconds read the frontend's metrics from Prometheus,
     forecast, decide and scale through the connector; one JSON log line per tick on stderr;
     /metrics on --metrics-port. SIGTERM/SIGINT stop it after the current tick and print a
     summary (ticks, decisions by reason, GPU hours). --model, the SLA (--ttft, --itl, --isl,
-    --osl) and the GPUs per engine default to the profile's profile.json, when it has them."""
+    --osl) and the GPUs per engine default to the profile's profile.json, when it has them.
+
+    Takes Dynamo's planner arguments too (0.6–0.9 flags, 1.x --config JSON): each maps to its
+    setting; one warning names those it cannot honour."""
     import signal
     import threading
 
     from dynamo_plan.cli.profile_settings import note
-    from dynamo_plan.live.config import check_settings, resolve_run_settings
+    from dynamo_plan.live.config import (
+        check_settings,
+        predictor_notes,
+        predictor_params,
+        resolve_run_settings,
+    )
+    from dynamo_plan.live.dynamo_compat import DynamoArgs, translate, unhonoured_line
+    from dynamo_plan.live.dynamo_compat import read_config_arg as read_config
     from dynamo_plan.live.service import planner_config, run_planner
 
-    given = {k: getattr(v, "value", v) for k, v in locals().items() if k in _RUN_FIELDS}
-    explicit = {k for k in given if _from_command_line(ctx, k)}
-    settings, sources, notes = resolve_run_settings(given, explicit, config)
-    for line in notes:
-        note(line)
+    given = {k: getattr(params[k], "value", params[k]) for k in SETTINGS}
+    explicit = {k for k in SETTINGS if _from_command_line(ctx, k)}
+    config_file, dynamo_json = read_config(params["config"]) if params["config"] else (None, None)
+    dynamo = DynamoArgs()
+    if dynamo_json is not None:
+        dynamo = translate(dynamo_json, "--config", base=None)
+        config_file = None
+    dynamo_flags = {
+        snake: params[name]
+        for name, (snake, _) in _DYNAMO_PARAMS.items()
+        if _from_command_line(ctx, name)
+    }
+    if dynamo_flags:
+        from_flags = translate(dynamo_flags, "Dynamo flags", flags=True)
+        dynamo.settings.update(from_flags.settings)
+        dynamo.given.update(from_flags.given)
+        dynamo.unhonoured += from_flags.unhonoured
+    dynamo_mode = dynamo_json is not None or bool(dynamo_flags) or params["dynamo__module"]
+    settings, sources, notes = resolve_run_settings(
+        given, explicit, config_file, dynamo=dynamo, dynamo_defaults=bool(dynamo_mode)
+    )
+    line = unhonoured_line(dynamo.unhonoured)
+    if line is not None:
+        warn(line)
+    for text in [*notes, *predictor_notes(settings, sources)]:
+        note(text)
     check_settings(settings)
     planner_config(settings)  # InfeasibleSLAError (exit 4) for a budget below the floors
-    if print_config:
-        emit(settings.as_dict(), output, table=lambda: _settings_table(settings.as_dict(), sources))
+    if params["print_config"]:
+        emit(
+            settings.as_dict(),
+            params["output"],
+            table=lambda: _settings_table(settings.as_dict(), sources),
+        )
         return
 
+    note(namespace_line(settings.namespace, sources["namespace"]))
     stop = threading.Event()
 
     def _stop(signum: int, frame: Any) -> None:
@@ -471,10 +455,7 @@ def run(
             previous[sig] = signal.signal(sig, _stop)
     try:
         summary = run_planner(
-            settings,
-            stop,
-            predictor_params=predictor_params(settings.predictor, settings.interval),
-            warn=warn,
+            settings, stop, predictor_params=predictor_params(settings), warn=warn
         )
     finally:
         for sig, handler in previous.items():
@@ -487,14 +468,32 @@ def run(
         ]
         return simple_table("plan run", ["field", "value"], rows)
 
-    emit(summary, output, table=table)
+    emit(summary, params["output"], table=table)
 
 
-_RUN_FIELDS = frozenset(f.name for f in fields(RunSettings))
+def namespace_line(namespace: str | None, source: str) -> str:
+    """The start-up line naming the Dynamo namespace watched and where it came from: the flag,
+    ``$DYN_NAMESPACE`` (what Dynamo's operator gives its pods), Dynamo's ``--config``, Dynamo's
+    default, or none (every namespace)."""
+    if namespace is None:
+        return "watching every Dynamo namespace (no --namespace, $DYN_NAMESPACE unset)"
+    where = {"flag": "--namespace", "Dynamo default": "Dynamo's default"}.get(source, source)
+    return f"watching Dynamo namespace {namespace!r} (from {where})"
+
+
+run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+        *(_setting_parameter(info) for info in SETTINGS.values()),
+        *_dynamo_parameters(),
+        *_EXTRA_PARAMETERS,
+    ]
+)
+app.command("run")(run)
 
 
 def _from_command_line(ctx: typer.Context, name: str) -> bool:
-    """Whether flag ``name`` was given on the command line (not its default)."""
+    """Whether parameter ``name`` was given on the command line (not its default)."""
     source = ctx.get_parameter_source(name)
     return source is not None and source.name != "DEFAULT"
 

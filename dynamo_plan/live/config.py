@@ -1,124 +1,68 @@
-"""``plan run`` settings: the flags as one dataclass, the YAML config file and their merge.
+"""``plan run`` settings: merging flags, config files, the environment and the profile; checks.
 
-Precedence: a flag given on the command line > the config file (``--config FILE.yaml``) > what
-the profile's ``profile.json`` records (model, SLA ``ttft``/``itl``/``isl``/``osl``, GPUs per
-engine; :func:`resolve_run_settings`) > the default. The file holds one mapping whose keys are
-the flags in snake_case (``--max-gpu-budget`` → ``max_gpu_budget``), validated against
-``schemas/planner-config.schema.json`` (unknown keys are errors, with the nearest known name);
+Each setting is declared once, in :mod:`dynamo_plan.live.settings_spec` (:class:`RunSettings`,
+re-exported here). Precedence, highest first:
+
+1. a flag given on the command line (``flag``);
+2. Dynamo's arguments (:mod:`dynamo_plan.live.dynamo_compat`): its 0.6–0.9 flags
+   (``--adjustment-interval``) and its 1.x ``--config '<json>'`` (``Dynamo …``);
+3. this project's config file (``--config FILE.yaml``; ``config file``);
+4. the setting's environment variables (``$DYN_NAMESPACE``, ``$PROMETHEUS_ENDPOINT`` …);
+5. what the profile's ``profile.json`` records (model, SLA ``ttft``/``itl``/``isl``/``osl``,
+   GPUs per engine; ``profile.json``);
+6. when started with Dynamo's arguments, the default Dynamo's planner would use
+   (``Dynamo default``: predictor arima, connector kubernetes, namespace dynamo …);
+7. the default (``default``).
+
+The config file holds one mapping whose keys are the flags in snake_case (``--max-gpu-budget`` →
+``max_gpu_budget``), validated against the schema generated from the table
+(``schemas/planner-config.schema.json``; unknown keys are errors, with the nearest known name);
 relative paths in it are relative to the file's folder. Errors read
 ``file:line: field: expected …`` (the line of the offending key, from the YAML node tree).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import math
-import sys
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dynamo_plan.core.defaults import (
-    DEFAULT_LOAD_QUANTILE,
-    DEFAULT_SCALE_DOWN_PATIENCE,
-    DEFAULT_TTFT_QUANTILE,
-)
 from dynamo_plan.errors import InputError, UsageError
 from dynamo_plan.formats.schema_messages import describe, error_summary, messages
 from dynamo_plan.formats.yaml_lines import YamlSyntaxError, line_of, load_documents
-from dynamo_plan.resources import schema_validator, shipped_schema
+from dynamo_plan.live.settings_spec import (
+    CONNECTORS,
+    SETTINGS,
+    RunSettings,
+    config_schema,
+    flag,
+)
 
 if TYPE_CHECKING:  # jsonschema is imported when a config file is read, not at CLI start
-    from jsonschema import ValidationError
+    from jsonschema import Draft202012Validator, ValidationError
+
+    from dynamo_plan.live.dynamo_compat import DynamoArgs
 
 __all__ = [
     "CONNECTORS",
     "PATH_FIELDS",
+    "PROFILE_SETTINGS",
     "RunSettings",
     "check_settings",
     "flag",
     "load_run_config",
     "merge_settings",
+    "predictor_params",
     "resolve_run_settings",
     "run_config_schema",
 ]
 
-CONNECTORS = ("none", "virtual", "kubernetes")
 #: Settings that are file paths (relative ones in a config file resolve against its folder).
-PATH_FIELDS = frozenset(
-    {
-        "profile",
-        "prometheus_token_file",
-        "prometheus_ca_bundle",
-        "state",
-        "warmup_trace",
-        "kubeconfig",
-    }
-)
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """Every ``plan run`` flag (see ``dynamo-plan plan run --help`` for each one's meaning).
-
-    Units: ``interval``, ``startup_s``, ``virtual_timeout``, ``virtual_wait``, ``ready_timeout`` in
-    seconds; ``ttft``, ``itl`` in ms;
-    ``isl``, ``osl`` in tokens. ``isl``/``osl`` are the SLA's load shape: assumed for the
-    forecasts until the frontend (or ``warmup_trace``) has reported one, and the shape the SLA is
-    checked against the profile at start. ``max_gpu_budget`` -1 = no budget;
-    ``ttft_quantile`` 0 or ``None`` = the mean TTFT; ``metrics_port`` 0 = no ``/metrics``.
-    """
-
-    profile: Path | None = None
-    prometheus_url: str | None = None
-    prometheus_token_file: Path | None = None
-    prometheus_ca_bundle: Path | None = None
-    model: str | None = None
-    namespace: str | None = None
-    connector: str = "none"
-    state: Path | None = None
-    etcd: str | None = None
-    virtual_timeout: float = 1800.0
-    virtual_wait: float = 0.0
-    dgd: str | None = None
-    kube_namespace: str | None = None
-    kubeconfig: Path | None = None
-    context: str | None = None
-    ready_timeout: float = 600.0
-    interval: float = 180.0
-    ttft: float = 500.0
-    itl: float = 50.0
-    isl: float = 3000.0
-    osl: float = 150.0
-    predictor: str = "default"
-    warmup_trace: Path | None = None
-    max_gpu_budget: int = 8
-    min_endpoint: int = 1
-    prefill_engine_num_gpu: int = 1
-    decode_engine_num_gpu: int = 1
-    no_correction: bool = False
-    startup_s: float = 120.0
-    load_quantile: float | None = DEFAULT_LOAD_QUANTILE
-    ttft_quantile: float | None = DEFAULT_TTFT_QUANTILE
-    scale_down_patience: int = DEFAULT_SCALE_DOWN_PATIENCE
-    metrics_port: int = 9085
-    metrics_addr: str = "127.0.0.1"
-    max_ticks: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON/YAML-ready (paths as strings); the same keys a config file takes."""
-        return {
-            f.name: (str(v) if isinstance(v, Path) else v)
-            for f in fields(self)
-            for v in (getattr(self, f.name),)
-        }
-
-
-def flag(name: str) -> str:
-    """``max_gpu_budget`` → ``--max-gpu-budget``."""
-    return "--" + name.replace("_", "-")
+PATH_FIELDS = frozenset(name for name, info in SETTINGS.items() if info.is_path)
 
 
 def merge_settings(
@@ -127,14 +71,16 @@ def merge_settings(
     """``cli`` values (defaults included) overlaid by ``file_values`` except where the flag is in
     ``explicit`` (given on the command line). Keys that are not settings are ignored in ``cli``
     and refused in ``file_values`` (InputError)."""
-    names = set(_FIELD_TYPES)
-    unknown = sorted(set(file_values) - names)
+    unknown = sorted(set(file_values) - set(SETTINGS))
     if unknown:
         raise InputError(f"unknown plan run setting(s): {', '.join(unknown)}")
-    values = {k: v for k, v in cli.items() if k in names}
+    values = {k: v for k, v in cli.items() if k in SETTINGS}
     values.update({k: v for k, v in file_values.items() if k not in explicit})
     return RunSettings(**values)
 
+
+#: Settings of the kubernetes connector: their environment variables count only with it.
+_KUBERNETES_ONLY = ("dgd", "kube_namespace")
 
 #: Settings whose default is the profile's ``profile.json`` (when it records them).
 PROFILE_SETTINGS = (
@@ -148,45 +94,104 @@ PROFILE_SETTINGS = (
 )
 
 
-def resolve_run_settings(
-    cli: Mapping[str, Any], explicit: set[str] | frozenset[str], config: Path | None
-) -> tuple[RunSettings, dict[str, str], list[str]]:
-    """(settings, setting → where its value came from, notes): :func:`merge_settings` of the
-    flags and the config file ``config``, then the profile's ``profile.json`` values
-    (:data:`PROFILE_SETTINGS`) for those neither given as a flag nor in the file.
+def environment_values(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    """Setting → (value, ``$VAR``) for the settings whose environment variables are set
+    (``Spec.env``, first set wins; empty counts as unset). InputError for a value of the wrong
+    type (``$PLANNER_PROMETHEUS_PORT: expected an integer, got 'x'``)."""
+    out: dict[str, tuple[Any, str]] = {}
+    for name, info in SETTINGS.items():
+        for var in info.spec.env:
+            text = environ.get(var, "").strip()
+            if text:
+                value = info.coerce(text, f"${var}")
+                problem = info.problem(value)
+                if problem is not None:
+                    raise InputError(f"${var} (for {info.flag}) {problem}")
+                out[name] = (value, f"${var}")
+                break
+    return out
 
-    Sources: ``flag``, ``config file``, ``profile.json``, ``default``. Notes: one per flag or
-    file value that overrides a different recorded value (``--ttft 500 ms overrides the
-    profile's 200 ms (prof/profile.json)``). InputError for an unreadable or malformed
-    ``profile.json``; a profile without one keeps the defaults."""
+
+def resolve_run_settings(
+    cli: Mapping[str, Any],
+    explicit: set[str] | frozenset[str],
+    config: Path | None,
+    *,
+    dynamo: DynamoArgs | None = None,
+    dynamo_defaults: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[RunSettings, dict[str, str], list[str]]:
+    """(settings, setting → where its value came from, notes), by the module docstring's
+    precedence: the flags (``cli``, with ``explicit`` the ones given on the command line),
+    Dynamo's translated arguments ``dynamo``, the config file ``config``, the environment
+    ``environ`` (default: ``os.environ``), the profile's ``profile.json``, Dynamo's defaults
+    (when ``dynamo_defaults``), the defaults.
+
+    Sources: ``flag``, ``Dynamo <how it was named>``, ``config file``, ``$VAR``,
+    ``profile.json``, ``Dynamo default``, ``default``. Notes: one per value that overrides a
+    different recorded one (``--ttft 500 ms overrides the profile's 200 ms (prof/profile.json)``).
+    InputError for an unreadable or malformed ``profile.json``; a profile without one keeps the
+    defaults."""
     from dynamo_plan.adapters.profile_files import ProfileMeta, profile_defaults, read_profile_meta
 
     file_values = load_run_config(config) if config is not None else {}
-    merged = merge_settings(cli, explicit, file_values)
-    sources = {f.name: "default" for f in fields(RunSettings)}
-    sources |= {name: "config file" for name in file_values if name not in explicit}
-    sources |= {name: "flag" for name in explicit if name in sources}
+    env = environment_values(os.environ if environ is None else environ)
+    values = {name: info.default for name, info in SETTINGS.items()}
+    sources = {name: "default" for name in SETTINGS}
+    given_as: dict[str, str] = {}  # how each explicitly given value was named, for the notes
+    layers: list[tuple[Mapping[str, Any], Mapping[str, str]]] = [
+        ({k: v for k, (v, _) in env.items()}, {k: var for k, (_, var) in env.items()}),
+        (file_values, {k: "config file" for k in file_values}),
+    ]
+    if dynamo is not None:
+        layers.append((dynamo.settings, {k: f"Dynamo {v}" for k, v in dynamo.given.items()}))
+    given_cli = {k: v for k, v in cli.items() if k in SETTINGS and k in explicit}
+    layers.append((given_cli, {k: "flag" for k in given_cli}))
+    unknown = sorted(set(file_values) - set(SETTINGS))
+    if unknown:
+        raise InputError(f"unknown plan run setting(s): {', '.join(unknown)}")
+    for layer, how in layers:
+        for name, value in layer.items():
+            values[name], sources[name] = value, how[name]
+    if values["connector"] != "kubernetes":  # Dynamo's operator sets these in every pod
+        for name in _KUBERNETES_ONLY:
+            if sources[name].startswith("$"):
+                values[name], sources[name] = SETTINGS[name].default, "default"
+    for name, source in sources.items():
+        if source == "flag":
+            given_as[name] = flag(name)
+        elif source == "config file":
+            given_as[name] = f"{config}'s {name}:"
+        elif source != "default":
+            given_as[name] = f"{source}"
+    if dynamo_defaults:  # none of them is a profile.json setting: apply them first
+        for name, info in SETTINGS.items():
+            if sources[name] == "default" and info.spec.dynamo_default is not None:
+                values[name], sources[name] = info.spec.dynamo_default, "Dynamo default"
+    merged = RunSettings(**values)
     meta = read_profile_meta(merged.profile) if merged.profile is not None else ProfileMeta()
-    given_as = {
-        name: flag(name) if name in explicit else f"{config}'s {name}:"
-        for name in PROFILE_SETTINGS
-        if sources[name] != "default"
-    }
     resolved = profile_defaults(
-        meta, {name: getattr(merged, name) for name in PROFILE_SETTINGS}, given_as
+        meta,
+        {name: getattr(merged, name) for name in PROFILE_SETTINGS},
+        {name: given_as[name] for name in PROFILE_SETTINGS if name in given_as},
     )
-    sources.update(resolved.sources)
-    return dataclasses.replace(merged, **resolved.values), sources, resolved.notes
+    for name, value in resolved.values.items():
+        if sources[name] == "default" and resolved.sources[name] == "profile.json":
+            values[name], sources[name] = value, "profile.json"
+    return RunSettings(**values), sources, resolved.notes
 
 
 def check_settings(s: RunSettings) -> None:
-    """Ranges and combinations of the merged settings; messages name the flag."""
+    """Each setting against its row of the table (``--interval must be a finite number > 0
+    (s), got -1``), then the combinations; messages name the flag."""
     if s.profile is None:
         raise UsageError("give --profile DIR (or `profile:` in --config)")
     if not s.model:
         raise UsageError("give --model NAME (or `model:` in --config)")
-    if s.connector not in CONNECTORS:
-        raise InputError(f"--connector must be one of {', '.join(CONNECTORS)}, got {s.connector!r}")
+    for name, info in SETTINGS.items():
+        problem = info.problem(getattr(s, name))
+        if problem is not None:
+            raise InputError(f"{info.flag} {problem}")
     if s.connector == "virtual":
         if (s.state is None) == (s.etcd is None):
             which = "both were given" if s.state is not None else "neither was given"
@@ -198,55 +203,94 @@ def check_settings(s: RunSettings) -> None:
         raise UsageError("--state and --etcd belong to --connector virtual")
     if s.connector == "kubernetes":
         if not s.dgd:
-            raise UsageError("--connector kubernetes needs --dgd NAME (the DynamoGraphDeployment)")
+            raise UsageError(
+                "--connector kubernetes needs --dgd NAME (the DynamoGraphDeployment; in a "
+                "Dynamo pod: $DYN_PARENT_DGD_K8S_NAME)"
+            )
     else:
-        given = [
-            flag(n) for n in ("dgd", "kube_namespace", "kubeconfig", "context") if getattr(s, n)
-        ]
+        given = [flag(n) for n in ("dgd", "kubeconfig", "context") if getattr(s, n)]
         if given:
             raise UsageError(f"{', '.join(given)} belong(s) to --connector kubernetes")
-    positive = ("virtual_timeout", "ready_timeout", "interval", "ttft", "itl")
-    for name in positive:
-        v = getattr(s, name)
-        if not (math.isfinite(v) and v > 0):
-            raise InputError(f"{flag(name)} must be a finite number > 0, got {v:g}")
-    for name in ("isl", "osl"):  # token counts: a request has at least one of each
-        v = getattr(s, name)
-        if not (math.isfinite(v) and v >= 1):
-            raise InputError(f"{flag(name)} must be a finite number >= 1 (tokens), got {v:g}")
-    if not (math.isfinite(s.virtual_wait) and s.virtual_wait >= 0):
-        raise InputError(f"--virtual-wait must be a finite number >= 0, got {s.virtual_wait:g}")
     if s.virtual_wait and s.connector != "virtual":
         raise UsageError("--virtual-wait belongs to --connector virtual")
-    if not (math.isfinite(s.startup_s) and s.startup_s >= 0):
-        raise InputError(f"--startup-s must be a finite number >= 0, got {s.startup_s:g}")
-    if s.max_gpu_budget == 0 or s.max_gpu_budget < -1:
-        raise InputError(f"--max-gpu-budget must be >= 1 or -1 (no budget), got {s.max_gpu_budget}")
-    for name in ("min_endpoint", "prefill_engine_num_gpu", "decode_engine_num_gpu"):
-        if getattr(s, name) < 1:
-            raise InputError(f"{flag(name)} must be >= 1, got {getattr(s, name)}")
-    if s.scale_down_patience < 0:
-        raise InputError(f"--scale-down-patience must be >= 0, got {s.scale_down_patience}")
-    if s.load_quantile is not None and not 0.0 < s.load_quantile < 1.0:
-        raise InputError(f"--load-quantile must be in (0, 1), got {s.load_quantile:g}")
-    if s.ttft_quantile is not None and not 0.0 <= s.ttft_quantile < 1.0:
-        raise InputError(
-            f"--ttft-quantile must be in [0, 1) (0: the mean), got {s.ttft_quantile:g}"
-        )
-    if not 0 <= s.metrics_port <= 65535:
-        raise InputError(f"--metrics-port must be in 0..65535 (0 disables), got {s.metrics_port}")
-    if s.max_ticks is not None and s.max_ticks < 1:
-        raise InputError(f"--max-ticks must be >= 1, got {s.max_ticks}")
-    if not s.predictor:
-        raise InputError("--predictor must not be empty")
+    from dynamo_plan.predict.registry import predictor_names
+
+    if s.predictor not in predictor_names():
+        known = ", ".join(predictor_names())
+        raise InputError(f"--predictor must be one of {known}, got {s.predictor!r}")
+
+
+def predictor_params(s: RunSettings) -> dict[str, Any] | None:
+    """The predictor's hyper-parameters from the settings: kalman's noises, minimum points and
+    log1p; prophet's window and ``interval_s`` (it models calendar seasonality); None for the
+    others (their own defaults)."""
+    if s.predictor == "kalman":
+        return {
+            "q_level": s.kalman_q_level,
+            "q_trend": s.kalman_q_trend,
+            "r": s.kalman_r,
+            "min_points": s.kalman_min_points,
+            "log1p": s.predictor_log1p,
+        }
+    if s.predictor == "prophet":
+        return {"window": s.prophet_window_size, "interval_s": s.interval}
+    return None
+
+
+#: Predictor → the settings that are its hyper-parameters.
+_PREDICTOR_SETTINGS = {
+    "kalman": (
+        "kalman_q_level",
+        "kalman_q_trend",
+        "kalman_r",
+        "kalman_min_points",
+        "predictor_log1p",
+    ),
+    "prophet": ("prophet_window_size",),
+}
+
+
+def predictor_notes(s: RunSettings, sources: Mapping[str, str]) -> list[str]:
+    """Predictor settings given with a value other than their default (a config written by
+    ``--print-config`` spells every setting out) that the chosen predictor does not use."""
+    used = _PREDICTOR_SETTINGS.get(s.predictor, ())
+    unused = [
+        SETTINGS[n].flag
+        for names in _PREDICTOR_SETTINGS.values()
+        for n in names
+        if n not in used
+        and sources.get(n, "default") != "default"
+        and getattr(s, n) != SETTINGS[n].default
+    ]
+    if not unused:
+        return []
+    return [f"{', '.join(unused)}: not used by the {s.predictor} predictor"]
+
+
+def sizing_knobs(s: RunSettings) -> dict[str, Any]:
+    """``prefill_queueing`` and ``ttft_quantile`` of the core's PlannerConfig for ``s.sizing``:
+    ``project`` (queueing-aware prefill at ``ttft_quantile``) or ``dynamo`` (Dynamo's
+    throughput-only formula on the mean TTFT, as ``plan decide --no-prefill-queueing
+    --ttft-quantile 0``)."""
+    if s.sizing == "dynamo":
+        return {"prefill_queueing": False, "ttft_quantile": None}
+    return {"prefill_queueing": True, "ttft_quantile": s.ttft_quantile or None}
 
 
 # --- the config file -----------------------------------------------------------------------------
 
 
 def run_config_schema() -> dict[str, Any]:
-    """The shipped ``planner-config.schema.json`` (JSON Schema 2020-12)."""
-    return shipped_schema("planner-config.schema.json")
+    """The config file's JSON Schema (2020-12), generated from the settings table (the shipped
+    ``schemas/planner-config.schema.json`` is the same, checked by a test)."""
+    return config_schema()
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(config_schema())
 
 
 def _message(error: ValidationError) -> tuple[str, str]:
@@ -257,18 +301,18 @@ def _message(error: ValidationError) -> tuple[str, str]:
 
 def _problems(data: dict[Any, Any]) -> list[tuple[str, str]]:
     """(key, message) for every problem of one mapping, unknown keys first."""
-    props = run_config_schema()["properties"]
     out: list[tuple[str, str]] = []
     for key, value in data.items():
         if not isinstance(key, str):
             out.append((str(key), f"keys must be strings, got {describe(key)}"))
-        elif key not in props:
-            hint = difflib.get_close_matches(key.replace("-", "_"), sorted(props), n=1, cutoff=0.6)
-            more = f"did you mean {hint[0]}?" if hint else f"known keys: {', '.join(sorted(props))}"
+        elif key not in SETTINGS:
+            known = sorted(SETTINGS)
+            hint = difflib.get_close_matches(key.replace("-", "_"), known, n=1, cutoff=0.6)
+            more = f"did you mean {hint[0]}?" if hint else f"known keys: {', '.join(known)}"
             out.append((key, f"unknown key ({more})"))
         elif isinstance(value, float) and not math.isfinite(value):
             out.append((key, f"expected a finite number, got {value}"))
-    for error in schema_validator("planner-config.schema.json").iter_errors(data):
+    for error in _validator().iter_errors(data):
         if error.validator == "additionalProperties":
             continue  # reported above, with a suggestion
         out.append(_message(error))
@@ -314,41 +358,9 @@ def load_run_config(path: Path) -> dict[str, Any]:
         raise InputError(
             error_summary(f"{path}:{line}: {where}{message}", len(located), "problem(s)")
         )
-    for key, value in doc.data.items():  # schema-valid, yet too large for a float setting
-        if _too_large_for_float(key, value):
-            raise InputError(
-                f"{path}:{line_of(doc.node, [key])}: {key}: expected a number <= "
-                f"{_FLOAT_MAX:.4g}, got an integer of {len(str(abs(value)))} digits"
-            )
-    return _coerce(doc.data, path.parent)
-
-
-_FLOAT_MAX = sys.float_info.max
-_FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(RunSettings)}
-
-
-def _too_large_for_float(key: str, value: Any) -> bool:
-    """An integer given for a float setting that ``float()`` cannot hold (OverflowError)."""
-    is_int = isinstance(value, int) and not isinstance(value, bool)
-    return is_int and abs(value) > _FLOAT_MAX and "float" in str(_FIELD_TYPES.get(key))
-
-
-def _coerce(data: dict[str, Any], base: Path) -> dict[str, Any]:
-    """Schema-valid values → RunSettings types: paths (relative to ``base``), whole floats given
-    for integer settings → int."""
     out: dict[str, Any] = {}
-    for key, value in data.items():
-        if key in PATH_FIELDS and isinstance(value, str):
-            p = Path(value).expanduser()
-            out[key] = p if p.is_absolute() else base / p
-        elif isinstance(value, float) and "int" in str(_FIELD_TYPES[key]) and value.is_integer():
-            out[key] = int(value)
-        elif (
-            isinstance(value, int)
-            and not isinstance(value, bool)
-            and "float" in str(_FIELD_TYPES[key])
-        ):
-            out[key] = float(value)
-        else:
-            out[key] = value
+    for key, value in doc.data.items():  # schema-valid: only the type may still need coercing
+        out[key] = SETTINGS[key].coerce(
+            value, f"{path}:{line_of(doc.node, [key])}: {key}", path.parent
+        )
     return out

@@ -21,11 +21,37 @@ Gauges (set at every tick; ``role`` is ``prefill`` or ``decode``):
 ``dynamo_planner_consecutive_unknown_ticks`` ticks in a row whose metrics were unknown
 ==========================================  =====================================================
 
-Counters: ``dynamo_planner_gpu_hours_total`` (GPUs serving × seconds since the previous tick /
-3600), ``dynamo_planner_decisions_total{reason}``, ``dynamo_planner_connector_errors_total``
+Counters: ``dynamo_planner_decisions_total{reason}``, ``dynamo_planner_connector_errors_total``
 (observe or apply failures), ``dynamo_planner_ticks_total``. Histogram:
 ``dynamo_planner_tick_duration_seconds`` (the whole tick, network waits included). Enum:
 ``dynamo_planner_decision_reason`` over the core's ``DecisionReason`` plus ``none`` (no tick yet).
+
+**Dynamo's names** (the contract: the ``dynamo_planner_*`` series that Dynamo 1.x's planner exports
+and its Grafana dashboard ``grafana-planner-dashboard-configmap.yaml`` reads), gauges in Dynamo's
+units:
+
+===================================================  ==============================================
+``dynamo_planner_num_{prefill,decode}_replicas``      replicas serving (as ``current_replicas``)
+``dynamo_planner_predicted_num_{prefill,decode}_replicas``  replicas asked for (``predicted_replicas``)
+``dynamo_planner_observed_ttft_ms``, ``…_itl_ms``     mean TTFT / ITL over the last interval (ms)
+``dynamo_planner_observed_requests_per_second``       requests/s over the last interval
+``dynamo_planner_observed_request_duration_seconds``  mean request duration (s)
+``dynamo_planner_observed_{input,output}_sequence_tokens``  mean ISL / OSL (tokens)
+``dynamo_planner_predicted_requests_per_second``      forecast requests/s of the next interval
+``dynamo_planner_predicted_{input,output}_sequence_tokens``  forecast ISL / OSL (tokens)
+``dynamo_planner_sla_target_ttft_ms``, ``…_itl_ms``   the SLA (ms), set once at start
+``dynamo_planner_gpu_hours``                          cumulative GPU hours since start (GPUs serving ×
+                                                      seconds since the previous tick / 3600)
+===================================================  ==============================================
+
+``dynamo_planner_gpu_hours`` is Dynamo's cumulative *gauge*; it replaces this project's former
+counter ``dynamo_planner_gpu_hours_total`` (a family cannot be both a gauge and a counter of the
+same name), with the same values.
+
+**Labels:** ``labels`` (e.g. ``namespace``: the Kubernetes namespace, which Dynamo's dashboard
+filters on, and ``dynamo_namespace``) are added to every sample at export. In a cluster a
+PodMonitor's own ``namespace`` target label takes precedence (the exported one becomes
+``exported_namespace``); both name the same namespace when the planner runs beside its DGD.
 
 **Unknown is NaN, never 0 nor stale:** a value the tick could not know (the metrics were
 unknown, an idle interval has no ISL/OSL/latency, no forecast while holding without data, no plan)
@@ -37,6 +63,7 @@ served until :meth:`PlannerMetrics.serve` is called.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from typing import get_args
 from wsgiref.simple_server import WSGIServer
 
@@ -48,12 +75,14 @@ from prometheus_client import (
     Histogram,
     start_http_server,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from dynamo_plan.core.planner import DecisionReason
 from dynamo_plan.errors import InputError
 from dynamo_plan.live.record import TickRecord
 
-__all__ = ["DECISION_STATES", "ROLES", "PlannerMetrics"]
+__all__ = ["DECISION_STATES", "DYNAMO_NAMES", "ROLES", "PlannerMetrics"]
 
 ROLES = ("prefill", "decode")
 #: States of the decision-reason Enum: ``none`` until the first tick, then the core's reasons.
@@ -64,17 +93,67 @@ TICK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
 NAN = math.nan
 
 
+#: Dynamo's planner metric names (the gauges its Grafana dashboard reads), without labels.
+DYNAMO_NAMES: tuple[str, ...] = (
+    "dynamo_planner_num_prefill_replicas",
+    "dynamo_planner_num_decode_replicas",
+    "dynamo_planner_predicted_num_prefill_replicas",
+    "dynamo_planner_predicted_num_decode_replicas",
+    "dynamo_planner_observed_ttft_ms",
+    "dynamo_planner_observed_itl_ms",
+    "dynamo_planner_observed_requests_per_second",
+    "dynamo_planner_observed_request_duration_seconds",
+    "dynamo_planner_observed_input_sequence_tokens",
+    "dynamo_planner_observed_output_sequence_tokens",
+    "dynamo_planner_predicted_requests_per_second",
+    "dynamo_planner_predicted_input_sequence_tokens",
+    "dynamo_planner_predicted_output_sequence_tokens",
+    "dynamo_planner_sla_target_ttft_ms",
+    "dynamo_planner_sla_target_itl_ms",
+    "dynamo_planner_gpu_hours",
+)
+
+
 def _value(v: float | None) -> float:
     """``v``, or NaN for unknown."""
     return NAN if v is None else float(v)
 
 
-class PlannerMetrics:
-    """The planner's metrics in ``registry`` (a new private one when ``None``)."""
+class _WithLabels(Collector):
+    """Every family of ``inner``, each sample with ``labels`` added (its own labels win)."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, inner: CollectorRegistry, labels: Mapping[str, str]) -> None:
+        self.inner = inner
+        self.labels = dict(labels)
+
+    def collect(self) -> Iterable[Metric]:
+        for family in self.inner.collect():
+            out = Metric(family.name, family.documentation, family.type, family.unit)
+            out.samples = [s._replace(labels={**self.labels, **s.labels}) for s in family.samples]
+            yield out
+
+
+class PlannerMetrics:
+    """The planner's metrics in ``registry`` (a new private one when ``None``).
+
+    ``labels``: constant labels added to every exported sample (see the module docstring);
+    ``sla_ms``: the SLA's (TTFT, ITL) in ms for ``dynamo_planner_sla_target_*`` (NaN when not
+    given)."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+        sla_ms: tuple[float, float] | None = None,
+    ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        r = self.registry
+        if labels:
+            r = CollectorRegistry()  # the metrics themselves; the served registry relabels them
+            self.registry.register(_WithLabels(r, labels))
+        else:
+            r = self.registry
+        self._gpu_hours = 0.0
 
         def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
             return Gauge(name, doc, labels, registry=r)
@@ -112,9 +191,31 @@ class PlannerMetrics:
         self.consecutive_unknown = gauge(
             "dynamo_planner_consecutive_unknown_ticks", "Ticks in a row with unknown metrics."
         )
-        self.gpu_hours = Counter(
-            "dynamo_planner_gpu_hours", "GPU hours of the replicas serving.", registry=r
-        )
+        self.dynamo = {
+            name: gauge(name, doc)
+            for name, doc in zip(
+                DYNAMO_NAMES,
+                (
+                    "Current number of prefill replicas.",
+                    "Current number of decode replicas.",
+                    "Decided number of prefill replicas.",
+                    "Decided number of decode replicas.",
+                    "Observed time to first token (ms).",
+                    "Observed inter-token latency (ms).",
+                    "Observed request rate (req/s).",
+                    "Observed average request duration (seconds).",
+                    "Observed average input sequence length (tokens).",
+                    "Observed average output sequence length (tokens).",
+                    "Predicted request rate for the next interval (req/s).",
+                    "Predicted input sequence length for the next interval (tokens).",
+                    "Predicted output sequence length for the next interval (tokens).",
+                    "Configured SLA target for time to first token (ms).",
+                    "Configured SLA target for inter-token latency (ms).",
+                    "Cumulative GPU hours consumed.",
+                ),
+                strict=True,
+            )
+        }
         self.decisions = Counter(
             "dynamo_planner_decisions", "Decisions by reason.", ("reason",), registry=r
         )
@@ -151,6 +252,11 @@ class PlannerMetrics:
             self.gpus,
         ):
             g.set(NAN)
+        for name, g in self.dynamo.items():
+            g.set(0.0 if name == "dynamo_planner_gpu_hours" else NAN)
+        if sla_ms is not None:
+            self.dynamo["dynamo_planner_sla_target_ttft_ms"].set(float(sla_ms[0]))
+            self.dynamo["dynamo_planner_sla_target_itl_ms"].set(float(sla_ms[1]))
         for reason in DECISION_STATES[1:]:
             self.decisions.labels(reason=reason)
 
@@ -189,7 +295,8 @@ class PlannerMetrics:
             self.predicted_replicas.labels(role=role).set(want)
             self.correction_factor.labels(role=role).set(cf)
         self.gpus.set(rec.gpus)
-        self.gpu_hours.inc(rec.gpu_hours)
+        self._gpu_hours += rec.gpu_hours
+        self._record_dynamo(rec)
         self.consecutive_unknown.set(rec.consecutive_unknown)
         self.decisions.labels(reason=d.reason).inc()
         self.decision_reason.state(d.reason)
@@ -199,6 +306,32 @@ class PlannerMetrics:
             self.connector_errors.inc()
         self.ticks.inc()
         self.tick_duration.observe(rec.tick_s)
+
+    def _record_dynamo(self, rec: TickRecord) -> None:
+        """Dynamo's gauges from one tick, in Dynamo's units (unknown → NaN)."""
+        obs = rec.observation
+        f = rec.forecast
+        d = rec.decision
+        values: dict[str, float] = {
+            "num_prefill_replicas": rec.current[0],
+            "num_decode_replicas": rec.current[1],
+            "predicted_num_prefill_replicas": d.prefill,
+            "predicted_num_decode_replicas": d.decode,
+            "observed_ttft_ms": _value(obs.ttft_ms),
+            "observed_itl_ms": _value(obs.itl_ms),
+            "observed_requests_per_second": _value(obs.requests) / rec.window.interval_s,
+            "observed_request_duration_seconds": _value(obs.request_duration_s),
+            "observed_input_sequence_tokens": _value(obs.isl),
+            "observed_output_sequence_tokens": _value(obs.osl),
+            "predicted_requests_per_second": (
+                NAN if f is None else float(f.requests[0]) / rec.window.interval_s
+            ),
+            "predicted_input_sequence_tokens": NAN if f is None else float(f.isl[0]),
+            "predicted_output_sequence_tokens": NAN if f is None else float(f.osl[0]),
+            "gpu_hours": self._gpu_hours,
+        }
+        for short, v in values.items():
+            self.dynamo[f"dynamo_planner_{short}"].set(float(v))
 
     def sample_names(self) -> set[str]:
         """Every sample name the registry exports (``_total``, ``_bucket``… included)."""

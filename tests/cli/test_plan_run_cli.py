@@ -115,18 +115,24 @@ def test_kubernetes_connector_run_against_the_api_standin(
     GPUs per engine; with Prometheus unreachable every tick holds and nothing is patched."""
     kubeconfig = standin.kubeconfig(tmp_path / "kubeconfig", namespace="team")
     kube = KubeClient(kubeconfig=kubeconfig)
-    body = yaml.safe_load((REPO_ROOT / "templates/mocker/disagg.yaml").read_text())
+    body = yaml.safe_load((REPO_ROOT / "templates/mocker/disagg-v1alpha1-0.6.yaml").read_text())
     body["metadata"]["name"] = "dgd1"
     services = body["spec"]["services"]
     services["MockerDecodeWorker"]["resources"] = {"limits": {"gpu": "2"}}
     services["MockerPrefillWorker"]["replicas"], services["MockerDecodeWorker"]["replicas"] = 2, 3
     kube.apply(DGD_KIND, "team", body, "dynamo-plan")
+
+    def service(name: str, n: int) -> dict[str, Any]:  # the fields the CRD's status requires
+        return {"componentKind": "Deployment", "componentName": f"dgd1-{name.lower()}",
+                "replicas": n, "updatedReplicas": n, "readyReplicas": n}  # fmt: skip
+
     status = {
         "status": {
+            "state": "successful",
             "services": {
-                "MockerPrefillWorker": {"readyReplicas": 2},
-                "MockerDecodeWorker": {"readyReplicas": 3},
-            }
+                "MockerPrefillWorker": service("MockerPrefillWorker", 2),
+                "MockerDecodeWorker": service("MockerDecodeWorker", 3),
+            },
         }
     }
     path = kube.path(DGD_KIND, "team", "dgd1") + "/status"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import socket
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from dynamo_plan.connectors.base import ServingReplicas
 from dynamo_plan.control import ForecastingPlanner
 from dynamo_plan.errors import InputError, StateStoreError
-from dynamo_plan.live.exporter import DECISION_STATES, PlannerMetrics
+from dynamo_plan.live.exporter import DECISION_STATES, DYNAMO_NAMES, PlannerMetrics
 from dynamo_plan.live.loop import PlannerLoop
 from tests.live.fakes import ManualClock, RecordingConnector, ScriptedSource, busy, idle, unknown
 from tests.servers import free_port
@@ -112,7 +113,8 @@ def test_unknown_idle_and_errors_over_ticks(
     assert value(s, "dynamo_planner_decisions_total", reason="hold_no_data") == 2
     total = sum(value(s, "dynamo_planner_decisions_total", reason=r) for r in DECISION_STATES[1:])
     assert total == 4
-    assert value(s, "dynamo_planner_gpu_hours_total") == loop.gpu_hours > 0
+    assert value(s, "dynamo_planner_gpu_hours") == pytest.approx(loop.gpu_hours)
+    assert loop.gpu_hours > 0
     assert value(s, "dynamo_planner_tick_duration_seconds_count") == 4
 
 
@@ -139,7 +141,7 @@ def test_serve_exposes_the_registry() -> None:
         server.shutdown()
         server.server_close()
     assert "dynamo_planner_ticks_total 0.0" in body
-    assert metrics.sample_names() >= {"dynamo_planner_gpu_hours_total", "dynamo_planner_gpus"}
+    assert metrics.sample_names() >= {"dynamo_planner_gpu_hours", "dynamo_planner_gpus"}
 
 
 def test_serve_on_a_taken_port_is_an_input_error() -> None:
@@ -149,3 +151,87 @@ def test_serve_on_a_taken_port_is_an_input_error() -> None:
         port = s.getsockname()[1]
         with pytest.raises(InputError, match=f"--metrics-port {port}: cannot listen"):
             PlannerMetrics().serve(port)
+
+
+def test_dynamo_names_and_units_after_a_busy_tick(
+    make_planner: Callable[..., ForecastingPlanner],
+) -> None:
+    interval = 60.0
+    w = busy(30.0, interval, isl=2000.0, osl=100.0)
+    w = type(w)("value", "ok", interval, w.requests, 2000.0, 100.0, 0.25, 0.015, 3.5)
+    conn = RecordingConnector(serving=ServingReplicas(2, 3))
+    metrics, loop, (rec,) = run_ticks(make_planner(interval), [w], conn)
+    s = scrape(metrics)
+    assert rec.forecast is not None
+    expected = {
+        "num_prefill_replicas": 2,
+        "num_decode_replicas": 3,
+        "predicted_num_prefill_replicas": rec.decision.prefill,
+        "predicted_num_decode_replicas": rec.decision.decode,
+        "observed_ttft_ms": 250.0,
+        "observed_itl_ms": 15.0,
+        "observed_requests_per_second": 30.0,
+        "observed_request_duration_seconds": 3.5,
+        "observed_input_sequence_tokens": 2000.0,
+        "observed_output_sequence_tokens": 100.0,
+        "predicted_requests_per_second": rec.forecast.requests[0] / interval,
+        "predicted_input_sequence_tokens": rec.forecast.isl[0],
+        "predicted_output_sequence_tokens": rec.forecast.osl[0],
+        "gpu_hours": loop.gpu_hours,
+    }
+    for short, want in expected.items():
+        assert value(s, f"dynamo_planner_{short}") == pytest.approx(want), short
+    # no SLA given: unknown, not 0
+    assert math.isnan(value(s, "dynamo_planner_sla_target_ttft_ms"))
+
+
+def test_dynamo_names_are_exported_and_fresh_ones_are_nan() -> None:
+    s = scrape(PlannerMetrics(sla_ms=(400.0, 25.0)))
+    assert {name for name, _ in s} >= set(DYNAMO_NAMES)
+    assert value(s, "dynamo_planner_sla_target_ttft_ms") == 400.0
+    assert value(s, "dynamo_planner_sla_target_itl_ms") == 25.0
+    assert value(s, "dynamo_planner_gpu_hours") == 0.0
+    assert math.isnan(value(s, "dynamo_planner_num_prefill_replicas"))
+
+
+def test_labels_are_added_to_every_sample(make_planner: Callable[..., ForecastingPlanner]) -> None:
+    labels = {"namespace": "team-a", "dynamo_namespace": "team-a-llm"}
+    metrics = PlannerMetrics(labels=labels)
+    clock = ManualClock()
+    planner = make_planner(60.0)
+    source = ScriptedSource([busy(20.0, 60.0)], on_window=lambda k: None)
+    loop = PlannerLoop(planner, source, RecordingConnector(), 60.0, metrics, clock=clock,
+                       log=lambda e: None)  # fmt: skip
+    loop.tick()
+    text = generate_latest(metrics.registry).decode()
+    families = list(text_string_to_metric_families(text))
+    assert {f.name for f in families} >= {"dynamo_planner_num_prefill_replicas",
+                                          "dynamo_planner_ticks", "dynamo_planner_decisions"}  # fmt: skip
+    for family in families:
+        for sample in family.samples:
+            assert sample.labels.items() >= labels.items(), sample
+    s = scrape(metrics)
+    assert value(s, "dynamo_planner_ticks_total", **labels) == 1
+    assert value(s, "dynamo_planner_predicted_replicas", role="decode", **labels) >= 1
+    assert metrics.sample_names() >= set(DYNAMO_NAMES) | {"dynamo_planner_ticks_total"}
+
+
+def test_metric_labels_from_the_settings(tmp_path: Path) -> None:
+    from dynamo_plan.live.config import RunSettings
+    from dynamo_plan.live.service import metric_labels
+
+    none = tmp_path / "absent"
+    s = RunSettings(namespace="llm")
+    assert metric_labels(s, {}, none) == {"namespace": "llm", "dynamo_namespace": "llm"}
+    assert metric_labels(s, {"POD_NAMESPACE": "team-a"}, none)["namespace"] == "team-a"
+    sa = tmp_path / "namespace"
+    sa.write_text("team-b\n")
+    assert metric_labels(s, {}, sa)["namespace"] == "team-b"  # in a pod
+    k8s = RunSettings(namespace="team-a-llm", kube_namespace="team-a")
+    assert metric_labels(k8s, {"POD_NAMESPACE": "x"}, sa) == {
+        "namespace": "team-a", "dynamo_namespace": "team-a-llm",
+    }  # fmt: skip
+    assert metric_labels(RunSettings(), {}, none) == {
+        "namespace": "default",
+        "dynamo_namespace": "",
+    }

@@ -42,7 +42,7 @@ from dynamo_plan.errors import InputError
 from dynamo_plan.sim.config import SimConfig
 from dynamo_plan.sim.latency import DecodeLatency, PrefillLatency
 
-__all__ = ["EngineState", "MockCluster", "MockRequest", "PoolCounts"]
+__all__ = ["EngineState", "MockCluster", "MockRequest", "PoolCounts", "WorkerLoad"]
 
 EngineState = Literal["starting", "serving", "draining", "gone"]
 
@@ -124,6 +124,8 @@ class _Engine:
 class _PrefillEngine(_Engine):
     busy_tokens: int = 0
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    last_ttft_s: float | None = None
+    last_isl: int | None = None
 
 
 @dataclass(eq=False)
@@ -132,6 +134,7 @@ class _DecodeEngine(_Engine):
     joining: list[MockRequest] = field(default_factory=list)
     reserved: float = 0.0
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    last_itl_s: float | None = None
 
     @property
     def batch(self) -> int:
@@ -146,6 +149,28 @@ class _DecodeEngine(_Engine):
             return
         self.reserved -= r.kv_tokens
         r._engine = None
+
+
+@dataclass(frozen=True)
+class WorkerLoad:
+    """One serving or draining engine as a router sees it (what Dynamo's frontend exports per
+    worker). ``role``: ``prefill`` or ``decode``; ``worker_id``: the engine's number.
+
+    * ``active_prefill_tokens`` (prefill) — prompt tokens of its batch in progress plus an even
+      share of the pool's queue (the queue is shared; a router would have split it);
+    * ``active_kv_tokens`` (decode) — KV tokens reserved by its requests (``isl + osl`` each);
+    * ``last_ttft_s`` / ``last_isl`` (prefill) — TTFT (loop s, arrival to first token) and
+      prompt tokens of the last request it prefilled; ``last_itl_s`` (decode) — the mean gap of
+      the last request it finished (osl > 1). ``None`` until there is one.
+    """
+
+    role: Literal["prefill", "decode"]
+    worker_id: int
+    active_prefill_tokens: int = 0
+    active_kv_tokens: float = 0.0
+    last_ttft_s: float | None = None
+    last_isl: int | None = None
+    last_itl_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -287,6 +312,29 @@ class MockCluster:
         """(requests, reserved KV tokens) of each live decode engine."""
         return [(e.batch, e.reserved) for e in self._decode]
 
+    def workers(self) -> list[WorkerLoad]:
+        """Every serving or draining engine's load (:class:`WorkerLoad`), prefill first."""
+        live = ("serving", "draining")
+        prefill = [e for e in self._prefill if e.state in live]
+        serving = sum(1 for e in prefill if e.state == "serving")
+        share = sum(r.isl for r in self._pq) / serving if serving else 0.0
+        out = [
+            WorkerLoad(
+                "prefill",
+                e.index,
+                active_prefill_tokens=round(e.busy_tokens + (share if e.state == "serving" else 0)),
+                last_ttft_s=e.last_ttft_s,
+                last_isl=e.last_isl,
+            )
+            for e in prefill
+        ]
+        out += [
+            WorkerLoad("decode", e.index, active_kv_tokens=e.reserved, last_itl_s=e.last_itl_s)
+            for e in self._decode
+            if e.state in live
+        ]
+        return out
+
     def serving(self) -> tuple[int, int]:
         """Serving (not starting, not draining) (prefill, decode) engines."""
         p, d = self.counts()
@@ -343,6 +391,8 @@ class MockCluster:
                 if r.cancelled:
                     continue
                 r._emit(now)
+                e.last_ttft_s = now - r.arrival
+                e.last_isl = r.isl
                 if r.finished is not None:
                     self._finish(r)
                 else:
@@ -409,6 +459,8 @@ class MockCluster:
                     continue  # cancelled during the step (remove() cleared r._engine)
                 r._emit(t)
                 if r.finished is not None:
+                    if r.first_token is not None and r.osl > 1:
+                        e.last_itl_s = (t - r.first_token) / (r.osl - 1)
                     e.remove(r)
                     self._finish(r)
             self._admit()

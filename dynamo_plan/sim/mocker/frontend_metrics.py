@@ -9,6 +9,10 @@ When each series is observed:
 
 * ``time_to_first_token_seconds`` and ``input_sequence_tokens`` — at the request's first token
   (as Dynamo does);
+* ``requests_started_total`` (by endpoint and request type) — when the request is accepted (what
+  Dynamo 1.x's planner reads as the offered load, falling back to ``requests_total`` with a
+  warning when it is missing); ``queued_requests`` counts the accepted ones without a first
+  token yet;
 * ``output_sequence_tokens``, ``request_duration_seconds``, ``inter_token_latency_seconds`` and
   ``requests_total{status="success"}`` — when the request finishes; a request whose client went
   away counts once in ``requests_total{status="error"}`` and in nothing else finished.
@@ -23,6 +27,14 @@ Every series exists at 0 from the start (endpoint ``chat_completions`` / ``compl
 reads as 0 requests, not as missing metrics. Also: ``dynamo_frontend_inflight_requests`` (gauge) and ``dynamo_mocker_workers{role}`` (serving
 engines per role, read from the cluster at scrape time).
 
+Per worker, as Dynamo's KV router exports them for the 1.x load-based planner (labels
+``worker_id``, ``dp_rank`` = ``0``, ``worker_type`` = ``prefill``/``decode``; read from the
+cluster at scrape time, :meth:`MockCluster.workers`): ``dynamo_frontend_worker_active_prefill_tokens``,
+``dynamo_frontend_worker_active_decode_blocks`` (reserved KV tokens / block size, rounded up), and
+once known ``dynamo_frontend_worker_last_time_to_first_token_seconds``,
+``dynamo_frontend_worker_last_input_sequence_tokens`` (prefill workers) and
+``dynamo_frontend_worker_last_inter_token_latency_seconds`` (decode workers).
+
 KV capacity, as a Dynamo frontend reports its model's runtime config (gauges, names as in
 Dynamo's ``prometheus_names.rs``): ``dynamo_frontend_model_kv_cache_block_size`` (tokens per KV
 block, :data:`KV_BLOCK_SIZE` = 16 unless given) and ``dynamo_frontend_model_total_kv_blocks``
@@ -33,10 +45,15 @@ to whole blocks). :attr:`FrontendMetrics.kv_tokens` is their product, what a cli
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from dynamo_plan.sim.mocker.cluster import WorkerLoad
 
 __all__ = ["CONTENT_TYPE", "KV_BLOCK_SIZE", "FrontendMetrics"]
 
@@ -44,6 +61,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 KV_BLOCK_SIZE = 16  # tokens per KV block (vLLM's default)
 
 _LABELS = ("model", "dynamo_namespace")
+_WORKER_LABELS = ("worker_id", "dp_rank", "worker_type")
 _LATENCY_BUCKETS = (
     0.001, 0.002, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3,
     0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0,
@@ -116,9 +134,21 @@ class FrontendMetrics:
             (*_LABELS, "endpoint", "request_type", "status"),
             registry=r,
         )
+        self.started = Counter(
+            "dynamo_frontend_requests_started",
+            "Requests accepted, by endpoint and request type.",
+            (*_LABELS, "endpoint", "request_type"),
+            registry=r,
+        )
         self.inflight = Gauge(
             "dynamo_frontend_inflight_requests",
             "Requests being served.",
+            _LABELS,
+            registry=r,
+        )
+        self.queued = Gauge(
+            "dynamo_frontend_queued_requests",
+            "Requests accepted that have no first token yet.",
             _LABELS,
             registry=r,
         )
@@ -144,10 +174,12 @@ class FrontendMetrics:
         # every series exists from the start (at 0): a planner tells a known idle window (the
         # counter exists and did not grow) from missing metrics
         self.inflight.labels(**self._labels).set(0)
+        self.queued.labels(**self._labels).set(0)
         for h in (self.ttft, self.itl, self.isl, self.osl, self.duration):
             h.labels(**self._labels)
         for endpoint in ("chat_completions", "completions"):
             for stream in (False, True):
+                self._started(endpoint, stream)
                 for status in ("success", "error"):
                     self._child(endpoint, stream, status)
 
@@ -161,11 +193,19 @@ class FrontendMetrics:
         self.workers.labels(**self._labels, role="prefill").set_function(lambda: serving()[0])
         self.workers.labels(**self._labels, role="decode").set_function(lambda: serving()[1])
 
-    def request_started(self) -> None:
+    def bind_worker_loads(self, workers: Callable[[], list[WorkerLoad]]) -> None:
+        """Export the per-worker gauges (module docstring) from ``workers()`` at scrape."""
+        self.registry.register(_WorkerGauges(workers, self.kv_block_size, self.speedup))
+
+    def request_started(self, *, endpoint: str = "chat_completions", stream: bool = False) -> None:
+        """A request accepted (parsed and handed to the cluster)."""
+        self._started(endpoint, stream).inc()
         self.inflight.labels(**self._labels).inc()
+        self.queued.labels(**self._labels).inc()
 
     def first_token(self, isl: int, ttft_wall_s: float) -> None:
         """The first token of a request with ``isl`` prompt tokens, ``ttft_wall_s`` after arrival."""
+        self.queued.labels(**self._labels).dec()
         self.ttft.labels(**self._labels).observe(ttft_wall_s * self.speedup)
         self.isl.labels(**self._labels).observe(isl)
 
@@ -186,10 +226,18 @@ class FrontendMetrics:
             self.itl.labels(**self._labels).observe(itl_wall_s * self.speedup)
         self._count(endpoint, stream, "success")
 
-    def request_failed(self, *, endpoint: str, stream: bool) -> None:
-        """A started request that did not finish (client disconnected)."""
+    def request_failed(self, *, endpoint: str, stream: bool, queued: bool = False) -> None:
+        """A started request that did not finish (client disconnected); ``queued``: it had no
+        first token yet."""
         self.inflight.labels(**self._labels).dec()
+        if queued:
+            self.queued.labels(**self._labels).dec()
         self._count(endpoint, stream, "error")
+
+    def _started(self, endpoint: str, stream: bool) -> Counter:
+        return self.started.labels(
+            **self._labels, endpoint=endpoint, request_type="stream" if stream else "unary"
+        )
 
     def _child(self, endpoint: str, stream: bool, status: str) -> Counter:
         return self.requests.labels(
@@ -205,3 +253,41 @@ class FrontendMetrics:
     def render(self) -> bytes:
         """The exposition text of every series."""
         return generate_latest(self.registry)
+
+
+class _WorkerGauges(Collector):
+    """Dynamo's per-worker gauges, read from the cluster at each scrape (model seconds)."""
+
+    def __init__(
+        self, workers: Callable[[], list[WorkerLoad]], block_size: int, speedup: float
+    ) -> None:
+        self.workers = workers
+        self.block_size = block_size
+        self.speedup = speedup
+
+    def collect(self) -> Iterable[Metric]:
+        def family(name: str, doc: str) -> GaugeMetricFamily:
+            return GaugeMetricFamily(f"dynamo_frontend_worker_{name}", doc, labels=_WORKER_LABELS)
+
+        prefill = family("active_prefill_tokens", "Active prefill tokens per worker.")
+        blocks = family("active_decode_blocks", "Active KV cache decode blocks per worker.")
+        ttft = family(
+            "last_time_to_first_token_seconds", "Last observed time to first token per worker."
+        )
+        isl = family(
+            "last_input_sequence_tokens", "Input tokens of the request of the last TTFT per worker."
+        )
+        itl = family(
+            "last_inter_token_latency_seconds", "Last observed inter-token latency per worker."
+        )
+        for w in self.workers():
+            labels = [str(w.worker_id), "0", w.role]
+            prefill.add_metric(labels, w.active_prefill_tokens)
+            blocks.add_metric(labels, math.ceil(w.active_kv_tokens / self.block_size))
+            if w.last_ttft_s is not None:
+                ttft.add_metric(labels, w.last_ttft_s * self.speedup)
+            if w.last_isl is not None:
+                isl.add_metric(labels, w.last_isl)
+            if w.last_itl_s is not None:
+                itl.add_metric(labels, w.last_itl_s * self.speedup)
+        return [prefill, blocks, ttft, isl, itl]

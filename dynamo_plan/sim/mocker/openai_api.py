@@ -6,8 +6,12 @@ Token counts (there is no tokenizer):
   otherwise the whitespace-separated words of the prompt (``/v1/completions``: ``prompt``, a
   string, a list of strings, or a list of token ids = its length; chat: the text of every
   message's ``content``), at least 1;
-* output tokens — ``max_tokens`` (or ``max_completion_tokens``), default 16; the mocker always
-  makes exactly that many (as with ``ignore_eos``), each the word ``"tok "``.
+* output tokens — ``max_tokens`` (or ``max_completion_tokens``); without either, the request's
+  own length is ``default_osl`` (the server's ``--default-osl``: the profile's OSL, else
+  :data:`DEFAULT_OSL`), as a model that stops at its end-of-sequence rather than at a cap. The
+  mocker always makes exactly that many (as with ``ignore_eos``), each the word ``"tok "``.
+* choices — ``n`` (1 … :data:`MAX_CHOICES`, default 1) choices of that many tokens each; usage
+  counts ``n × osl`` completion tokens (as OpenAI's API does).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
-    "DEFAULT_MAX_TOKENS",
+    "DEFAULT_OSL",
+    "MAX_CHOICES",
     "ApiError",
     "Completion",
     "Endpoint",
@@ -30,7 +35,11 @@ __all__ = [
 ]
 
 Endpoint = Literal["chat", "completion"]
-DEFAULT_MAX_TOKENS = 16
+#: Output tokens of a request without ``max_tokens`` when the profile records no OSL (the
+#: default ``--osl`` of ``plan run``).
+DEFAULT_OSL = 150
+#: Largest ``n`` accepted (OpenAI's limit).
+MAX_CHOICES = 128
 TOKEN_TEXT = "tok "
 
 
@@ -64,6 +73,7 @@ class Completion:
     include_usage: bool
     id: str
     created: int
+    n: int = 1
 
 
 def _int_field(body: dict[str, Any], key: str, minimum: int) -> int | None:
@@ -95,8 +105,11 @@ def _words(text: Any, param: str) -> int:
     raise ApiError(400, f"'{param}' must be a string or a list, got {type(text).__name__}", param)
 
 
-def parse_request(body: Any, endpoint: Endpoint, served_model: str) -> Completion:
-    """Validate a request body; :class:`ApiError` (400, or 404 for another model) otherwise."""
+def parse_request(
+    body: Any, endpoint: Endpoint, served_model: str, default_osl: int = DEFAULT_OSL
+) -> Completion:
+    """Validate a request body; :class:`ApiError` (400, or 404 for another model) otherwise.
+    ``default_osl``: the output tokens of a request without ``max_tokens``."""
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
     model = body.get("model")
@@ -132,6 +145,9 @@ def parse_request(body: Any, endpoint: Endpoint, served_model: str) -> Completio
     osl = _int_field(body, "max_tokens", 1)
     if osl is None:
         osl = _int_field(body, "max_completion_tokens", 1)
+    n = _int_field(body, "n", 1)
+    if n is not None and n > MAX_CHOICES:
+        raise ApiError(400, f"'n' must be at most {MAX_CHOICES}, got {n}", "n")
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise ApiError(400, f"'stream' must be a boolean, got {stream!r}", "stream")
@@ -147,11 +163,12 @@ def parse_request(body: Any, endpoint: Endpoint, served_model: str) -> Completio
         endpoint=endpoint,
         model=model,
         isl=isl,
-        osl=osl if osl is not None else DEFAULT_MAX_TOKENS,
+        osl=osl if osl is not None else default_osl,
         stream=stream,
         include_usage=include_usage,
         id=f"{prefix}-{uuid.uuid4().hex}",
         created=int(time.time()),
+        n=1 if n is None else n,
     )
 
 
@@ -159,17 +176,20 @@ def _usage(c: Completion, made: int) -> dict[str, int]:
     return {"prompt_tokens": c.isl, "completion_tokens": made, "total_tokens": c.isl + made}
 
 
-def stream_chunk(c: Completion, index: int) -> dict[str, Any]:
-    """The SSE chunk carrying token ``index`` (0-based); the last one has finish_reason length."""
+def stream_chunk(c: Completion, index: int, choice_index: int = 0) -> dict[str, Any]:
+    """The SSE chunk carrying token ``index`` (0-based) of choice ``choice_index``; a choice's
+    last token has finish_reason length."""
     finish = "length" if index == c.osl - 1 else None
     if c.endpoint == "chat":
         delta: dict[str, Any] = {"content": TOKEN_TEXT}
         if index == 0:
             delta = {"role": "assistant", "content": TOKEN_TEXT}
-        choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
+        choice: dict[str, Any] = {"index": choice_index, "delta": delta, "finish_reason": finish}
         obj = "chat.completion.chunk"
     else:
-        choice = {"index": 0, "text": TOKEN_TEXT, "logprobs": None, "finish_reason": finish}
+        choice = {
+            "index": choice_index, "text": TOKEN_TEXT, "logprobs": None, "finish_reason": finish,
+        }  # fmt: skip
         obj = "text_completion"
     return {"id": c.id, "object": obj, "created": c.created, "model": c.model, "choices": [choice]}
 
@@ -183,28 +203,28 @@ def usage_chunk(c: Completion) -> dict[str, Any]:
         "created": c.created,
         "model": c.model,
         "choices": [],
-        "usage": _usage(c, c.osl),
+        "usage": _usage(c, c.n * c.osl),
     }
 
 
 def final_body(c: Completion) -> dict[str, Any]:
-    """The non-streaming response."""
+    """The non-streaming response: ``n`` choices of ``osl`` tokens."""
     text = TOKEN_TEXT * c.osl
-    if c.endpoint == "chat":
-        choice: dict[str, Any] = {
-            "index": 0,
-            "message": {"role": "assistant", "content": text},
-            "finish_reason": "length",
-        }
-        obj = "chat.completion"
-    else:
-        choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": "length"}
-        obj = "text_completion"
+    choices: list[dict[str, Any]] = []
+    for i in range(c.n):
+        if c.endpoint == "chat":
+            choices.append({
+                "index": i,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "length",
+            })  # fmt: skip
+        else:
+            choices.append({"index": i, "text": text, "logprobs": None, "finish_reason": "length"})
     return {
         "id": c.id,
-        "object": obj,
+        "object": "chat.completion" if c.endpoint == "chat" else "text_completion",
         "created": c.created,
         "model": c.model,
-        "choices": [choice],
-        "usage": _usage(c, c.osl),
+        "choices": choices,
+        "usage": _usage(c, c.n * c.osl),
     }

@@ -10,6 +10,13 @@ or a write fails) has its request cancelled in the cluster, which frees its KV a
 
 TTFT is measured from the request's arrival at the handler to the loop time at which the cluster
 made its first token; ITL as ``(last token - first token) / (osl - 1)``.
+
+A request with ``n`` > 1 choices is ``n`` sequences in the cluster, each with the whole prompt
+and ``osl`` tokens (no prefix sharing: as ``n`` requests of the same prompt); the stream carries
+each choice's tokens as they are made (``index`` = the choice). Its metrics count one request:
+TTFT = the first token of any choice, OSL = ``n × osl`` tokens, ITL = the choices' mean gap,
+duration = until the last choice's last token. A request without ``max_tokens`` makes
+``default_osl`` tokens per choice (``mocker serve --default-osl``).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -24,10 +32,11 @@ from aiohttp import web
 from dynamo_plan.adapters.virtual_state import StateStore
 from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.sim.config import SimConfig
-from dynamo_plan.sim.mocker.cluster import MockCluster
+from dynamo_plan.sim.mocker.cluster import MockCluster, MockRequest
 from dynamo_plan.sim.mocker.follow import StoreFollower
 from dynamo_plan.sim.mocker.frontend_metrics import CONTENT_TYPE, FrontendMetrics
 from dynamo_plan.sim.mocker.openai_api import (
+    DEFAULT_OSL,
     ApiError,
     Completion,
     Endpoint,
@@ -53,7 +62,8 @@ class MockerServer:
     """An OpenAI-compatible mock frontend and its cluster; :meth:`start` opens the socket.
 
     ``store``: follow a virtual connector's state (:class:`StoreFollower`, polled every
-    ``poll_s`` s) instead of keeping ``prefill`` / ``decode`` fixed.
+    ``poll_s`` s) instead of keeping ``prefill`` / ``decode`` fixed. ``default_osl``: output
+    tokens of a request without ``max_tokens``.
     """
 
     def __init__(
@@ -68,11 +78,16 @@ class MockerServer:
         speedup: float = 1.0,
         store: StateStore | None = None,
         poll_s: float = 0.2,
+        default_osl: int = DEFAULT_OSL,
     ) -> None:
+        if default_osl < 1:
+            raise ValueError(f"default_osl must be >= 1, got {default_osl}")
         self.model = model
+        self.default_osl = default_osl
         self.cluster = MockCluster(profile, config, prefill, decode, speedup)
         self.metrics = FrontendMetrics(model, namespace, speedup, profile.max_kv_tokens)
         self.metrics.bind_workers(self.cluster.serving)
+        self.metrics.bind_worker_loads(self.cluster.workers)
         self.follower = StoreFollower(store, self.cluster, poll_s) if store is not None else None
         self._runner: web.AppRunner | None = None
         self._follow_task: asyncio.Task[None] | None = None
@@ -146,17 +161,18 @@ class MockerServer:
                 body = await request.json()
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 raise ApiError(400, f"the request body is not valid JSON: {e}") from e
-            c = parse_request(body, endpoint, self.model)
+            c = parse_request(body, endpoint, self.model, self.default_osl)
         except ApiError as e:
             return _json(error_body(e), e.status)
         arrival = asyncio.get_running_loop().time()
-        r = self.cluster.submit(c.isl, c.osl)
-        self.metrics.request_started()
-        first: float | None = None
-        last = arrival
-        made = 0
-        resp: web.StreamResponse | None = None
+        rs = [self.cluster.submit(c.isl, c.osl) for _ in range(c.n)]
         label = _ENDPOINT_LABEL[endpoint]
+        self.metrics.request_started(endpoint=label, stream=c.stream)
+        first: float | None = None
+        firsts: list[float | None] = [None] * c.n
+        lasts = [arrival] * c.n
+        made = [0] * c.n
+        resp: web.StreamResponse | None = None
         try:
             if c.stream:
                 resp = web.StreamResponse(
@@ -164,29 +180,37 @@ class MockerServer:
                 )
                 await resp.prepare(request)
             chunks = _ChunkCache(c)
-            async for times in r.token_batches():
+            async for i, times in _merged(rs):
                 if first is None:
                     first = times[0]
                     self.metrics.first_token(c.isl, first - arrival)
+                if firsts[i] is None:
+                    firsts[i] = times[0]
                 if resp is not None:
-                    await resp.write(b"".join(chunks.get(made + i) for i in range(len(times))))
-                made += len(times)
-                last = times[-1]
+                    await resp.write(
+                        b"".join(chunks.get(made[i] + k, i) for k in range(len(times)))
+                    )
+                made[i] += len(times)
+                lasts[i] = times[-1]
         except BaseException:  # client gone: cancelled handler or a failed write
-            r.cancel()
-            self.metrics.request_failed(endpoint=label, stream=c.stream)
+            for r in rs:
+                r.cancel()
+            self.metrics.request_failed(endpoint=label, stream=c.stream, queued=first is None)
             raise
-        if made < c.osl or first is None:  # the cluster shut down under the request
-            self.metrics.request_failed(endpoint=label, stream=c.stream)
+        if min(made) < c.osl or first is None:  # the cluster shut down under the request
+            for r in rs:
+                r.cancel()
+            self.metrics.request_failed(endpoint=label, stream=c.stream, queued=first is None)
             if resp is None:
                 return _json(error_body(ApiError(503, "the mocker is shutting down")), 503)
             return resp
+        gaps = [lasts[i] - f for i, f in enumerate(firsts) if f is not None]
         self.metrics.request_finished(
             endpoint=label,
             stream=c.stream,
-            osl=c.osl,
-            duration_wall_s=last - arrival,
-            itl_wall_s=(last - first) / (c.osl - 1) if c.osl > 1 else None,
+            osl=c.n * c.osl,
+            duration_wall_s=max(lasts) - arrival,
+            itl_wall_s=sum(gaps) / len(gaps) / (c.osl - 1) if c.osl > 1 and gaps else None,
         )
         if resp is None:
             return _json(final_body(c))
@@ -201,18 +225,49 @@ class MockerServer:
         return resp
 
 
+async def _merged(rs: list[MockRequest]) -> AsyncIterator[tuple[int, list[float]]]:
+    """``(choice, token times)`` batches of every request in ``rs`` as they are made (one
+    request: its own batches, no extra hop)."""
+    if len(rs) == 1:
+        async for times in rs[0].token_batches():
+            yield 0, times
+        return
+    q: asyncio.Queue[tuple[int, list[float] | None]] = asyncio.Queue()
+
+    async def pump(i: int, r: MockRequest) -> None:
+        try:
+            async for times in r.token_batches():
+                q.put_nowait((i, times))
+        finally:
+            q.put_nowait((i, None))
+
+    tasks = [asyncio.ensure_future(pump(i, r)) for i, r in enumerate(rs)]
+    try:
+        open_ = len(rs)
+        while open_:
+            i, got = await q.get()
+            if got is None:
+                open_ -= 1
+            else:
+                yield i, got
+    finally:
+        for t in tasks:
+            t.cancel()
+
+
 class _ChunkCache:
-    """The SSE bytes of each token of one request: the first, the middle and the last differ."""
+    """The SSE bytes of each token of one request: per choice, the first, the middle and the
+    last differ."""
 
     def __init__(self, c: Completion) -> None:
         self.c = c
-        self.cache: dict[int, bytes] = {}
+        self.cache: dict[tuple[int, int], bytes] = {}
 
-    def get(self, index: int) -> bytes:
-        key = 0 if index == 0 else (2 if index == self.c.osl - 1 else 1)
+    def get(self, index: int, choice: int = 0) -> bytes:
+        key = (choice, 0 if index == 0 else (2 if index == self.c.osl - 1 else 1))
         b = self.cache.get(key)
         if b is None:
-            b = self.cache[key] = _sse(stream_chunk(self.c, index))
+            b = self.cache[key] = _sse(stream_chunk(self.c, index, choice))
         return b
 
 
