@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -100,10 +101,35 @@ def estimate(
         ),
     ] = 0.9,
     estimator: EstimatorOption = EstimatorChoice.roofline,
+    backend_version: Annotated[
+        str | None,
+        typer.Option(
+            "--backend-version",
+            metavar="VERSION",
+            help="AI Configurator database version (default: its current one).",
+        ),
+    ] = None,
+    calibrate: Annotated[
+        Path | None,
+        typer.Option(
+            "--calibrate",
+            metavar="DIR",
+            help="Fit the roofline's constants to the measured profile in DIR (Dynamo's "
+            "layout) first, then estimate with them.",
+        ),
+    ] = None,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare",
+            help="Both estimators side by side (roofline, calibrated with --calibrate, and "
+            "aiconfigurator) with their ratio.",
+        ),
+    ] = False,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Estimate TTFT (prefill) or ITL (decode step) and tokens/s/GPU, one row per point and TP."""
-    from dynamo_plan.estimator import load_gpu, load_model, make_estimator
+    from dynamo_plan.estimator import Dtype, load_gpu, load_model, select_estimator
     from dynamo_plan.estimator.arch import MAX_GPUS_PER_NODE
 
     if isl is not None and (batch is not None or context is not None):
@@ -132,17 +158,33 @@ def estimate(
     batches = parse_int_list("--batch", batch)
     contexts = parse_int_list("--context", context)
 
+    if calibrate is not None and estimator is EstimatorChoice.aiconfigurator and not compare:
+        raise UsageError(
+            "--calibrate fits the roofline's constants; it cannot be combined with "
+            "--estimator aiconfigurator (use --estimator roofline or auto, or --compare)"
+        )
     arch = load_model(model, model_config)
     gpu = load_gpu(system, gpu_spec)
-    est = make_estimator(
-        estimator.value,
-        arch,
-        gpu,
-        backend=backend.value,
-        dtype=dtype.value,
-        kv_dtype=kv_dtype.value if kv_dtype else None,
-        mem_util=mem_util,
-    )
+    kv: Dtype | None = kv_dtype.value if kv_dtype else None  # type: ignore[assignment]
+    fit = None
+    if calibrate is not None:
+        from dynamo_plan.profiler.offline import load_calibration
+
+        fit = load_calibration(calibrate, arch, gpu, backend.value, dtype.value, kv)
+        _report_fit(fit)
+    common: dict[str, Any] = {
+        "backend": backend.value, "dtype": dtype.value, "kv_dtype": kv, "mem_util": mem_util,
+        "backend_version": backend_version,
+    }  # fmt: skip
+    if compare:
+        first = select_estimator("roofline", arch, gpu, calibration=fit, **common)
+        second = select_estimator("aiconfigurator", arch, gpu, **common)
+    else:
+        first = select_estimator(estimator.value, arch, gpu, calibration=fit, **common)
+        second = None
+    est = first.estimator
+    if estimator is EstimatorChoice.auto and not compare:
+        warn(f"estimator: {est.name} ({first.reason})")
     fitting = [t for t in tps if est.fits(t)]
     for t in tps:
         if t not in fitting:
@@ -154,14 +196,10 @@ def estimate(
             f"{arch.name} does not fit on {gpu.name} at any of tp={tp} ({dtype.value}, mem_util {mem_util})"
         )
 
-    rows: list[dict[str, Any]] = []
+    points: list[dict[str, Any]] = []
     for t in fitting:
         if isls:
-            for n in isls:
-                p = est.prefill(t, n)
-                rows.append(
-                    {"phase": "prefill", "tp": t, "isl": n, **_point(p.latency_ms, p.thpt_per_gpu)}
-                )
+            points += [{"phase": "prefill", "tp": t, "isl": n} for n in isls]
             continue
         cap = est.max_kv_tokens(t)
         for ctx in contexts:
@@ -170,34 +208,56 @@ def estimate(
                     warn(
                         f"tp={t}: batch {b} × context {ctx} = {b * ctx} tokens exceeds the KV capacity {cap}"
                     )
-                p = est.decode(t, b, ctx)
-                rows.append(
-                    {
-                        "phase": "decode",
-                        "tp": t,
-                        "batch": b,
-                        "context": ctx,
-                        **_point(p.latency_ms, p.thpt_per_gpu),
-                    }
-                )
+                points.append({"phase": "decode", "tp": t, "batch": b, "context": ctx})
+    label = est.name + (" (calibrated)" if fit is not None else "")
+    if second is None:
+        rows = [{**pt, **_point(_run(est, pt)), "estimator": label} for pt in points]
+    else:
+        other = second.estimator
+        rows = []
+        for pt in points:
+            a, b_ = _run(est, pt), _run(other, pt)
+            rows.append({
+                **pt, f"{est.name}_ms": round(a.latency_ms, 3),
+                f"{other.name}_ms": round(b_.latency_ms, 3),
+                "ratio": round(a.latency_ms / b_.latency_ms, 4),
+                "estimator": f"{label} vs {other.name} {other.version}",
+            })  # fmt: skip
 
     def table() -> Any:
-        title = (
-            f"{arch.name} on {gpu.name} · {backend.value} · {dtype.value} ({est.name} estimator)"
-        )
-        if isls:
-            cols = ["TP", "ISL (tokens)", "TTFT (ms)", "tokens/s/GPU"]
-            data = [[r["tp"], r["isl"], r["latency_ms"], r["thpt_per_gpu"]] for r in rows]
+        title = f"{arch.name} on {gpu.name} · {backend.value} · {dtype.value} ({label} estimator)"
+        keys = ["tp", "isl"] if isls else ["tp", "batch", "context"]
+        cols = ["TP", "ISL (tokens)"] if isls else ["TP", "batch", "context (tokens)"]
+        if second is None:
+            keys += ["latency_ms", "thpt_per_gpu"]
+            cols += ["TTFT (ms)" if isls else "ITL (ms)", "tokens/s/GPU"]
         else:
-            cols = ["TP", "batch", "context (tokens)", "ITL (ms)", "tokens/s/GPU"]
-            data = [
-                [r["tp"], r["batch"], r["context"], r["latency_ms"], r["thpt_per_gpu"]]
-                for r in rows
-            ]
-        return simple_table(title, cols, data)
+            other = second.estimator.name
+            title = f"{title[:-1]} vs {other} {second.estimator.version})"
+            keys += [f"{est.name}_ms", f"{other}_ms", "ratio"]
+            cols += [f"{label} (ms)", f"{other} (ms)", "ratio"]
+        return simple_table(title, cols, [[r[k] for k in keys] for r in rows])
 
     emit(rows, output, table=table)
 
 
-def _point(latency_ms: float, thpt: float) -> dict[str, float]:
-    return {"latency_ms": round(latency_ms, 3), "thpt_per_gpu": round(thpt, 1)}
+def _run(est: Any, pt: dict[str, Any]) -> Any:
+    if pt["phase"] == "prefill":
+        return est.prefill(pt["tp"], pt["isl"])
+    return est.decode(pt["tp"], pt["batch"], pt["context"])
+
+
+def _point(p: Any) -> dict[str, float]:
+    return {"latency_ms": round(p.latency_ms, 3), "thpt_per_gpu": round(p.thpt_per_gpu, 1)}
+
+
+def _report_fit(fit: Any) -> None:
+    """The calibration's source, residuals and notes, on stderr (the rows stay the data)."""
+    res = ", ".join(
+        f"{phase} median {r['median_abs_error']:.1%} max {r['max_abs_error']:.1%} "
+        f"({r['points']} points)"
+        for phase, r in fit.residuals.items()
+    )
+    warn(f"calibrated on {fit.source}: {res}")
+    for note in fit.notes:
+        warn(note)

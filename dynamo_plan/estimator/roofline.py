@@ -5,10 +5,12 @@ all-reduces and fixed engine overheads.
 Step latency (ms), for ``T`` tokens through the GEMMs, on one of ``tp`` GPUs::
 
     t_gemm = max(gemm_flops/tp · (1 + m½/M) / (peak_dtype·η_gemm),
-                 (weights_read·chunks/tp + activations/tp) / (hbm·η_hbm))
+                 weights_read·chunks/tp / (hbm·η_w) + activations/tp / (hbm·η_hbm))
              M = T/chunks for dense GEMMs, T·k/(experts touched) for routed experts
     t_attn = max(attn_flops/tp / (peak_bf16·η_attn), kv_read_per_gpu / (hbm·η_hbm))
-    t_comm = 2·L·chunks·(lat + 2(tp−1)/tp · T·h·2 B / (nvlink·η_nvl))        (tp > 1)
+    t_comm = 2·L·chunks·min(lat + (tp−1)·S/(nvlink·η_nvl),                 (tp > 1)
+                             2·lat + 2(tp−1)/tp·S·(S + S½)/(S·nvlink))
+             S = (T/chunks)·h·2 B: one-shot vs two-shot all-reduce
     t_ovh  = chunks·(step_ms + kernels·kernel_us) + seqs·seq_us  (+ request_ms for a prefill: TTFT)
 
 Prefill of ``isl`` tokens runs in ``chunks = ceil(isl / max_num_tokens)`` scheduler steps.
@@ -25,7 +27,12 @@ from dynamo_plan.errors import InputError
 from dynamo_plan.estimator import counts
 from dynamo_plan.estimator.arch import GpuSpec, ModelArch
 from dynamo_plan.estimator.base import DTYPES, Dtype, EstimatePoint
-from dynamo_plan.estimator.calibration import BACKEND_OVERHEADS, DEFAULT, Calibration
+from dynamo_plan.estimator.calibration import (
+    BACKEND_OVERHEADS,
+    DEFAULT,
+    BackendOverhead,
+    Calibration,
+)
 
 F = npt.NDArray[np.float64]
 _GIB = float(1 << 30)
@@ -40,11 +47,14 @@ class RooflineEstimator:
     shows exactly that (945,029 KV tokens is the bf16 figure); TRT-LLM's FP8 checkpoints
     quantise the KV cache too, so there it defaults to ``dtype``.
     ``mem_util``: fraction of HBM the engine may use (vLLM ``gpu_memory_utilization``).
+    ``calibration`` / ``overhead``: the free constants (defaults: the table in
+    :mod:`~dynamo_plan.estimator.calibration`; :func:`~dynamo_plan.estimator.calibration.fit`
+    fits them to a measured profile).
     Use :meth:`prefill_many` / :meth:`decode_many` for numpy arrays of points.
     """
 
     name = "roofline"
-    version = "1"
+    version = "2"
 
     def __init__(
         self,
@@ -55,6 +65,7 @@ class RooflineEstimator:
         kv_dtype: Dtype | None = None,
         mem_util: float = 0.9,
         calibration: Calibration = DEFAULT,
+        overhead: BackendOverhead | None = None,
     ) -> None:
         if backend not in BACKENDS:
             raise InputError(f"unknown backend '{backend}'; expected one of {', '.join(BACKENDS)}")
@@ -77,9 +88,10 @@ class RooflineEstimator:
         self.kv_dtype: Dtype = kv_dtype
         self.mem_util = mem_util
         self.cal = calibration
-        self.overhead = BACKEND_OVERHEADS[backend]
+        self.overhead = overhead or BACKEND_OVERHEADS[backend]
         self._peak = (gpu.fp8_tflops if dtype == "fp8" else gpu.bf16_tflops) * 1e12
         self._hbm = gpu.hbm_gbps * 1e9 * calibration.hbm_efficiency
+        self._weight_bw = gpu.hbm_gbps * 1e9 * calibration.weight_hbm_efficiency
 
     # --- memory ---------------------------------------------------------------------------
     def reserve_bytes(self, tp: int) -> float:
@@ -110,14 +122,23 @@ class RooflineEstimator:
 
     # --- time -----------------------------------------------------------------------------
     def _comm_ms(self, tp: int, tokens: F, steps: F) -> F:
+        """Two all-reduces per layer per step. Small messages take the one-shot algorithm
+        (each GPU reads its ``tp − 1`` peers' halves: ``lat + (tp−1)·S/bw``), large ones the
+        two-shot/ring one (``2·lat + 2(tp−1)/tp·S/bw(S)``, ``bw(S) = nvlink·S/(S + S½)``: large
+        messages approach the link's peak); the libraries (vLLM/SGLang custom all-reduce,
+        TRT-LLM's, NCCL) switch where the second gets cheaper, so take the min.
+        AI Configurator 0.12's measured H200 all-reduce (``comm/*/custom_allreduce_perf``) has
+        this shape: 2.6–3.5 µs up to 64 K elements, then rising with ``tp − 1`` to ~1 M."""
         if tp == 1:
             return np.zeros_like(tokens)
         c = self.cal
-        bw = self.gpu.nvlink_gbps * 1e9 * c.nvlink_efficiency
-        per = (
-            c.allreduce_latency_us * 1e-6 * steps
-            + 2.0 * (tp - 1) / tp * counts.allreduce_bytes(self.model, tokens) / bw
-        )
+        lat = c.allreduce_latency_us * 1e-6
+        peak = self.gpu.nvlink_gbps * 1e9
+        size = counts.allreduce_bytes(self.model, tokens / steps)
+        one_shot = lat + (tp - 1) * size / (peak * c.nvlink_efficiency)
+        two_shot_bw = peak * size / (size + c.allreduce_half_bytes)
+        two_shot = 2.0 * lat + 2.0 * (tp - 1) / tp * size / two_shot_bw
+        per = steps * np.minimum(one_shot, two_shot)
         return np.asarray(2.0 * self.model.num_layers * per * 1e3, dtype=np.float64)
 
     def _gemm_ms(self, tp: int, tokens: F, logit_tokens: F, steps: F) -> F:
@@ -139,7 +160,7 @@ class RooflineEstimator:
             )
         compute = compute / (self._peak * c.gemm_efficiency)
         weights = counts.weight_read_bytes(m, self.dtype, per_step) * steps / tp
-        memory = (weights + counts.activation_bytes(m, tokens) / tp) / self._hbm
+        memory = weights / self._weight_bw + counts.activation_bytes(m, tokens) / tp / self._hbm
         return np.asarray(np.maximum(compute, memory) * 1e3, dtype=np.float64)
 
     def _overhead_ms(self, steps: F, seqs: F) -> F:

@@ -20,7 +20,8 @@ def test_prefill_json_rows_match_the_library() -> None:
     assert [(row["tp"], row["isl"]) for row in rows] == [(1, 1024), (1, 4096), (2, 1024), (2, 4096)]
     est = RooflineEstimator(load_model("llama-3.1-8b"), load_gpu("h200_sxm"), "vllm", "fp8")
     for row in rows:
-        assert set(row) == {"phase", "tp", "isl", "latency_ms", "thpt_per_gpu"}
+        assert set(row) == {"phase", "tp", "isl", "latency_ms", "thpt_per_gpu", "estimator"}
+        assert row["estimator"] == "roofline"
         assert row["phase"] == "prefill"
         p = est.prefill(row["tp"], row["isl"])
         assert row["latency_ms"] == pytest.approx(p.latency_ms, abs=1e-3)
@@ -38,7 +39,15 @@ def test_decode_json_rows_cover_batch_by_context() -> None:
         (1, 1024), (64, 1024), (1, 8192), (64, 8192),
     }  # fmt: skip
     for row in rows:
-        assert set(row) == {"phase", "tp", "batch", "context", "latency_ms", "thpt_per_gpu"}
+        assert set(row) == {
+            "phase",
+            "tp",
+            "batch",
+            "context",
+            "latency_ms",
+            "thpt_per_gpu",
+            "estimator",
+        }
         assert row["phase"] == "decode" and row["tp"] == 2
         assert row["thpt_per_gpu"] == pytest.approx(
             row["batch"] / (row["latency_ms"] / 1e3) / 2, rel=1e-3

@@ -83,7 +83,8 @@ def test_profile_reads_by_dynamo_keys(run: tuple[Path, dict]) -> None:
     meta = json.loads((out / "profile.json").read_text())
     assert meta["parallelism"]["decode"]["tp"] == doc["decode"]["tp"]
     assert meta["obtained_by"] == {
-        "method": "estimated", "estimator": "roofline", "estimator_version": doc["estimator_version"]
+        "method": "estimated", "estimator": "roofline", "estimator_version": doc["estimator_version"],
+        "requested": "roofline", "selected": "requested",
     }  # fmt: skip
     assert meta["sla"] == {"isl": 3000, "osl": 150, "ttft": 200.0, "itl": 20.0}
     assert (

@@ -61,7 +61,7 @@ def test_a_value_that_looks_like_a_flag_is_a_value(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--offline", "--estimator", "x"], "--estimator must be roofline or aiconfigurator, got 'x'"),
+        (["--offline", "--estimator", "x"], "--estimator must be one of roofline, aiconfigurator, auto, got 'x'"),
         (["--offline", "--backend=tgi"], "--backend must be one of vllm, sglang, trtllm, got 'tgi'"),
         (["--online", "--endpoint", URL, "--role", "x"], "--role must be one of prefill, decode, both, got 'x'"),
         (["--online", "--endpoint", URL, "--api", "grpc"], "--api must be chat or completions, got 'grpc'"),

@@ -15,7 +15,6 @@ from dynamo_plan.cli.options import (
     DtypeChoice,
     DtypeOption,
     EstimatorChoice,
-    EstimatorOption,
     GpuSpecOption,
     ModelConfigOption,
 )
@@ -33,7 +32,7 @@ from dynamo_plan.cli.profile.common import (
     pick_table,
 )
 from dynamo_plan.core.backends import Backend
-from dynamo_plan.errors import UsageError
+from dynamo_plan.errors import InputError, UsageError
 
 
 def offline(
@@ -55,7 +54,34 @@ def offline(
         int,
         typer.Option("--max-gpus-per-engine", metavar="N", help="Largest TP tried (power of two)."),
     ] = 8,
-    estimator: EstimatorOption = EstimatorChoice.roofline,
+    estimator: Annotated[
+        EstimatorChoice | None,
+        typer.Option(
+            "--estimator",
+            metavar="NAME",
+            help="roofline (built in), aiconfigurator (optional package) or auto "
+            "(aiconfigurator where it covers the model, system, backend and version, else "
+            "roofline). Default: aiconfigurator for a DGDR with useAiConfigurator, else roofline.",
+        ),
+    ] = None,
+    backend_version: Annotated[
+        str | None,
+        typer.Option(
+            "--backend-version",
+            metavar="VERSION",
+            help="AI Configurator database version (default: its current one; a DGDR's "
+            "aicBackendVersion).",
+        ),
+    ] = None,
+    calibrate: Annotated[
+        Path | None,
+        typer.Option(
+            "--calibrate",
+            metavar="DIR",
+            help="Fit the roofline's constants to the measured profile in DIR (Dynamo's layout) "
+            "first; profile.json records the fit.",
+        ),
+    ] = None,
     plots: PlotsOption = True,
     output: OutputOption = OutputFormat.table,
 ) -> None:
@@ -67,18 +93,33 @@ def offline(
     Exit 4 when no TP up to --max-gpus-per-engine meets the SLA.
     """
     started = time.perf_counter()
-    from dynamo_plan.profiler.offline import OfflineRequest, run_offline, summary
+    from dynamo_plan.profiler.offline import EstimatorKind, OfflineRequest, run_offline, summary
 
     if out is None:
         raise UsageError("profile --offline needs --out DIR")
+    fields = _intent(dgdr, model, model_config, system, gpu_spec, backend, isl, osl, ttft, itl)
+    use_aic = fields.pop("use_ai_configurator", False)
+    kind: EstimatorKind = (
+        estimator.value  # type: ignore[assignment]
+        if estimator is not None
+        else "aiconfigurator"
+        if use_aic
+        else "roofline"
+    )
+    if backend_version is not None:
+        fields["aic_backend_version"] = backend_version
     request = OfflineRequest(
-        **_intent(dgdr, model, model_config, system, gpu_spec, backend, isl, osl, ttft, itl),
+        **fields,
         out=out,
         dtype=dtype.value,
         max_gpus_per_engine=max_gpus_per_engine,
-        estimator=estimator.value,
+        estimator=kind,
         plots=plots,
+        calibrate=calibrate,
+        requested_by=f"{dgdr} useAiConfigurator" if use_aic and estimator is None else None,
     )
+    if kind == "aiconfigurator":
+        _require_aic(dgdr if use_aic and estimator is None else None)
     result = summary(run_offline(request))
     result["elapsed_s"] = round(time.perf_counter() - started, 3)
     emit(result, output, table=lambda: _table(result))
@@ -128,6 +169,9 @@ def _intent(
             "gpu_spec": gpu_spec,
             "backend": intent.backend,
             "sla": SweepSLA(intent.isl, intent.osl, intent.ttft_ms, intent.itl_ms),
+            "aic_hf_id": intent.hf_id,
+            "aic_backend_version": intent.backend_version,
+            "use_ai_configurator": intent.use_ai_configurator,
         }
     missing = [k for k in ("--backend", "--isl", "--osl", "--ttft", "--itl") if flags[k] is None]
     if model is None and model_config is None:
@@ -148,9 +192,20 @@ def _intent(
     }
 
 
+def _require_aic(dgdr: Path | None) -> None:
+    """One-line InputError when AI Configurator is asked for (by the flag or by a DGDR's
+    ``useAiConfigurator``) and is not installed; ``--estimator auto`` falls back instead."""
+    from dynamo_plan.estimator.aic import INSTALL_HINT, aiconfigurator_available
+
+    if aiconfigurator_available():
+        return
+    why = f"{dgdr} asks for useAiConfigurator: " if dgdr is not None else ""
+    raise InputError(f"{why}{INSTALL_HINT}")
+
+
 def _table(result: dict[str, Any]) -> Any:
-    title = (
-        f"{result['model']} on {result['system']} ({result['estimator']}) → {result['out']} "
-        f"in {result['elapsed_s']} s"
-    )
+    how = result["estimator"]
+    if result.get("estimator_selected", "requested") != "requested":
+        how = f"{how}; {result['estimator_selected']}"
+    title = f"{result['model']} on {result['system']} ({how}) → {result['out']} in {result['elapsed_s']} s"
     return pick_table(title, result)
