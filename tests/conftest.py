@@ -59,6 +59,14 @@ def cli() -> Any:
     return run_cli
 
 
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package's wheel, built once per session (tests/wheel_venv.py)."""
+    from tests.wheel_venv import build_wheel
+
+    return build_wheel(tmp_path_factory.mktemp("dist"))
+
+
 @pytest.fixture
 def standin() -> Iterator[Any]:
     """A running loopback Kubernetes API stand-in (tests/k8s_standin.py), stopped afterwards."""
@@ -84,6 +92,11 @@ _MARKED: tuple[tuple[str, str], ...] = (
     ("integration", "tests/connectors/test_contract.py::*[[]etcd]"),
     # the wheel build into a fresh venv (5 s setup, 16 s)
     ("slow", "tests/test_wheel.py"),
+    # every rendered container's command from the wheel in a fresh venv (36 cases, 40 s)
+    ("slow", "tests/test_container_commands.py"),
+    # the image: debootstrap + wheelhouse once (cached in .cache/image), then a buildah build
+    # (2-4 min; seconds when its inputs are unchanged)
+    ("slow", "tests/test_image.py::test_image_builds_and_runs"),
     # hypothesis fuzzing of every command and the bad-input case harness (3-11 s a case)
     ("slow", "tests/fuzz/"),
     ("slow", "tests/deploy/test_dgdr_fuzz.py"),  # hypothesis mutations of the DGDR examples (2 s)
@@ -129,6 +142,26 @@ _MARKED: tuple[tuple[str, str], ...] = (
     ("slow", "tests/test_k8s_standin.py::test_delete_and_injected_failures"),
     ("slow", "tests/cli/test_plan_run_cli.py::test_kubernetes_connector_run_against_the_api_*"),
     ("slow", "tests/core/test_planner.py::test_invariants_over_random_sequences"),
+    # meta-schema check of every converted CRD schema (3-4 s a release)
+    ("slow", "tests/test_crd_schema.py::test_every_served_version_converts_to_a_valid_json_*"),
+    # AI Configurator (the real package): database loads and sweeps of its points (1.5-8 s each)
+    ("slow", "tests/estimator/test_aic.py"),
+    ("slow", "tests/estimator/test_roofline.py::test_aiconfigurator_gives_points_like_roofline"),
+    ("slow", "tests/estimator/test_calibration.py::test_calibrated_at_tp1_on_aic_carries_*"),
+    (
+        "slow",
+        "tests/cli/test_estimate_estimators_cli.py::test_aiconfigurator_rows_are_aics_numbers",
+    ),
+    (
+        "slow",
+        "tests/cli/test_estimate_estimators_cli.py::test_compare_prints_both_with_their_ratio",
+    ),
+    ("slow", "tests/cli/test_estimate_estimators_cli.py::test_auto_says_which_estimator_and_why"),
+    ("slow", "tests/profiler/test_offline_estimators.py::test_aiconfigurator_profile_names_*"),
+    ("slow", "tests/profiler/test_offline_estimators.py::test_a_profile_from_aic_calibrates_*"),
+    ("slow", "tests/profiler/test_offline_estimators.py::test_dgdr_use_ai_configurator_runs_aic_*"),
+    # plan run through the CLI against the stand-in (7 s under load)
+    ("slow", "tests/connectors/test_kubernetes_adapters.py::test_plan_run_says_at_start_*"),
 )
 # Fixtures that start a real server (tests/servers.py): every test using one is `integration`.
 # (module, fixture); module None: any module.

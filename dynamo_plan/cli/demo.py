@@ -4,7 +4,8 @@
    estimator of ``profile --offline``, one GPU per engine), for the SLA below.
 2. Replay the bundled Azure conversation excerpt (``sample_traces/azure2023_conv_10min.csv``,
    10 minutes, 2,867 requests) compressed 10× (``--rate-scale 10``: ~48 req/s) through
-   ``simulate --compare``: oracle, planner, reactive (Dynamo's loop) and static peak sizing.
+   ``simulate --compare``: optimal, oracle-forecast, planner, dynamo, reactive and static peak
+   sizing.
    Because time is compressed 10×, the planner interval and the replica start-up time are
    scaled with it: a 3 s interval and a 6 s start-up (30 s and 60 s of the trace's own time).
 3. Print the comparison table; write the profile, its plots and the simulation plot to ``--out``.

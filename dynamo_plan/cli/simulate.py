@@ -4,9 +4,10 @@ scaling policy in the loop (or all of them with ``--compare``)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -55,10 +56,13 @@ if TYPE_CHECKING:  # the simulator is imported when a run starts
 class PolicyChoice(StrEnum):
     """Policies accepted by --policy."""
 
+    optimal = "optimal"
+    oracle_forecast = "oracle-forecast"
+    oracle = "oracle"  # the former name of oracle-forecast
     planner = "planner"
-    static = "static"
-    oracle = "oracle"
+    dynamo = "dynamo"
     reactive = "reactive"
+    static = "static"
 
 
 def run_and_report(
@@ -83,7 +87,13 @@ def run_and_report(
     check_feasible(requests, profile, sla, config)
     steps = 100
     done: dict[str, int] = {}
-    with task_progress("simulate", steps * len(names), enabled=True) as advance:
+    with ExitStack() as stack:
+        rows = None
+        if requests_csv is not None:  # rows written as requests finish; all or nothing
+            from dynamo_plan.formats.files import atomic_output
+
+            rows = _CsvRows(stack.enter_context(atomic_output(requests_csv)))
+        advance = stack.enter_context(task_progress("simulate", steps * len(names), enabled=True))
 
         def progress(name: str, fraction: float) -> None:
             target = int(fraction * steps)
@@ -91,9 +101,7 @@ def run_and_report(
                 done[name] = done.get(name, 0) + 1
                 advance()
 
-        results = run_policies(names, requests, profile, sla, config, options, progress)
-    if requests_csv is not None:
-        _write_csv(results, requests_csv)
+        results = run_policies(names, requests, profile, sla, config, options, progress, rows)
     if plot is not None:
         from dynamo_plan.sim.plot import plot_simulation
 
@@ -115,15 +123,19 @@ def run_and_report(
     return results
 
 
-def _write_csv(results: Sequence[SimResult], path: Path) -> None:
-    import pandas as pd
+class _CsvRows:
+    """``--requests-csv``: per-request rows appended as each run hands them over (``request``,
+    ``policy``, then :data:`~dynamo_plan.sim.result.PER_REQUEST_COLUMNS`; in the order requests
+    finish, those that never finished last), the header once."""
 
-    from dynamo_plan.formats.files import atomic_output
+    def __init__(self, handle: IO[str]) -> None:
+        self.handle = handle
+        self.header = True
 
-    frame = pd.concat([r.per_request.assign(policy=r.policy) for r in results], ignore_index=True)
-    cols = ["policy", *[c for c in frame.columns if c != "policy"]]
-    with atomic_output(path) as handle:  # all or nothing; a symlink's target is replaced
-        frame[cols].to_csv(handle, index_label="request")
+    def __call__(self, policy: str, frame: Any) -> None:
+        frame.insert(1, "policy", policy)
+        frame.to_csv(self.handle, index=False, header=self.header)
+        self.header = False
 
 
 def _pct(x: float | None) -> float | None:
@@ -143,8 +155,9 @@ def compare_table(docs: list[dict[str, Any]], sla: SLA, title: str) -> Any:
             d["policy"],
             _pct(d["sla_attainment"]),
             d["gpu_hours"],
-            d.get("gpu_hours_vs_oracle"),
+            d.get("gpu_hours_vs_optimal", d.get("gpu_hours_vs_oracle")),
             d["ttft_ms"]["p99"],
+            d.get("unservable", 0),
             d["itl_ms"]["p99"],
             _most(d, "prefill"),
             _most(d, "decode"),
@@ -158,9 +171,12 @@ def compare_table(docs: list[dict[str, Any]], sla: SLA, title: str) -> Any:
             "policy",
             "SLA met %",
             "GPU-hours",
-            "× oracle GPU-h",
+            "× optimal GPU-h"
+            if any("gpu_hours_vs_optimal" in d for d in docs)
+            else "× oracle GPU-h",
             "TTFT p99 (ms)",
             "ITL p99 (ms)",
+            "unservable",
             "max prefill replicas",
             "max decode replicas",
         ],
@@ -182,6 +198,7 @@ def _single_table(doc: dict[str, Any], sla: SLA, title: str) -> Any:
         ["max decode", _most(doc, "decode")],
         ["decisions", len(doc["replica_timeline"])],
         ["out-of-profile requests", doc["out_of_profile_requests"]],
+        ["unservable requests", doc.get("unservable", 0)],
         ["wall s", doc["wall_s"]],
     ]
     return simple_table(_heading(sla, title), ["field", "value"], rows)
@@ -215,7 +232,8 @@ def simulate(
         typer.Option(
             "--policy",
             metavar="POLICY",
-            help="Scaling policy: planner, static, oracle or reactive.",
+            help="Scaling policy: optimal, oracle-forecast (formerly oracle), planner, dynamo, "
+            "reactive or static.",
         ),
     ] = PolicyChoice.planner,
     predictor: Annotated[
@@ -242,6 +260,17 @@ def simulate(
             "queueing); 0: the mean TTFT.",
         ),
     ] = DEFAULT_TTFT_QUANTILE,
+    sla_attainment: Annotated[
+        float | None,
+        typer.Option(
+            "--sla-attainment",
+            metavar="A",
+            help="Fraction of (servable) requests that must meet TTFT and ITL: the target of "
+            "the optimal policy (default 0.99) and, when given, of the planner, which then sizes "
+            "by replaying a sample of recent requests.",
+            show_default=False,
+        ),
+    ] = None,
     startup_s: StartupOption = 60.0,
     rate_scale: Annotated[
         float,
@@ -288,7 +317,8 @@ def simulate(
         typer.Option(
             "--requests-csv",
             metavar="FILE",
-            help="Write per-request results to this CSV.",
+            help="Write per-request results to this CSV (rows as requests finish; "
+            "without it no per-request state is kept).",
         ),
     ] = None,
     seed: Annotated[
@@ -318,6 +348,8 @@ def simulate(
         raise InputError(f"--min-endpoint must be >= 1, got {min_endpoint}")
     if load_quantile is not None and not 0.0 < load_quantile < 1.0:
         raise InputError(f"--load-quantile must be in (0, 1), got {load_quantile:g}")
+    if sla_attainment is not None and not 0.0 < sla_attainment < 1.0:
+        raise InputError(f"--sla-attainment must be in (0, 1), got {sla_attainment}")
     if ttft_quantile is not None and not 0.0 <= ttft_quantile < 1.0:
         raise InputError(f"--ttft-quantile must be in [0, 1), got {ttft_quantile:g}")
     if scale_down_patience < 0:
@@ -344,6 +376,7 @@ def simulate(
         load_quantile=load_quantile,
         scale_down_patience=scale_down_patience,
         ttft_quantile=ttft_quantile or None,
+        sla_attainment=sla_attainment,
         limits=Limits(min_endpoint, budget),
         predictor_params=predictor_params(predictor, interval),
         static_replicas=(

@@ -7,7 +7,9 @@ Public API::
     Policy (protocol: name, initial() -> (p, d), decide(Observation) -> (p, d, reason))
     StaticPolicy(prefill, decode), static_peak_policy(requests, profile, sla, config)
     OraclePolicy(requests, profile, sla, config), interval_needs(...)
-    simulate(requests, profile, sla, config, policy, progress=None) -> SimResult
+    simulate(requests, profile, sla, config, policy, progress=None, *, per_request=False,
+             rows=None) -> SimResult       requests: RequestArrays or any RequestSource
+    RequestSource (protocol: span_s, chunks()), PoissonStream(rate, duration, isl, osl)
     reference_simulate(requests, profile, config, prefill, decode)   (naive, for tests)
 
 The model (prefill batching, KV transfer, continuous batching, scaling) is documented in
@@ -24,13 +26,16 @@ from dynamo_plan.sim.policies import (
     static_peak_policy,
 )
 from dynamo_plan.sim.reference import reference_simulate
-from dynamo_plan.sim.requests import RequestArrays
+from dynamo_plan.sim.requests import RequestArrays, RequestSource
 from dynamo_plan.sim.result import SimResult, out_of_profile
+from dynamo_plan.sim.sources import PoissonStream
 
 __all__ = [
     "OraclePolicy",
+    "PoissonStream",
     "Policy",
     "RequestArrays",
+    "RequestSource",
     "SimConfig",
     "SimResult",
     "StaticPolicy",

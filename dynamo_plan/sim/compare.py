@@ -1,10 +1,21 @@
-"""Build the named policies (``planner``, ``static``, ``oracle``, ``reactive``) for one request
-set and run them: what ``simulate`` and ``simulate --compare`` do.
+"""Build the named policies for one request set and run them: what ``simulate`` and
+``simulate --compare`` do.
 
-Every adaptive policy (``planner``, ``reactive``) starts with the replicas the oracle starts
-with (sized for the first ``ceil(startup_s / interval_s) + 1`` intervals), so the comparison is
-about how each follows the load, not where it starts. ``static`` without explicit replicas is
-sized for the trace's busiest interval (:func:`~dynamo_plan.sim.policies.static_peak_policy`).
+* ``optimal`` — the cheapest per-interval schedule that meets the SLA-attainment target knowing
+  the future, searched with the simulator (:mod:`dynamo_plan.sim.optimal`);
+* ``oracle-forecast`` (formerly ``oracle``, still accepted) — the planner's sizing rule fed the
+  true future load (:class:`~dynamo_plan.sim.policies.OraclePolicy`): what a perfect forecast
+  would give this rule;
+* ``planner`` — this project's planner (with ``sla_attainment``: sized by replaying a sample of
+  recent requests, :mod:`dynamo_plan.sim.policies_attainment`);
+* ``dynamo`` — Dynamo's planner: its formula with its default predictor (ARIMA);
+* ``reactive`` — the same formula with the last interval as the forecast;
+* ``static`` — fixed replicas, by default sized for the busiest interval
+  (:func:`~dynamo_plan.sim.policies.static_peak_policy`).
+
+Every adaptive policy starts with the replicas ``oracle-forecast`` starts with (sized for the
+first ``ceil(startup_s / interval_s) + 1`` intervals), so the comparison is about how each follows
+the load, not where it starts.
 """
 
 from __future__ import annotations
@@ -26,7 +37,9 @@ from dynamo_plan.core.sla import SLA, EngineGpus, Limits, Load, check_budget, si
 from dynamo_plan.errors import InputError
 from dynamo_plan.sim.config import SimConfig
 from dynamo_plan.sim.engine import simulate
+from dynamo_plan.sim.optimal import DEFAULT_SLA_ATTAINMENT, OptimalPolicy
 from dynamo_plan.sim.policies import OraclePolicy, Policy, StaticPolicy, static_peak_policy
+from dynamo_plan.sim.policies_attainment import AttainmentPlannerPolicy
 from dynamo_plan.sim.policies_planner import (
     PlannerPolicy,
     reactive_policy,
@@ -39,6 +52,7 @@ from dynamo_plan.trace import Trace
 __all__ = [
     "MAX_INTERVALS",
     "MAX_REQUESTS",
+    "POLICY_ALIASES",
     "POLICY_NAMES",
     "RANKING_RULE",
     "PolicyName",
@@ -52,10 +66,22 @@ __all__ = [
     "run_policies",
 ]
 
-PolicyName = Literal["planner", "static", "oracle", "reactive"]
-#: Order of ``--compare`` (the oracle first: the others are compared with it).
-POLICY_NAMES: tuple[PolicyName, ...] = ("oracle", "planner", "reactive", "static")
+PolicyName = Literal["optimal", "oracle-forecast", "planner", "dynamo", "reactive", "static"]
+#: Order of ``--compare`` (``optimal`` first: the others are compared with it).
+POLICY_NAMES: tuple[PolicyName, ...] = (
+    "optimal",
+    "oracle-forecast",
+    "planner",
+    "dynamo",
+    "reactive",
+    "static",
+)
+#: Former names still accepted.
+POLICY_ALIASES: dict[str, PolicyName] = {"oracle": "oracle-forecast"}
 
+
+#: Dynamo's planner's default load predictor (``--load-predictor``), for the ``dynamo`` policy.
+DYNAMO_DEFAULT_PREDICTOR = "arima"
 
 #: Most requests one run replays (the simulator keeps a few hundred bytes per request).
 MAX_REQUESTS = 20_000_000
@@ -79,6 +105,12 @@ class PolicyOptions:
     static_replicas: tuple[int, int] | None = None
     predictor_params: dict[str, Any] | None = None
     ttft_quantile: float | None = DEFAULT_TTFT_QUANTILE
+    sla_attainment: float | None = None
+
+    @property
+    def attainment_target(self) -> float:
+        """The target ``optimal`` meets: ``sla_attainment``, else 0.99."""
+        return self.sla_attainment if self.sla_attainment is not None else DEFAULT_SLA_ATTAINMENT
 
 
 def requests_from_trace(trace: Trace, rate_scale: float = 1.0) -> RequestArrays:
@@ -138,6 +170,7 @@ def make_policy(
     opts = options if options is not None else PolicyOptions()
     engines = EngineGpus(config.prefill_gpus, config.decode_gpus)
     check_budget(engines, opts.limits)
+    name = POLICY_ALIASES.get(name, name)
     if name == "static":
         if opts.static_replicas is not None:
             p, d = opts.static_replicas
@@ -149,16 +182,23 @@ def make_policy(
         return static_peak_policy(requests, profile, sla, config, opts.limits, opts.ttft_quantile)
     if name not in POLICY_NAMES:
         raise InputError(f"unknown policy '{name}'; known policies: {', '.join(POLICY_NAMES)}")
+    if name == "optimal":
+        return OptimalPolicy(requests, profile, sla, config, opts.limits, opts.attainment_target)
     orc = (
         oracle
         if oracle is not None
         else OraclePolicy(requests, profile, sla, config, opts.limits, opts.ttft_quantile)
     )
-    if name == "oracle":
+    if name == "oracle-forecast":
         return orc
     start = orc.initial()
     if name == "reactive":
         return reactive_policy(profile, sla, config, limits=opts.limits, initial=start)
+    if name == "dynamo":
+        return reactive_policy(
+            profile, sla, config, limits=opts.limits, initial=start,
+            predictor=DYNAMO_DEFAULT_PREDICTOR, name="dynamo",
+        )  # fmt: skip
     cfg = simulated_planner_config(
         sla,
         config,
@@ -167,13 +207,16 @@ def make_policy(
         scale_down_patience=opts.scale_down_patience,
         ttft_quantile=opts.ttft_quantile,
     )
-    return PlannerPolicy(
+    planner = PlannerPolicy(
         cfg,
         profile,
         opts.predictor,
         initial=start,
         predictor_params=opts.predictor_params,
     )
+    if opts.sla_attainment is None:
+        return planner
+    return AttainmentPlannerPolicy(planner, requests, profile, sla, config, opts.sla_attainment)
 
 
 def run_policies(
@@ -184,19 +227,22 @@ def run_policies(
     config: SimConfig,
     options: PolicyOptions | None = None,
     progress: Callable[[str, float], None] | None = None,
+    rows: Callable[[str, Any], None] | None = None,
 ) -> list[SimResult]:
     """Simulate each named policy on the same requests (same seed); results in ``names`` order.
-    ``progress(name, fraction)`` is called as each run advances."""
+    ``progress(name, fraction)`` is called as each run advances; ``rows(name, frame)`` receives
+    each run's per-request rows in batches as requests finish (``simulate(rows=...)``)."""
     opts = options if options is not None else PolicyOptions()
     check_span(requests, config)
     oracle: OraclePolicy | None = None
-    if any(n != "static" for n in names):
+    if any(POLICY_ALIASES.get(n, n) not in ("static", "optimal") for n in names):
         oracle = OraclePolicy(requests, profile, sla, config, opts.limits, opts.ttft_quantile)
     results = []  # the oracle is stateless (decides from obs.t_s), so it is shared
     for name in names:
         policy = make_policy(name, requests, profile, sla, config, opts, oracle=oracle)
         cb = None if progress is None else (lambda f, _n=name: progress(_n, f))
-        results.append(simulate(requests, profile, sla, config, policy, cb))
+        sink = None if rows is None else (lambda f, _n=name: rows(_n, f))
+        results.append(simulate(requests, profile, sla, config, policy, cb, rows=sink))
     return results
 
 
@@ -224,14 +270,16 @@ def ranks(results: Sequence[SimResult]) -> list[int]:
 
 def compare_json(results: Sequence[SimResult]) -> list[dict[str, Any]]:
     """``simulate --compare -o json``: each result's document, in ``results`` order, plus
-    ``rank`` (:func:`ranks`) and ``gpu_hours_vs_oracle`` (the ratio of its GPU-hours to the
-    oracle's; absent without an oracle run)."""
-    oracle = next((r for r in results if r.policy == "oracle"), None)
+    ``rank`` (:func:`ranks`), ``gpu_hours_vs_optimal`` and ``gpu_hours_vs_oracle`` (the ratio of
+    its GPU-hours to those of ``optimal`` / ``oracle-forecast``; each absent without that run)."""
+    optimal = next((r for r in results if r.policy == "optimal"), None)
+    oracle = next((r for r in results if r.policy == "oracle-forecast"), None)
     out = []
     for r, rank in zip(results, ranks(results), strict=True):
         doc = r.to_json()
         doc["rank"] = rank
-        if oracle is not None and oracle.gpu_hours > 0 and math.isfinite(r.gpu_hours):
-            doc["gpu_hours_vs_oracle"] = r.gpu_hours / oracle.gpu_hours
+        for key, base in (("gpu_hours_vs_optimal", optimal), ("gpu_hours_vs_oracle", oracle)):
+            if base is not None and base.gpu_hours > 0 and math.isfinite(r.gpu_hours):
+                doc[key] = r.gpu_hours / base.gpu_hours
         out.append(doc)
     return out

@@ -130,7 +130,7 @@ class OraclePolicy:
     GPU-hours of this policy are the lower bound for any policy that meets the SLA per interval.
     """
 
-    name = "oracle"
+    name = "oracle-forecast"
 
     def __init__(
         self,
@@ -158,4 +158,4 @@ class OraclePolicy:
     def decide(self, obs: Observation) -> tuple[int, int, str]:
         k = round(obs.t_s / self.interval_s)
         p, d = self._target(k)
-        return p, d, "oracle"
+        return p, d, self.name

@@ -127,9 +127,12 @@ def reactive_policy(
     *,
     limits: Limits | None = None,
     initial: tuple[int, int] | None = None,
+    predictor: str = "constant",
+    name: str = "reactive",
 ) -> PlannerPolicy:
-    """Dynamo's planner (module docstring): constant predictor, mean forecast, no look-ahead, no
-    hysteresis, throughput-only prefill, unsmoothed corrections."""
+    """Dynamo's planner (module docstring): ``predictor`` (``constant``: the last interval),
+    mean forecast, no look-ahead, no hysteresis, throughput-only prefill, unsmoothed
+    corrections."""
     cfg = simulated_planner_config(
         sla,
         config,
@@ -141,4 +144,4 @@ def reactive_policy(
         ttft_quantile=None,
         correction=dataclasses.replace(CorrectionConfig(), smoothing=1.0),
     )
-    return PlannerPolicy(cfg, profile, "constant", initial=initial, name="reactive")
+    return PlannerPolicy(cfg, profile, predictor, initial=initial, name=name)

@@ -9,6 +9,7 @@ drained, or cancelled while starting). Plain mutable classes with ``__slots__``:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 __all__ = ["DRAINING", "GONE", "SERVING", "STARTING", "Decode", "Engine", "Prefill"]
 
@@ -30,17 +31,19 @@ class Engine:
 
 
 class Prefill(Engine):
-    """Prefill engine: ``batch`` = the requests of the batch running now (empty when idle)."""
+    """Prefill engine: ``batch`` = the requests of the batch running now (empty when idle; the
+    engine's request objects)."""
 
     __slots__ = ("batch",)
 
     def __init__(self, eid: int, order_t: float, ready_t: float, rank: float) -> None:
         super().__init__(eid, order_t, ready_t, rank)
-        self.batch: list[int] = []
+        self.batch: list[Any] = []
 
 
 class Decode(Engine):
-    """Decode engine: ``members`` heap of (global step of the last token, request); a step
+    """Decode engine: ``members`` heap of (global step of the last token, request id, request),
+    ``pending`` the requests joining at the next step boundary; a step
     boundary at ``t0`` had global step count ``s0``; steps last ``tau`` while membership holds."""
 
     __slots__ = (
@@ -58,8 +61,8 @@ class Decode(Engine):
 
     def __init__(self, eid: int, order_t: float, ready_t: float, rank: float) -> None:
         super().__init__(eid, order_t, ready_t, rank)
-        self.members: list[tuple[int, int]] = []
-        self.pending: list[int] = []
+        self.members: list[tuple[int, int, Any]] = []
+        self.pending: list[Any] = []
         self.n = 0
         self.reserved = 0
         self.sum_ctx = 0.0

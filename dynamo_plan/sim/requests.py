@@ -1,20 +1,43 @@
 """The simulator's input: one row per request (arrival time, input and output length).
 
 Built from a :class:`~dynamo_plan.trace.Trace` (``rate_scale`` k compresses time by k) or drawn
-as a Poisson stream for tests and what-if runs.
+as a Poisson stream for tests and what-if runs. The simulator pulls requests in chunks through
+the :class:`RequestSource` protocol (a :class:`RequestArrays` is one; so is a generator of
+chunks such as :class:`~dynamo_plan.sim.sources.PoissonStream`), so a trace need not be held as
+one array.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from dynamo_plan.errors import InputError
 from dynamo_plan.trace import Trace
 
-__all__ = ["RequestArrays"]
+__all__ = ["CHUNK_REQUESTS", "RequestArrays", "RequestSource"]
+
+#: Requests per chunk the simulator pulls from a :class:`RequestArrays`.
+CHUNK_REQUESTS = 1 << 16
+
+
+@runtime_checkable
+class RequestSource(Protocol):
+    """Requests in arrival order, delivered in chunks.
+
+    ``chunks()`` yields :class:`RequestArrays` whose arrivals (seconds from t = 0) ascend within
+    and across chunks (the simulator raises InputError otherwise); ``span_s`` is the last
+    arrival, or an estimate of it (progress reporting only).
+    """
+
+    @property
+    def span_s(self) -> float: ...
+
+    def chunks(self) -> Iterator[RequestArrays]: ...
 
 
 def _frozen(values: object, dtype: type) -> np.ndarray:
@@ -69,6 +92,16 @@ class RequestArrays:
     def span_s(self) -> float:
         """Seconds from the first to the last arrival (0 for fewer than two requests)."""
         return float(self.arrival_s[-1] - self.arrival_s[0]) if self.arrival_s.size > 1 else 0.0
+
+    def chunks(self, size: int = CHUNK_REQUESTS) -> Iterator[RequestArrays]:
+        """Consecutive slices of at most ``size`` requests (the :class:`RequestSource` view)."""
+        n = len(self)
+        if n <= size:
+            yield self
+            return
+        for a in range(0, n, size):
+            b = min(n, a + size)
+            yield RequestArrays(self.arrival_s[a:b], self.isl[a:b], self.osl[a:b])
 
     @classmethod
     def from_trace(cls, trace: Trace, rate_scale: float = 1.0) -> RequestArrays:

@@ -15,7 +15,9 @@ def test_demo_quick_json(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.stderr
     doc = r.json()
     assert sorted(d["policy"] for d in doc["results"]) == [
-        "oracle",
+        "dynamo",
+        "optimal",
+        "oracle-forecast",
         "planner",
         "reactive",
         "static",
@@ -31,7 +33,7 @@ def test_demo_table_with_profile_plots(tmp_path: Path) -> None:
     out = tmp_path / "full"
     r = run_cli("demo", "--out", out)
     assert r.exit_code == 0, r.stderr
-    for name in ("oracle", "planner", "reactive", "static"):
+    for name in ("optimal", "oracle-forecast", "planner", "dynamo", "reactive", "static"):
         assert name in r.stdout
     plots = sorted(p.name for p in out.rglob("*.png"))
     assert "simulation_compare.png" in plots and len(plots) > 1

@@ -103,4 +103,4 @@ def test_simulate_compare_shows_progress_off_a_terminal(
     lines = [m for m in map(PROGRESS_LINE.match, result.stderr.splitlines()) if m]
     assert lines and all(m.group(1) == "simulate" for m in lines)
     assert lines[-1].group(4) == "100"
-    assert len(result.json()) == 4
+    assert len(result.json()) == 6  # every policy

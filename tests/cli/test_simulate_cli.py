@@ -24,6 +24,7 @@ KEYS = {
     "gpu_hours",
     "replica_timeline",
     "out_of_profile_requests",
+    "unservable",
     "wall_s",
 }
 
@@ -92,14 +93,19 @@ def test_compare_plot_and_csv(
     r = sim(shared_data, trace, "--compare", "--plot", png, "--requests-csv", csv, "-o", "json")
     assert r.exit_code == 0, r.stderr
     docs = r.json()
-    assert sorted(d["policy"] for d in docs) == ["oracle", "planner", "reactive", "static"]
-    oracle = next(d for d in docs if d["policy"] == "oracle")
+    assert [d["policy"] for d in docs] == [
+        "optimal", "oracle-forecast", "planner", "dynamo", "reactive", "static"
+    ]  # fmt: skip
+    oracle = next(d for d in docs if d["policy"] == "oracle-forecast")
+    optimal = next(d for d in docs if d["policy"] == "optimal")
     for d in docs:
         assert set(d) >= KEYS
         assert d["gpu_hours_vs_oracle"] == pytest.approx(d["gpu_hours"] / oracle["gpu_hours"])
+        assert d["gpu_hours_vs_optimal"] == pytest.approx(d["gpu_hours"] / optimal["gpu_hours"])
+    assert optimal["sla_attainment"] >= 0.99
     assert png.read_bytes()[:8] == PNG_MAGIC
     frame = pd.read_csv(csv)
-    assert len(frame) == 4 * n_requests
+    assert len(frame) == 6 * n_requests
     assert {"policy", "arrival_s", "ttft_ms", "itl_ms", "sla_met"} <= set(frame.columns)
     for d in docs:
         rows = frame[frame["policy"] == d["policy"]]
@@ -132,9 +138,9 @@ def test_static_replicas(shared_data: Path, trace: Path) -> None:
 
 
 def test_yaml_output(shared_data: Path, trace: Path) -> None:
-    r = sim(shared_data, trace, "--policy", "oracle", "-o", "yaml")
+    r = sim(shared_data, trace, "--policy", "oracle", "-o", "yaml")  # the former name
     assert r.exit_code == 0, r.stderr
-    assert r.stdout.startswith("policy: oracle")
+    assert r.stdout.startswith("policy: oracle-forecast")
 
 
 def test_infeasible_itl_exits_4(shared_data: Path, trace: Path) -> None:
@@ -250,7 +256,7 @@ def test_compare_table_is_ranked_with_units(shared_data: Path, trace: Path) -> N
     assert as_json.exit_code == 0 and table.exit_code == 0, table.stderr
     docs = as_json.json()
     best_first = sorted(docs, key=lambda d: (-d["sla_attainment"], d["gpu_hours"]))
-    assert [d["rank"] for d in best_first] == [1, 2, 3, 4]
+    assert [d["rank"] for d in best_first] == [1, 2, 3, 4, 5, 6]
     text = " ".join(table.stdout.split())
     for header in ("SLA met %", "GPU-hours", "TTFT p99 (ms)", "ITL p99 (ms)"):
         assert header.split()[0] in text
@@ -259,7 +265,7 @@ def test_compare_table_is_ranked_with_units(shared_data: Path, trace: Path) -> N
     rows = [
         line.split()
         for line in table.stdout.splitlines()
-        if line.split()[:1] in (["1"], ["2"], ["3"], ["4"])
+        if line.split()[:1] in ([str(k)] for k in range(1, 7))
     ]
     assert [r[1] for r in rows] == [d["policy"] for d in best_first]
     assert "e+" not in table.stdout and "e-0" not in table.stdout

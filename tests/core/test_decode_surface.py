@@ -89,9 +89,7 @@ def test_itl_monotone_in_batch(profile: PerformanceProfile, a: float, b: float, 
 
 @settings(max_examples=150, deadline=None)
 @given(a=st.floats(0.0, 1.0), b=st.floats(0.0, 1.0), f=st.floats(0.0, 1.0))
-def test_itl_monotone_in_context(
-    profile: PerformanceProfile, a: float, b: float, f: float
-) -> None:
+def test_itl_monotone_in_context(profile: PerformanceProfile, a: float, b: float, f: float) -> None:
     lo_c, hi_c = _span(profile)
     short, long = (lo_c + x * (hi_c - lo_c) for x in sorted((a, b)))
     # a batch that both contexts hold inside their measured kv range

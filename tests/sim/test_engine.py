@@ -31,13 +31,15 @@ def test_every_request_completes_exactly_once(
     calls: list[int] = []
     original = engine_mod._Sim._finish
 
-    def counting(self: engine_mod._Sim, rid: int, t: float) -> None:
-        calls.append(rid)
-        original(self, rid, t)
+    def counting(self: engine_mod._Sim, r: engine_mod._Req, t: float) -> None:
+        calls.append(r.rid)
+        original(self, r, t)
 
     monkeypatch.setattr(engine_mod._Sim, "_finish", counting)
     policy = ScriptPolicy((2, 2), {1: (1, 1), 3: (3, 2)})
-    res = simulate(req, profile, sla, SimConfig(interval_s=10, startup_s=15), policy)
+    res = simulate(
+        req, profile, sla, SimConfig(interval_s=10, startup_s=15), policy, per_request=True
+    )
     assert sorted(calls) == list(range(len(req)))
     assert res.completed == res.requests == len(req)
     pr = res.per_request
@@ -57,7 +59,7 @@ def test_every_request_completes_exactly_once(
 
 def test_littles_law_on_steady_poisson_load(profile: PerformanceProfile, sla: SLA) -> None:
     req = _poisson(15, 400, seed=7)
-    res = simulate(req, profile, sla, SimConfig(), StaticPolicy(2, 2))
+    res = simulate(req, profile, sla, SimConfig(), StaticPolicy(2, 2), per_request=True)
     pr = res.per_request
     arrival = pr["arrival_s"].to_numpy()
     finish = pr["finish_s"].to_numpy()
@@ -75,7 +77,9 @@ def test_deterministic_under_a_seed(profile: PerformanceProfile, sla: SLA) -> No
     req = _poisson(25, 60)
     cfg = SimConfig(interval_s=10, startup_s=10, seed=3)
     runs = [
-        simulate(req, profile, sla, cfg, ScriptPolicy((1, 1), {1: (3, 3), 4: (2, 1)}))
+        simulate(
+            req, profile, sla, cfg, ScriptPolicy((1, 1), {1: (3, 3), 4: (2, 1)}), per_request=True
+        )
         for _ in range(2)
     ]
     pd.testing.assert_frame_equal(runs[0].per_request, runs[1].per_request)
@@ -88,7 +92,7 @@ def test_scale_down_drains_without_loss(profile: PerformanceProfile, sla: SLA) -
     req = _poisson(20, 60, seed=5)
     t_drain = 20.0
     cfg = SimConfig(interval_s=10, startup_s=10)
-    res = simulate(req, profile, sla, cfg, ScriptPolicy((3, 3), {2: (1, 1)}))
+    res = simulate(req, profile, sla, cfg, ScriptPolicy((3, 3), {2: (1, 1)}), per_request=True)
     assert res.completed == len(req)
     pr = res.per_request
     # after the drain order nothing new reaches a drained engine
@@ -110,7 +114,7 @@ def test_scale_down_drains_without_loss(profile: PerformanceProfile, sla: SLA) -
 def test_startup_delay_respected_and_paid_from_order(profile: PerformanceProfile, sla: SLA) -> None:
     req = _poisson(30, 90, seed=2)
     cfg = SimConfig(interval_s=10, startup_s=25)
-    res = simulate(req, profile, sla, cfg, ScriptPolicy((1, 1), {1: (2, 2)}))
+    res = simulate(req, profile, sla, cfg, ScriptPolicy((1, 1), {1: (2, 2)}), per_request=True)
     pr = res.per_request
     ready = 10.0 + 25.0
     new_prefill = pr[pr["prefill_engine"] == 1]
@@ -126,7 +130,9 @@ def test_startup_delay_respected_and_paid_from_order(profile: PerformanceProfile
 def test_cancelled_orders_are_paid_until_cancelled(profile: PerformanceProfile, sla: SLA) -> None:
     req = _poisson(5, 60, seed=4)
     cfg = SimConfig(interval_s=10, startup_s=100)
-    res = simulate(req, profile, sla, cfg, ScriptPolicy((1, 1), {1: (3, 1), 2: (1, 1)}))
+    res = simulate(
+        req, profile, sla, cfg, ScriptPolicy((1, 1), {1: (3, 1), 2: (1, 1)}), per_request=True
+    )
     assert set(res.per_request["prefill_engine"]) == {0}
     end = res.sim_end_s
     assert res.gpu_hours == pytest.approx((2 * end + 2 * 10.0) / 3600, rel=1e-12)
@@ -135,7 +141,7 @@ def test_cancelled_orders_are_paid_until_cancelled(profile: PerformanceProfile, 
 def test_kv_capacity_bounds_each_decode_engine(profile: PerformanceProfile, sla: SLA) -> None:
     small = dataclasses.replace(profile, max_kv_tokens=12_000)
     req = RequestArrays.poisson(20, 30, (500, 1500), (50, 200), seed=9)
-    res = simulate(req, small, sla, SimConfig(), StaticPolicy(2, 2))
+    res = simulate(req, small, sla, SimConfig(), StaticPolicy(2, 2), per_request=True)
     assert res.completed == len(req)
     pr = res.per_request
     for _, group in pr.groupby("decode_engine"):
@@ -151,7 +157,9 @@ def test_kv_capacity_bounds_each_decode_engine(profile: PerformanceProfile, sla:
 
 def test_max_decode_batch_caps_concurrency(profile: PerformanceProfile, sla: SLA) -> None:
     req = RequestArrays.poisson(40, 20, (100, 500), (50, 300), seed=3)
-    res = simulate(req, profile, sla, SimConfig(max_decode_batch=4), StaticPolicy(2, 1))
+    res = simulate(
+        req, profile, sla, SimConfig(max_decode_batch=4), StaticPolicy(2, 1), per_request=True
+    )
     pr = res.per_request
     start, end = pr["decode_start_s"].to_numpy(), pr["finish_s"].to_numpy()
     assert max(((start <= t) & (t < end)).sum() for t in start) == 4
@@ -161,7 +169,7 @@ def test_out_of_profile_requests_counted_and_served(profile: PerformanceProfile,
     hi = int(profile.prefill.isl[-1])
     isl = np.array([500, hi + 5000, 800, 2 * hi])
     req = RequestArrays(np.arange(4) * 0.5, isl, np.array([10, 10, 30_000, 2]))
-    res = simulate(req, profile, sla, SimConfig(), StaticPolicy(1, 1))
+    res = simulate(req, profile, sla, SimConfig(), StaticPolicy(1, 1), per_request=True)
     assert res.out_of_profile_requests == 3  # long prompts, and a context beyond the surface
     assert res.completed == 4
     long_ttft = res.per_request["ttft_ms"].iloc[3]
@@ -213,7 +221,7 @@ def test_random_scaling_keeps_every_request(
     req = RequestArrays.poisson(rate, 40.0, (50, 4000), (1, 200), seed=seed)
     policy = ScriptPolicy(script[0], dict(enumerate(script[1:], start=1)))
     cfg = SimConfig(interval_s=5.0, startup_s=startup, seed=seed)
-    res = simulate(req, profile, sla, cfg, policy)
+    res = simulate(req, profile, sla, cfg, policy, per_request=True)
     pr = res.per_request
     assert res.completed == len(req)
     assert np.all(pr["first_token_s"] > pr["arrival_s"])
@@ -238,7 +246,9 @@ def test_seed_picks_among_idle_engines(profile: PerformanceProfile, sla: SLA) ->
     req = RequestArrays.poisson(0.5, 60, 500, 20, seed=0)  # always idle: ties every time
     favourites = set()
     for seed in range(6):
-        res = simulate(req, profile, sla, SimConfig(seed=seed), StaticPolicy(4, 1))
+        res = simulate(
+            req, profile, sla, SimConfig(seed=seed), StaticPolicy(4, 1), per_request=True
+        )
         engines = res.per_request["prefill_engine"]
         top = engines.value_counts()  # the lowest-ranked idle engine takes (nearly) every request
         assert top.iloc[0] >= 0.9 * len(req)

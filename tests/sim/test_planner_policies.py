@@ -174,9 +174,9 @@ def test_infeasible_itl_and_absurd_span(profile: PerformanceProfile) -> None:
 def test_compare_json_ratio_to_the_oracle(profile: PerformanceProfile, sla: SLA) -> None:
     req = _two_level()
     cfg = SimConfig(interval_s=30.0, startup_s=30.0)
-    results = run_policies(["oracle", "static", "reactive"], req, profile, sla, cfg)
+    results = run_policies(["oracle-forecast", "static", "reactive"], req, profile, sla, cfg)
     docs = compare_json(results)
-    assert [d["policy"] for d in docs] == ["oracle", "static", "reactive"]
+    assert [d["policy"] for d in docs] == ["oracle-forecast", "static", "reactive"]
     oracle_gh = results[0].gpu_hours
     for doc, res in zip(docs, results, strict=True):
         assert doc["gpu_hours_vs_oracle"] == pytest.approx(res.gpu_hours / oracle_gh)

@@ -26,7 +26,9 @@ def _requests() -> RequestArrays:
 @pytest.fixture(scope="module")
 def results(profile: PerformanceProfile, sla: SLA) -> list:  # type: ignore[type-arg]
     config = SimConfig(interval_s=20.0, startup_s=20.0)
-    return run_policies(["oracle", "reactive", "static"], _requests(), profile, sla, config)
+    return run_policies(
+        ["oracle-forecast", "reactive", "static"], _requests(), profile, sla, config
+    )
 
 
 @pytest.mark.parametrize("compare", [False, True], ids=["one policy", "compare"])

@@ -81,7 +81,7 @@ def test_oracle_orders_startup_ahead(
         window = needs[k : k + ahead + 1]
         expect = tuple(window.max(axis=0)) if len(window) else (1, 1)
         assert (p, d) == expect
-        assert reason == "oracle"
+        assert reason == "oracle-forecast"
 
 
 def test_oracle_uses_fewer_gpu_hours_than_static_peak(

@@ -36,7 +36,7 @@ def test_fast_engine_matches_reference(
     prof = profile if max_kv is None else dataclasses.replace(profile, max_kv_tokens=max_kv)
     req = RequestArrays.poisson(rate, duration, (50, 3000), (1, 300), seed=seed)
     cfg = SimConfig(seed=seed, max_decode_batch=max_batch)
-    fast = simulate(req, prof, sla, cfg, StaticPolicy(p, d)).per_request
+    fast = simulate(req, prof, sla, cfg, StaticPolicy(p, d), per_request=True).per_request
     ref = reference_simulate(req, prof, cfg, p, d)
     for col in ("ttft_ms", "itl_ms", "finish_s"):
         a, b = fast[col].to_numpy(), ref[col].to_numpy()

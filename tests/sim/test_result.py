@@ -21,7 +21,7 @@ def test_to_json_has_exactly_the_documented_keys(profile: PerformanceProfile, sl
     doc = json.loads(json.dumps(res.to_json()))
     assert list(doc) == [
         "policy", "requests", "completed", "sla_attainment", "ttft_ms", "itl_ms", "gpu_hours",
-        "replica_timeline", "out_of_profile_requests", "wall_s",
+        "replica_timeline", "out_of_profile_requests", "unservable", "wall_s",
     ]  # fmt: skip
     assert list(doc["ttft_ms"]) == list(doc["itl_ms"]) == ["p50", "p90", "p99"]
     assert all(list(e) == ["t_s", "prefill", "decode"] for e in doc["replica_timeline"])
@@ -31,7 +31,7 @@ def test_to_json_has_exactly_the_documented_keys(profile: PerformanceProfile, sl
 def test_attainment_and_percentiles_from_per_request(profile: PerformanceProfile) -> None:
     req = RequestArrays.poisson(30, 30, (100, 4000), (1, 300), seed=1)
     sla = SLA(ttft_ms=120.0, itl_ms=15.0)
-    res = simulate(req, profile, sla, SimConfig(), StaticPolicy(1, 1))
+    res = simulate(req, profile, sla, SimConfig(), StaticPolicy(1, 1), per_request=True)
     pr = res.per_request
     itl_ok = (pr["osl"] <= 1) | (pr["itl_ms"] <= 15.0)
     expected = ((pr["ttft_ms"] <= 120.0) & itl_ok).mean()
@@ -43,7 +43,9 @@ def test_attainment_and_percentiles_from_per_request(profile: PerformanceProfile
 
 def test_interval_stats_cover_every_request(profile: PerformanceProfile, sla: SLA) -> None:
     req = RequestArrays.poisson(20, 45, (100, 2000), (2, 200), seed=2)
-    res = simulate(req, profile, sla, SimConfig(interval_s=10), StaticPolicy(2, 2))
+    res = simulate(
+        req, profile, sla, SimConfig(interval_s=10), StaticPolicy(2, 2), per_request=True
+    )
     stats = res.interval_stats
     assert stats["requests"].sum() == len(req)
     assert stats["t_s"].tolist()[:5] == [0.0, 10.0, 20.0, 30.0, 40.0]

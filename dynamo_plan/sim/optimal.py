@@ -1,0 +1,242 @@
+"""The ``optimal`` policy: the cheapest per-interval (prefill, decode) schedule that meets the
+SLA-attainment target knowing the future, found with the simulator itself.
+
+Search (:func:`optimal_needs`), interval by interval (``[j·I, (j+1)·I)``, requests grouped by
+arrival):
+
+1. The interval's requests, after those of the interval before it (which load the engines with
+   the work a busy interval carries over and are not counted), are replayed on idle engines with
+   fixed replicas ``(P, D)`` (:func:`~dynamo_plan.sim.engine.replay`, the same engine model as
+   every other policy). A request counts as a miss when it fails TTFT or ITL; requests that no
+   size can serve (:func:`~dynamo_plan.sim.result.unservable`) are left out. The interval may
+   miss at most ``floor((1 - A) · servable)`` requests.
+2. TTFT depends only on the prefill pool in this model, so ``P_min`` is the fewest prefill
+   engines whose TTFT misses fit the allowance (decode kept at one engine: it does not change
+   TTFT). Then for ``P`` in ``P_min … P_min + 2`` the fewest ``D`` whose combined misses fit
+   (binary search: misses do not grow with more engines), and the cheapest ``P·g_p + D·g_d``
+   wins (ties: fewer prefill).
+3. The schedule is played as the hindsight oracle plays its needs
+   (:class:`~dynamo_plan.sim.policies.OraclePolicy`): replicas for interval ``j`` are ordered
+   ``startup_s`` ahead, scale-down takes effect at once.
+4. Repair: the whole trace is replayed under that schedule; intervals whose own attainment falls
+   below ``A`` (work carried over from a busy interval adds to the next one, which step 1 does not
+   see) get one more engine of the role that missed more, and the replay repeats, at most
+   :data:`REPAIR_ROUNDS` times.
+
+Bound: every interval meets the target on its own, which is stricter than meeting it over the
+whole trace, so the schedule's GPU-hours are an *upper* bound of the true optimum for an
+overall target; within that per-interval constraint step 2 is exact for the isolated interval
+(up to the prefill/decode split explored, three prefill sizes). Cost grows with the number of
+intervals times ~2·log2(replicas) short replays, so this policy is meant for benchmark-sized
+traces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from dynamo_plan.core.profile import PerformanceProfile
+from dynamo_plan.core.sla import SLA, Limits
+from dynamo_plan.sim.config import SimConfig
+from dynamo_plan.sim.engine import replay
+from dynamo_plan.sim.policies import OraclePolicy, StaticPolicy
+from dynamo_plan.sim.requests import RequestArrays
+from dynamo_plan.sim.result import request_latencies, unservable
+
+__all__ = [
+    "DEFAULT_SLA_ATTAINMENT",
+    "REPAIR_ROUNDS",
+    "OptimalPolicy",
+    "cheapest_for_interval",
+    "optimal_needs",
+    "search_config",
+]
+
+#: The fraction of (servable) requests that must meet TTFT and ITL (``--sla-attainment``).
+DEFAULT_SLA_ATTAINMENT = 0.99
+#: Most whole-trace replays of the repair step.
+REPAIR_ROUNDS = 8
+#: Prefill sizes explored above the fewest that meets TTFT alone.
+_PREFILL_SPREAD = 2
+
+
+def _misses(
+    req: RequestArrays,
+    profile: PerformanceProfile,
+    sla: SLA,
+    config: SimConfig,
+    cannot: np.ndarray,
+    p: int,
+    d: int,
+) -> tuple[int, int]:
+    """(TTFT misses, ITL-only misses) among the servable requests with ``p``/``d`` engines."""
+    outcome = replay(req, profile, config, StaticPolicy(p, d))
+    ttft_ms, itl_ms = request_latencies(req, outcome)
+    done = np.isfinite(outcome.finish_s)
+    ttft_bad = ~done | ~(ttft_ms <= sla.ttft_ms)
+    itl_bad = ~ttft_bad & (req.osl > 1) & ~(itl_ms <= sla.itl_ms)
+    return int(np.count_nonzero(ttft_bad & ~cannot)), int(np.count_nonzero(itl_bad & ~cannot))
+
+
+def _fewest(ok: Callable[[int], bool], start: int, cap: int) -> int:
+    """Smallest ``n`` in ``[start, cap]`` with ``ok(n)`` (``ok`` monotone); ``cap`` if none."""
+    if ok(start):
+        return start
+    lo, hi = start, start
+    while hi < cap:
+        lo, hi = hi, min(cap, hi * 2)
+        if ok(hi):
+            break
+    else:
+        return cap
+    while hi - lo > 1:  # ok(hi), not ok(lo)
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return hi
+
+
+def search_config(config: SimConfig) -> SimConfig:
+    """``config`` with engines that serve at once (``startup_s = 0``): an interval replayed
+    alone starts with its replicas ready."""
+    return dataclasses.replace(config, startup_s=0.0)
+
+
+def cheapest_for_interval(
+    req: RequestArrays,
+    profile: PerformanceProfile,
+    sla: SLA,
+    search: SimConfig,
+    cannot: np.ndarray,
+    attainment: float,
+    floor: int,
+    limits: Limits,
+    config: SimConfig,
+) -> tuple[int, int]:
+    """Cheapest (P, D) for one interval's requests replayed alone on ``search``'s idle engines
+    (module docstring, step 2); ``cannot`` marks the unservable requests (not counted)."""
+    cap = max(floor, _replica_cap(limits, config))
+    allowed = math.floor((1.0 - attainment) * int(np.count_nonzero(~cannot)) + 1e-9)
+
+    def ttft_ok(p: int) -> bool:
+        return _misses(req, profile, sla, search, cannot, p, 1)[0] <= allowed
+
+    def both_ok(p: int, d: int) -> bool:
+        return sum(_misses(req, profile, sla, search, cannot, p, d)) <= allowed
+
+    p_min = _fewest(ttft_ok, floor, cap)
+    best: tuple[int, int, int] | None = None
+    for p in range(p_min, min(cap, p_min + _PREFILL_SPREAD) + 1):
+        d = _fewest(functools.partial(both_ok, p), floor, cap)
+        cost = p * config.prefill_gpus + d * config.decode_gpus
+        if best is None or cost < best[0]:
+            best = (cost, p, d)
+    assert best is not None
+    return best[1], best[2]
+
+
+def optimal_needs(
+    requests: RequestArrays,
+    profile: PerformanceProfile,
+    sla: SLA,
+    config: SimConfig,
+    attainment: float = DEFAULT_SLA_ATTAINMENT,
+    limits: Limits | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> np.ndarray:
+    """Per-interval replicas of the ``optimal`` schedule before repair (module docstring, steps
+    1–2): int array ``(intervals, 2)``; an empty interval needs ``min_endpoint`` of each."""
+    limits = limits if limits is not None else Limits()
+    floor = max(1, limits.min_endpoint)
+    interval = config.interval_s
+    search = search_config(config)
+    cannot_all = unservable(requests, profile, sla, config)
+    idx = np.floor(requests.arrival_s / interval).astype(np.int64)
+    n = int(idx[-1]) + 1 if len(requests) else 1
+    needs = np.full((n, 2), limits.min_endpoint, dtype=np.int64)
+    bounds = np.searchsorted(idx, np.arange(n + 1))
+    for j in range(n):
+        a, b = int(bounds[j]), int(bounds[j + 1])
+        if b > a:
+            # the previous interval's requests warm the engines up (work carried over) and are
+            # not counted
+            w = int(bounds[max(0, j - 1)])
+            start = max(0, j - 1) * interval
+            sub = RequestArrays(
+                requests.arrival_s[w:b] - start, requests.isl[w:b], requests.osl[w:b]
+            )
+            skip = cannot_all[w:b].copy()
+            skip[: a - w] = True
+            needs[j] = cheapest_for_interval(
+                sub, profile, sla, search, skip, attainment, floor, limits, config
+            )
+        if progress is not None:
+            progress((j + 1) / n)
+    return needs
+
+
+def _replica_cap(limits: Limits, config: SimConfig) -> int:
+    """Most engines of one role the search tries: the GPU budget's worth, else 4096."""
+    budget = limits.max_gpu_budget
+    if budget is None:
+        return 4096
+    return max(1, budget // min(config.prefill_gpus, config.decode_gpus))
+
+
+class OptimalPolicy(OraclePolicy):
+    """The ``optimal`` schedule (module docstring), played like the hindsight oracle."""
+
+    name = "optimal"
+
+    def __init__(
+        self,
+        requests: RequestArrays,
+        profile: PerformanceProfile,
+        sla: SLA,
+        config: SimConfig,
+        limits: Limits | None = None,
+        attainment: float = DEFAULT_SLA_ATTAINMENT,
+        progress: Callable[[float], None] | None = None,
+    ) -> None:
+        self.limits = limits if limits is not None else Limits()
+        self.interval_s = config.interval_s
+        self.horizon = math.ceil(config.startup_s / config.interval_s - 1e-9)
+        self.needs = optimal_needs(
+            requests, profile, sla, config, attainment, self.limits, progress
+        )
+        self.repairs = self._repair(requests, profile, sla, config, attainment)
+
+    def _repair(
+        self,
+        requests: RequestArrays,
+        profile: PerformanceProfile,
+        sla: SLA,
+        config: SimConfig,
+        attainment: float,
+    ) -> int:
+        """Step 4 of the module docstring; returns the replays that added engines."""
+        cannot = unservable(requests, profile, sla, config)
+        idx = np.floor(requests.arrival_s / config.interval_s).astype(np.int64)
+        cap = max(self.limits.min_endpoint, _replica_cap(self.limits, config))
+        for round_ in range(REPAIR_ROUNDS):
+            outcome = replay(requests, profile, config, self)
+            ttft_ms, itl_ms = request_latencies(requests, outcome)
+            done = np.isfinite(outcome.finish_s)
+            ttft_bad = (~done | ~(ttft_ms <= sla.ttft_ms)) & ~cannot
+            itl_bad = ~ttft_bad & (requests.osl > 1) & ~(itl_ms <= sla.itl_ms) & ~cannot
+            n = self.needs.shape[0]
+            servable = np.bincount(idx[~cannot], minlength=n)[:n]
+            t_miss = np.bincount(idx[ttft_bad], minlength=n)[:n]
+            i_miss = np.bincount(idx[itl_bad], minlength=n)[:n]
+            allowed = np.floor((1.0 - attainment) * servable + 1e-9)
+            short = np.flatnonzero(t_miss + i_miss > allowed)
+            if short.size == 0:
+                return round_
+            for j in short:
+                role = 0 if t_miss[j] >= i_miss[j] else 1
+                self.needs[j, role] = min(cap, self.needs[j, role] + 1)
+        return REPAIR_ROUNDS
