@@ -172,6 +172,12 @@ def decide(
     inputs = from_profile(meta, flags)
     require(inputs, ("isl", "osl", "ttft", "itl"), meta, profile)
     isl, osl = float(inputs.values["isl"]), float(inputs.values["osl"])
+    from dynamo_plan.profiler.extend import extend_profile
+
+    covered = extend_profile(prof, profile, isl_to=isl, context_to=isl + osl / 2)
+    if covered.message:  # beyond the measured range: estimated, or why lookups stay clamped
+        warn(covered.message)
+    prof = covered.profile
     gpus = [inputs.values[f"{r}_engine_num_gpu"] for r in ("prefill", "decode")]
     prefill_gpus, decode_gpus = (1 if g is None else int(g) for g in gpus)
     config = PlannerConfig(
@@ -455,7 +461,11 @@ def run(ctx: typer.Context, **params: Any) -> None:
             previous[sig] = signal.signal(sig, _stop)
     try:
         summary = run_planner(
-            settings, stop, predictor_params=predictor_params(settings), warn=warn
+            settings,
+            stop,
+            predictor_params=predictor_params(settings),
+            warn=warn,
+            profile=_covering_profile(settings),
         )
     finally:
         for sig, handler in previous.items():
@@ -469,6 +479,30 @@ def run(ctx: typer.Context, **params: Any) -> None:
         return simple_table("plan run", ["field", "value"], rows)
 
     emit(summary, params["output"], table=table)
+
+
+def _covering_profile(settings: Any) -> Any:
+    """``plan run``'s profile, extended with the calibrated roofline when the SLA's load shape
+    (``isl`` + ``osl``/2) or the warm-up trace's requests reach beyond its measured range (one
+    warning saying what was estimated, or why lookups stay clamped)."""
+    import numpy as np
+
+    from dynamo_plan.adapters.profile_files import load_profile
+    from dynamo_plan.profiler.extend import extend_profile, traffic_range
+
+    prof = load_profile(settings.profile)
+    top_isl, top_ctx = traffic_range([settings.isl], [settings.osl])
+    if settings.warmup_trace is not None:
+        from dynamo_plan.trace import load_trace
+
+        tr = load_trace([settings.warmup_trace])
+        known = np.isfinite(tr.input_length) & np.isfinite(tr.output_length)
+        t_isl, t_ctx = traffic_range(tr.input_length[known], tr.output_length[known])
+        top_isl, top_ctx = max(top_isl, t_isl), max(top_ctx, t_ctx)
+    covered = extend_profile(prof, settings.profile, isl_to=top_isl, context_to=top_ctx)
+    if covered.message:
+        warn(covered.message)
+    return covered.profile
 
 
 def namespace_line(namespace: str | None, source: str) -> str:

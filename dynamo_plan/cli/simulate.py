@@ -393,6 +393,12 @@ def simulate(
     if tr.skipped_lines:
         warn(f"skipped {tr.skipped_lines} bad line(s)")
     requests = requests_from_trace(tr, rate_scale=rate_scale)
+    from dynamo_plan.profiler.extend import extend_for_traffic
+
+    covered = extend_for_traffic(prof, profile, requests.isl, requests.osl)
+    if covered.message:  # traffic beyond the measured range: estimated, or why it stays clamped
+        warn(covered.message)
+    prof = covered.profile
     names = list(POLICY_NAMES) if compare else [policy.value]
     title = ", ".join(Path(t).name for t in trace) + (
         f" ×{rate_scale:g}" if rate_scale != 1 else ""

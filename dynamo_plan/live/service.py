@@ -280,14 +280,16 @@ def run_planner(
     predictor_params: dict[str, Any] | None = None,
     warn: Callable[[str], None] | None = None,
     log: Callable[[dict[str, Any]], None] = json_log_line,
+    profile: PerformanceProfile | None = None,
 ) -> dict[str, Any]:
     """Assemble everything from ``s`` and run the loop until ``max_ticks`` or ``stop``; returns
-    the loop's summary."""
+    the loop's summary. ``profile``: the profile already loaded (e.g. extended beyond its
+    measured range by the caller), else ``s.profile`` is read."""
     from dynamo_plan.adapters.profile_files import load_profile
 
     assert s.profile is not None  # check_settings
     config = planner_config(s)
-    profile = load_profile(s.profile)
+    profile = load_profile(s.profile) if profile is None else profile
     for note in startup_notes(s, config, profile):
         if warn is not None:
             warn(note)

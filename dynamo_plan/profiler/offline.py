@@ -38,6 +38,7 @@ __all__ = [
     "build_estimator",
     "load_calibration",
     "obtained_by",
+    "run_extend",
     "run_offline",
     "summary",
 ]
@@ -248,6 +249,42 @@ def run_offline(req: OfflineRequest) -> OfflineOutcome:
     )
 
 
+def run_extend(directory: Path, out: Path, max_context: int, plots: bool = True) -> dict[str, Any]:
+    """``profile --offline --extend DIR --max-context N``: the measured profile in ``directory``
+    extended to prefill ISL and decode context ``max_context`` (tokens) with the roofline
+    calibrated on it (:func:`~dynamo_plan.profiler.extend.extend_profile`), written to ``out``
+    all-or-nothing with ``profile.json``'s ``extended`` entry and plots that mark the estimated
+    part. InputError (one line) when ``profile.json`` lacks what the estimator needs. Returns
+    the command's result: ``extended``, the reach per role, the record, where it went."""
+    from dynamo_plan.adapters.profile_files import load_profile, save_profile, write_profile_dir
+    from dynamo_plan.profiler.extend import extend_profile
+
+    profile = load_profile(directory)
+    ext = extend_profile(profile, directory, isl_to=max_context, context_to=max_context)
+    if not ext.extended and ext.message:
+        raise InputError(ext.message)
+    names: list[str] = []
+
+    def fill(tmp: Path) -> None:
+        save_profile(ext.profile, tmp)
+        if plots:
+            from dynamo_plan.profiler.plots import write_profile_plots
+
+            names.extend(p.name for p in write_profile_plots(ext.profile, tmp))
+
+    write_profile_dir(out, fill)
+    return {
+        "source": str(directory),
+        "extended": ext.extended,
+        "message": ext.message or f"{directory} already covers {max_context} tokens",
+        "prefill_max_isl": int(ext.profile.prefill.isl[-1]),
+        "decode_max_context": int(ext.profile.decode.contexts[-1]),
+        "record": ext.record,
+        "out": str(out),
+        "plots": [str(out / n) for n in names],
+    }
+
+
 def summary(outcome: OfflineOutcome) -> dict[str, Any]:
     """The command's result (without timing): chosen prefill/decode points and where it went."""
     pre, dec = outcome.result.prefill, outcome.result.decode
@@ -256,6 +293,8 @@ def summary(outcome: OfflineOutcome) -> dict[str, Any]:
         "system": outcome.system,
         **chosen_points(outcome.result),
         "meets_sla": pre.meets and dec.meets,
+        "prefill_max_isl": int(outcome.result.profile.prefill.isl[-1]),
+        "decode_max_context": int(outcome.result.profile.decode.contexts[-1]),
         "estimator": outcome.estimator,
         "estimator_version": outcome.estimator_version,
         "estimator_selected": outcome.obtained_by.get("selected", ""),

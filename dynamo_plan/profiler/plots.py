@@ -18,9 +18,21 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["PLOT_FILES", "draw_plots", "write_plots"]
+    from dynamo_plan.core.profile import PerformanceProfile
+
+__all__ = [
+    "EXTENDED_PLOT_FILES",
+    "PLOT_FILES",
+    "draw_plots",
+    "draw_profile_plots",
+    "write_plots",
+    "write_profile_plots",
+]
 
 PLOT_FILES = ("prefill.png", "decode.png", "decode_surface.png")
+#: plots of a profile extended beyond its measured range (:func:`write_profile_plots`)
+EXTENDED_PLOT_FILES = ("prefill.png", "decode_surface.png")
+_ESTIMATED: dict[str, Any] = {"facecolor": "none", "edgecolor": "grey", "hatch": "//", "lw": 0.0}
 _DPI = 80
 _PNG = {"compress_level": 1}  # fast zlib: a few KB larger, ~5 ms less per plot
 
@@ -139,4 +151,82 @@ def write_plots(result: SweepResult, out_dir: Path) -> list[Path]:
     for name, draw in zip(PLOT_FILES, (_prefill, _decode, _surface), strict=True):
         paths.append(out_dir / name)
         _save(draw(result), paths[-1])
+    return paths
+
+
+# --- a profile extended beyond its measured range (profiler/extend.py) ---------------------------
+
+
+def _estimated_from(profile: PerformanceProfile) -> tuple[float, float]:
+    """(ISL, context) above which ``profile``'s points are estimated (inf: none are)."""
+    from dynamo_plan.profiler.extend import estimated_from
+
+    p, d = estimated_from(profile)
+    return (np.inf if p is None else p), (np.inf if d is None else d)
+
+
+def _profile_prefill(profile: PerformanceProfile) -> Figure:
+    pre = profile.prefill
+    isl_from, _ = _estimated_from(profile)
+    fig = _figure(2)
+    ax_t, ax_p = fig.subplots(1, 2)
+    est = pre.isl > isl_from
+    for ax, y in ((ax_t, pre.ttft_ms), (ax_p, pre.thpt_per_gpu)):
+        ax.plot(pre.isl, y, color="C0", lw=1.0)
+        ax.plot(pre.isl[~est], y[~est], "o", color="C0", ms=4, label="measured")
+        if est.any():
+            ax.plot(pre.isl[est], y[est], "o", mfc="none", color="C1", ms=4, label="estimated")
+            ax.axvspan(isl_from, float(pre.isl[-1]), **_ESTIMATED, label="estimated range")
+    ax_t.set(xlabel="ISL (tokens)", ylabel="TTFT (ms)", title="Prefill TTFT")
+    ax_p.set(xlabel="ISL (tokens)", ylabel="tokens/s/GPU", title="Prefill throughput per GPU")
+    _legend(ax_p, ax_t)
+    return fig
+
+
+def _profile_surface(profile: PerformanceProfile) -> Figure:
+    surface = profile.decode
+    _, ctx_from = _estimated_from(profile)
+    ctxs = np.linspace(surface.contexts[0], surface.contexts[-1], 64)
+    kvs = np.linspace(0.0, float(np.max(surface.kv_usage)), 48)
+    itl = np.vstack([surface.values("itl", kvs, c) for c in ctxs])
+    fig = _figure(1, legend=False)  # the colour bar takes the right margin
+    ax = fig.subplots()
+    grid = np.ma.masked_invalid(itl)
+    finite = itl[np.isfinite(itl)]
+    top = float(np.percentile(finite, 95)) if finite.size else None
+    mesh = ax.pcolormesh(kvs, ctxs, grid, shading="auto", cmap="viridis", vmax=top)
+    est = surface.context > ctx_from
+    ax.plot(surface.kv_usage[~est], surface.context[~est], "w.", ms=4, label="measured")
+    if est.any():
+        ax.plot(
+            surface.kv_usage[est], surface.context[est], "x", color="orange", ms=4,
+            label="estimated",
+        )  # fmt: skip
+        ax.axhspan(ctx_from, float(surface.contexts[-1]), **_ESTIMATED, label="estimated range")
+    fig.colorbar(mesh, ax=ax, label="ITL (ms)", extend="max")
+    title = "Decode ITL (dots: measured"
+    title += "; x over hatching: estimated)" if est.any() else ")"
+    ax.set(xlabel="KV-cache usage (0..1)", ylabel="context (tokens)", title=title)
+    return fig
+
+
+def draw_profile_plots(profile: PerformanceProfile) -> dict[str, Figure]:
+    """The figures of :data:`EXTENDED_PLOT_FILES` for ``profile`` (not saved): prefill TTFT and
+    throughput against ISL, decode ITL over (kv_usage, context); estimated points (above
+    ``profile.json``'s ``extended.prefill_isl_from`` / ``decode_context_from``) in another
+    marker over a hatched band."""
+    return {
+        name: draw(profile)
+        for name, draw in zip(
+            EXTENDED_PLOT_FILES, (_profile_prefill, _profile_surface), strict=True
+        )
+    }
+
+
+def write_profile_plots(profile: PerformanceProfile, out_dir: Path) -> list[Path]:
+    """Write :data:`EXTENDED_PLOT_FILES` of ``profile`` into ``out_dir``; returns their paths."""
+    paths = []
+    for name, fig in draw_profile_plots(profile).items():
+        paths.append(out_dir / name)
+        _save(fig, paths[-1])
     return paths

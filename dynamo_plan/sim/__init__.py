@@ -10,10 +10,12 @@ Public API::
     simulate(requests, profile, sla, config, policy, progress=None, *, per_request=False,
              rows=None) -> SimResult       requests: RequestArrays or any RequestSource
     RequestSource (protocol: span_s, chunks()), PoissonStream(rate, duration, isl, osl)
-    reference_simulate(requests, profile, config, prefill, decode)   (naive, for tests)
 
-The model (prefill batching, KV transfer, continuous batching, scaling) is documented in
-:mod:`dynamo_plan.sim.engine`.
+The model's rules (prefill batching, KV transfer, decode admission, draining order) live once in
+:mod:`dynamo_plan.sim.cluster_model`, shared by the event engine (:mod:`dynamo_plan.sim.engine`,
+whose docstring describes the whole model) and the mock cluster
+(:mod:`dynamo_plan.sim.mocker.cluster`). The naive per-step reference simulator they are both
+checked against is a test oracle (``tests/sim/reference.py``), not part of the package.
 """
 
 from dynamo_plan.sim.config import SimConfig
@@ -25,7 +27,6 @@ from dynamo_plan.sim.policies import (
     interval_needs,
     static_peak_policy,
 )
-from dynamo_plan.sim.reference import reference_simulate
 from dynamo_plan.sim.requests import RequestArrays, RequestSource
 from dynamo_plan.sim.result import SimResult, out_of_profile
 from dynamo_plan.sim.sources import PoissonStream
@@ -41,7 +42,6 @@ __all__ = [
     "StaticPolicy",
     "interval_needs",
     "out_of_profile",
-    "reference_simulate",
     "simulate",
     "static_peak_policy",
 ]

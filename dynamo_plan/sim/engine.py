@@ -2,6 +2,10 @@
 
 Model (all times in seconds from the first arrival, t = 0):
 
+The rules (batching, KV transfer, admission, draining order, ranks) are
+:mod:`dynamo_plan.sim.cluster_model`'s, shared with the mock cluster; this module plays them on an
+event heap.
+
 * **Prefill pool** — one FIFO queue shared by the pool's engines (equivalent to sending each
   request to the least-loaded engine when it can start). An idle serving engine takes the
   head of the queue plus following requests while their prompts fit ``prefill_token_budget``
@@ -53,7 +57,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -68,6 +71,17 @@ from dynamo_plan.core.planner import Observation
 from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.core.sla import SLA
 from dynamo_plan.errors import InputError
+from dynamo_plan.sim.cluster_model import (
+    choose_decode,
+    decode_context,
+    draw_ranks,
+    kv_need,
+    kv_transfer_s,
+    needs_decode,
+    pick_idle,
+    scale_plan,
+    take_prefill_batch,
+)
 from dynamo_plan.sim.config import SimConfig
 from dynamo_plan.sim.latency import PrefillLatency
 from dynamo_plan.sim.latency_fast import FastDecodeLatency
@@ -97,9 +111,7 @@ _PF_DONE, _KV_DONE, _DEC_STEP, _READY = 0, 1, 2, 3
 _INF = math.inf
 _EPS = 1e-9  # in steps: a time within this of a step boundary is on it
 _ROW_BATCH = 1 << 16
-_RANK = attrgetter("rank")
 _RID = attrgetter("rid")
-_LOAD = attrgetter("reserved", "rank")
 
 
 class _Req:
@@ -130,8 +142,8 @@ class _Req:
         self.arr = arr
         self.isl = isl
         self.osl = osl
-        self.need = isl + osl
-        self.ctx = isl + osl / 2.0
+        self.need = kv_need(isl, osl)
+        self.ctx = decode_context(isl, osl)
         self.kv_s = kv_s
         self.k = k
         self.cannot = cannot
@@ -191,7 +203,7 @@ class _Sim:
         self.max_fin = -_INF
         self.heap: list[tuple[float, int, int, Any, int]] = []
         self.seq = itertools.count()
-        self.rng = random.Random(config.seed)
+        self.rank = draw_ranks(config.seed)
         self.prefills: list[Prefill] = []
         self.decodes: list[Decode] = []
         self.pf_idle: list[Prefill] = []
@@ -218,10 +230,7 @@ class _Sim:
                     f"previous one ({self.last_arr:g}); expected ascending arrivals"
                 )
             cfg = self.cfg
-            isl_f = chunk.isl.astype(np.float64)
-            kv = cfg.kv_transfer_latency_ms / 1000.0 + isl_f * cfg.kv_bytes_per_token * 8.0 / (
-                cfg.kv_transfer_gbps * 1e9
-            )
+            kv = np.asarray(kv_transfer_s(cfg, chunk.isl.astype(np.float64)))
             s = self.summ
             if s is not None:
                 assert self.sla is not None
@@ -281,7 +290,7 @@ class _Sim:
         self.pf_queue.append(r)
         idle = self.pf_idle
         if idle:
-            e = min(idle, key=_RANK) if len(idle) > 1 else idle[0]
+            e = pick_idle(idle)
             idle.remove(e)
             self._start_batch(e, t)
 
@@ -367,15 +376,7 @@ class _Sim:
     # --- prefill -----------------------------------------------------------------------------
 
     def _start_batch(self, e: Prefill, t: float) -> None:
-        q = self.pf_queue
-        budget = self.cfg.prefill_token_budget
-        r = q.popleft()
-        batch = [r]
-        tokens = r.isl
-        while q and tokens + q[0].isl <= budget:
-            r = q.popleft()
-            batch.append(r)
-            tokens += r.isl
+        batch, tokens = take_prefill_batch(self.pf_queue, self.cfg.prefill_token_budget)
         eid = e.eid
         for r in batch:
             r.pf_eng = eid
@@ -392,7 +393,7 @@ class _Sim:
             self.o_ttft += wait
             if s is not None:
                 s.open[r.k].ttft.append(wait * 1000.0)
-            if r.osl <= 1:
+            if not needs_decode(r.osl):
                 self._finish(r, t)
             else:
                 push(heap, (t + r.kv_s, next(seq), _KV_DONE, r, 0))
@@ -474,24 +475,9 @@ class _Sim:
         cap = self.max_kv
         max_b = self.cfg.max_decode_batch
         while dq:
-            need = dq[0].need
-            best: Decode | None
-            if max_b is None:
-                # the least-reserved engine fits whenever any does (an empty one always does)
-                best = min(serving, key=_LOAD) if len(serving) > 1 else serving[0]
-                if best.reserved + need > cap and (best.n or best.pending):
-                    return
-            else:
-                best = None
-                for e in serving:
-                    if e.reserved + need > cap and (e.n or e.pending):
-                        continue
-                    if e.n + len(e.pending) >= max_b:
-                        continue
-                    if best is None or (e.reserved, e.rank) < (best.reserved, best.rank):
-                        best = e
-                if best is None:
-                    return
+            best = choose_decode(serving, dq[0].need, cap, max_b)
+            if best is None:
+                return
             self._admit(best, dq.popleft(), t)
 
     # --- scaling -----------------------------------------------------------------------------
@@ -513,7 +499,7 @@ class _Sim:
 
     def _order(self, role: str, t: float) -> Engine:
         startup = 0.0 if t == 0.0 and not self.timeline else self.cfg.startup_s
-        rank = self.rng.random()
+        rank = self.rank()
         e: Engine
         if role == "prefill":
             e = Prefill(len(self.prefills), t, t + startup, rank)
@@ -527,29 +513,16 @@ class _Sim:
             self._push(t + startup, _READY, e)
         return e
 
-    @staticmethod
-    def _load(e: Engine) -> tuple[float, ...]:
-        if isinstance(e, Prefill):
-            return (float(len(e.batch)), -e.order_t, e.rank)
-        assert isinstance(e, Decode)
-        return (float(e.reserved), float(e.n + len(e.pending)), -e.order_t, e.rank)
-
     def _scale(self, role: str, target: int, t: float) -> None:
         engines: list[Any] = self.prefills if role == "prefill" else self.decodes
         active = [e for e in engines if e.state in (STARTING, SERVING)]
-        target = max(0, int(target))
-        for _ in range(target - len(active)):
+        plan = scale_plan(active, target, lambda e: e.state == STARTING)
+        for _ in range(plan.order):
             self._order(role, t)
-        surplus = len(active) - target
-        if surplus <= 0:
-            return
-        starting = sorted((e for e in active if e.state == STARTING), key=lambda e: -e.order_t)
-        for e in starting[:surplus]:
+        for e in plan.cancel:
             e.state = GONE
             e.end_t = t
-        surplus -= min(surplus, len(starting))
-        serving = sorted((e for e in active if e.state == SERVING), key=self._load)
-        for e in serving[:surplus]:
+        for e in plan.drain:
             if isinstance(e, Prefill):
                 if e.batch:
                     e.state = DRAINING

@@ -2,7 +2,9 @@
 
 Lifecycle: ``STARTING`` (ordered, paid, not serving until ``ready_t``) → ``SERVING`` →
 ``DRAINING`` (removed: takes no new work, finishes what it holds) → ``GONE`` (``end_t`` set:
-drained, or cancelled while starting). Plain mutable classes with ``__slots__``: the event loop in
+drained, or cancelled while starting). Both satisfy
+:class:`~dynamo_plan.sim.cluster_model.Replica` (``reserved``, ``held``, ``order_t``, ``rank``), so
+admission and scaling use the shared rules of :mod:`dynamo_plan.sim.cluster_model`. Plain mutable classes with ``__slots__``: the event loop in
 :mod:`dynamo_plan.sim.engine` reads and writes them directly.
 """
 
@@ -40,6 +42,16 @@ class Prefill(Engine):
         super().__init__(eid, order_t, ready_t, rank)
         self.batch: list[Any] = []
 
+    @property
+    def reserved(self) -> int:
+        """KV tokens reserved (none: a prefill engine holds no decode KV)."""
+        return 0
+
+    @property
+    def held(self) -> int:
+        """Requests in the running batch."""
+        return len(self.batch)
+
 
 class Decode(Engine):
     """Decode engine: ``members`` heap of (global step of the last token, request id, request),
@@ -71,3 +83,8 @@ class Decode(Engine):
         self.tau = 0.0
         self.version = 0
         self.sched_t = math.inf
+
+    @property
+    def held(self) -> int:
+        """Requests running or joining at the next step boundary."""
+        return self.n + len(self.pending)

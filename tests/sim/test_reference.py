@@ -9,7 +9,8 @@ import pytest
 
 from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.core.sla import SLA
-from dynamo_plan.sim import RequestArrays, SimConfig, StaticPolicy, reference_simulate, simulate
+from dynamo_plan.sim import RequestArrays, SimConfig, StaticPolicy, simulate
+from tests.sim.reference import reference_simulate
 
 CASES = [
     # rate/s, seconds, prefill, decode, max_kv_tokens (None = profile's), max_decode_batch
@@ -37,6 +38,7 @@ def test_fast_engine_matches_reference(
     req = RequestArrays.poisson(rate, duration, (50, 3000), (1, 300), seed=seed)
     cfg = SimConfig(seed=seed, max_decode_batch=max_batch)
     fast = simulate(req, prof, sla, cfg, StaticPolicy(p, d), per_request=True).per_request
+    assert fast is not None
     ref = reference_simulate(req, prof, cfg, p, d)
     for col in ("ttft_ms", "itl_ms", "finish_s"):
         a, b = fast[col].to_numpy(), ref[col].to_numpy()

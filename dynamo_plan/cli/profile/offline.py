@@ -82,6 +82,26 @@ def offline(
             "first; profile.json records the fit.",
         ),
     ] = None,
+    extend: Annotated[
+        Path | None,
+        typer.Option(
+            "--extend",
+            metavar="DIR",
+            help="Extend the measured profile in DIR to --max-context tokens with the roofline "
+            "calibrated on it (measured points kept; profile.json and the plots mark the "
+            "estimated part). Model, system and SLA come from DIR's profile.json.",
+        ),
+    ] = None,
+    max_context: Annotated[
+        int | None,
+        typer.Option(
+            "--max-context",
+            metavar="N",
+            help="Tokens of context the profile covers: prefill ISLs and decode context rows "
+            "up to N (within the model's window and the KV cache; default 32768 or ISL + OSL).",
+            show_default=False,
+        ),
+    ] = None,
     plots: PlotsOption = True,
     output: OutputOption = OutputFormat.table,
 ) -> None:
@@ -94,9 +114,32 @@ def offline(
     """
     started = time.perf_counter()
     from dynamo_plan.profiler.offline import EstimatorKind, OfflineRequest, run_offline, summary
+    from dynamo_plan.profiler.sweep import SweepGrid
 
     if out is None:
         raise UsageError("profile --offline needs --out DIR")
+    if max_context is not None and max_context < 1:
+        raise InputError(f"--max-context must be a positive number of tokens, got {max_context}")
+    if extend is not None:
+        given = {
+            "--dgdr": dgdr, "--model": model, "--model-config": model_config, "--system": system,
+            "--gpu-spec": gpu_spec, "--backend": backend, "--isl": isl, "--osl": osl,
+            "--ttft": ttft, "--itl": itl, "--estimator": estimator, "--calibrate": calibrate,
+        }  # fmt: skip
+        clash = [k for k, v in given.items() if v is not None]
+        if clash:
+            raise UsageError(
+                f"--extend takes the model, system and SLA from DIR's profile.json; drop "
+                f"{', '.join(clash)}"
+            )
+        if max_context is None:
+            raise UsageError("--extend DIR needs --max-context N (tokens to reach)")
+        from dynamo_plan.profiler.offline import run_extend
+
+        done = run_extend(extend, out, max_context, plots)
+        done["elapsed_s"] = round(time.perf_counter() - started, 3)
+        emit(done, output, table=lambda: _extend_table(done))
+        return
     fields = _intent(dgdr, model, model_config, system, gpu_spec, backend, isl, osl, ttft, itl)
     use_aic = fields.pop("use_ai_configurator", False)
     kind: EstimatorKind = (
@@ -116,6 +159,7 @@ def offline(
         estimator=kind,
         plots=plots,
         calibrate=calibrate,
+        grid=SweepGrid() if max_context is None else SweepGrid(context_cap=max_context),
         requested_by=f"{dgdr} useAiConfigurator" if use_aic and estimator is None else None,
     )
     if kind == "aiconfigurator":
@@ -201,6 +245,16 @@ def _require_aic(dgdr: Path | None) -> None:
         return
     why = f"{dgdr} asks for useAiConfigurator: " if dgdr is not None else ""
     raise InputError(f"{why}{INSTALL_HINT}")
+
+
+def _extend_table(result: dict[str, Any]) -> Any:
+    from dynamo_plan.cli.output import simple_table
+
+    rows = [
+        [k, result[k]]
+        for k in ("source", "extended", "prefill_max_isl", "decode_max_context", "out")
+    ]
+    return simple_table(result["message"], ["field", "value"], rows)
 
 
 def _table(result: dict[str, Any]) -> Any:

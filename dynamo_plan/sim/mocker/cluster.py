@@ -1,7 +1,8 @@
 """A real-time asyncio cluster of mock prefill and decode engines (the simulator's model, live).
 
-Same model as :mod:`dynamo_plan.sim.engine`, played on the event loop's clock instead of
-jumping between events; every latency is divided by ``speedup``:
+Same model as :mod:`dynamo_plan.sim.engine` — the rules are
+:mod:`dynamo_plan.sim.cluster_model`'s, shared by both — played on the event loop's clock instead
+of jumping between events; every latency is divided by ``speedup``:
 
 * **Prefill pool** — one FIFO queue shared by the engines. An idle serving engine takes the head
   and the following requests while their prompts fit ``config.prefill_token_budget`` (a longer
@@ -16,11 +17,15 @@ jumping between events; every latency is divided by ``speedup``:
   :meth:`DecodeLatency.step_s` of the batch it starts with (mid-life contexts
   ``isl + osl / 2``) and each member makes one token at its end. Step ends are absolute
   deadlines (``deadline += step``), so sleep overshoot does not accumulate; after an idle spell
-  or a stall longer than one step the clock restarts from now. A request admitted during a step
+  (the engine held nothing) or a stall longer than one step the clock restarts from now. A request admitted during a step
   joins at the next boundary and leaves after its ``osl - 1``-th decode token.
 * **Replicas** — :meth:`MockCluster.set_replicas` orders engines that serve after
   ``config.startup_s / speedup`` seconds, and removes engines by cancelling starting ones
-  (newest first) and then draining the least-loaded serving ones (no new work; gone when empty).
+  (newest first) and then draining the least-loaded serving ones
+  (:func:`~dynamo_plan.sim.cluster_model.drain_key`; no new work; gone when empty).
+* **Ranks** — each engine draws a tie-break rank from ``config.seed`` when created (initial
+  prefill engines first, then decode), as the engine does; an arriving request wakes the idle
+  prefill engine of lowest rank.
 * **Cancellation** — :meth:`MockRequest.cancel` (a client that went away) takes the request out
   of any queue or batch at once and frees its KV reservation.
 
@@ -35,10 +40,11 @@ import itertools
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.errors import InputError
+from dynamo_plan.sim import cluster_model as model
 from dynamo_plan.sim.config import SimConfig
 from dynamo_plan.sim.latency import DecodeLatency, PrefillLatency
 
@@ -55,8 +61,8 @@ class MockRequest:
         self.isl = isl
         self.osl = osl
         self.arrival = arrival
-        self.kv_tokens = float(isl + osl)
-        self.context = isl + osl / 2.0
+        self.kv_tokens = float(model.kv_need(isl, osl))
+        self.context = model.decode_context(isl, osl)
         self.made = 0
         self.first_token: float | None = None
         self.finished: float | None = None
@@ -115,17 +121,34 @@ class MockRequest:
 
 @dataclass(eq=False)
 class _Engine:
+    """``order_t``: loop time (s) it was ordered; ``rank``: tie-break rank (module docstring)."""
+
     index: int
     state: EngineState = "starting"
+    order_t: float = 0.0
+    rank: float = 0.0
     task: asyncio.Task[None] | None = None
+
+
+_E = TypeVar("_E", bound=_Engine)
 
 
 @dataclass(eq=False)
 class _PrefillEngine(_Engine):
     busy_tokens: int = 0
+    busy: int = 0  # requests in the running batch
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     last_ttft_s: float | None = None
     last_isl: int | None = None
+
+    @property
+    def reserved(self) -> float:
+        """KV tokens reserved: none (:class:`~dynamo_plan.sim.cluster_model.Replica`)."""
+        return 0.0
+
+    @property
+    def held(self) -> int:
+        return self.busy
 
 
 @dataclass(eq=False)
@@ -139,6 +162,11 @@ class _DecodeEngine(_Engine):
     @property
     def batch(self) -> int:
         return len(self.members) + len(self.joining)
+
+    @property
+    def held(self) -> int:
+        """Requests running or joining (:class:`~dynamo_plan.sim.cluster_model.Replica`)."""
+        return self.batch
 
     def remove(self, r: MockRequest) -> None:
         if r in self.members:
@@ -206,6 +234,7 @@ class MockCluster:
         self._decode_lat = DecodeLatency(profile)
         self._max_kv = float(profile.max_kv_tokens)
         self._initial = (prefill, decode)
+        self._rank = model.draw_ranks(self.config.seed)
         self._ids = itertools.count()
         self._engine_ids = itertools.count()
         self._prefill: list[_PrefillEngine] = []
@@ -284,24 +313,19 @@ class MockCluster:
 
     def _scale(self, pool: list[Any], target: int, add: Callable[[bool], None]) -> None:
         live = [e for e in pool if e.state in ("starting", "serving")]
-        for _ in range(target - len(live)):
+        plan = model.scale_plan(live, target, lambda e: e.state == "starting")
+        for _ in range(plan.order):
             add(self.config.startup_s == 0)  # no start-up: serving at once
-        excess = len(live) - target
-        if excess <= 0:
-            return
-        starting = sorted((e for e in live if e.state == "starting"), key=lambda e: -e.index)
-        for e in starting[:excess]:
+        for e in plan.cancel:
             e.state = "gone"
             if e.task is not None:
                 e.task.cancel()
             pool.remove(e)
-        excess -= min(excess, len(starting))
-        serving = sorted((e for e in live if e.state == "serving"), key=_load_key)
-        for e in serving[:excess]:
+        for e in plan.drain:
             e.state = "draining"
             if isinstance(e, _DecodeEngine):
                 e.wake.set()
-        if excess:
+        if plan.drain:
             self._notify_prefill()
 
     def counts(self) -> tuple[PoolCounts, PoolCounts]:
@@ -340,13 +364,18 @@ class MockCluster:
         p, d = self.counts()
         return p.serving, d.serving
 
+    def _new(self, kind: type[_E], serving: bool) -> _E:
+        """An engine ordered now: next number, its state, order time (loop s), rank drawn."""
+        state: EngineState = "serving" if serving else "starting"
+        return kind(next(self._engine_ids), state, self._loop.time(), self._rank())
+
     def _add_prefill(self, serving: bool) -> None:
-        e = _PrefillEngine(next(self._engine_ids), "serving" if serving else "starting")
+        e = self._new(_PrefillEngine, serving)
         self._prefill.append(e)
         e.task = self._loop.create_task(self._run_prefill(e))
 
     def _add_decode(self, serving: bool) -> None:
-        e = _DecodeEngine(next(self._engine_ids), "serving" if serving else "starting")
+        e = self._new(_DecodeEngine, serving)
         self._decode.append(e)
         e.task = self._loop.create_task(self._run_decode(e))
 
@@ -357,13 +386,16 @@ class MockCluster:
 
     # ------------------------------------------------------------------ prefill
     def _notify_prefill(self) -> None:
-        """Wake one idle prefill engine per queued request, and every draining one."""
+        """Wake one idle prefill engine per queued request (lowest rank first), and every
+        draining one."""
         idle = self._idle_prefill
         for e in [e for e in idle if e.state != "serving"]:
             idle.remove(e)
             e.wake.set()
         for _ in range(min(len(self._pq), len(idle))):
-            idle.pop(0).wake.set()
+            e = model.pick_idle(idle)
+            idle.remove(e)
+            e.wake.set()
 
     async def _run_prefill(self, e: _PrefillEngine) -> None:
         await self._startup(e)
@@ -378,14 +410,10 @@ class MockCluster:
                     if e in self._idle_prefill:
                         self._idle_prefill.remove(e)
                 continue
-            batch = [self._pq.popleft()]
-            tokens = batch[0].isl
-            while self._pq and tokens + self._pq[0].isl <= budget:
-                tokens += self._pq[0].isl
-                batch.append(self._pq.popleft())
-            e.busy_tokens = tokens
+            batch, tokens = model.take_prefill_batch(self._pq, budget)
+            e.busy_tokens, e.busy = tokens, len(batch)
             await asyncio.sleep(self._prefill_lat.batch_s(tokens) / self.speedup)
-            e.busy_tokens = 0
+            e.busy_tokens = e.busy = 0
             now = self._loop.time()
             for r in batch:
                 if r.cancelled:
@@ -393,10 +421,10 @@ class MockCluster:
                 r._emit(now)
                 e.last_ttft_s = now - r.arrival
                 e.last_isl = r.isl
-                if r.finished is not None:
+                if not model.needs_decode(r.osl):
                     self._finish(r)
                 else:
-                    delay = self.config.kv_transfer_s(r.isl) / self.speedup
+                    delay = float(model.kv_transfer_s(self.config, r.isl)) / self.speedup
                     self._transfers[r] = self._loop.call_later(delay, self._to_decode, r)
         self._remove_engine(self._prefill, e)
 
@@ -412,18 +440,10 @@ class MockCluster:
         limit = self.config.max_decode_batch
         while self._dq:
             r = self._dq[0]
-            cands = [
-                e
-                for e in self._decode
-                if e.state == "serving" and (limit is None or e.batch < limit)
-            ]
-            if r.kv_tokens > self._max_kv:
-                fit = [e for e in cands if e.batch == 0]
-            else:
-                fit = [e for e in cands if e.reserved + r.kv_tokens <= self._max_kv]
-            if not fit:
+            serving = [e for e in self._decode if e.state == "serving"]
+            e = model.choose_decode(serving, r.kv_tokens, self._max_kv, limit)
+            if e is None:
                 return
-            e = min(fit, key=lambda x: (x.reserved, x.index))
             self._dq.popleft()
             e.joining.append(r)
             e.reserved += r.kv_tokens
@@ -442,6 +462,7 @@ class MockCluster:
                     break
                 e.wake.clear()
                 await e.wake.wait()
+                deadline = loop.time()  # idle: the next step starts when work arrives
                 continue
             e.members.extend(e.joining)
             e.joining.clear()
@@ -471,14 +492,6 @@ class MockCluster:
         e.state = "gone"
         if e in pool:
             pool.remove(e)
-
-
-def _load_key(e: _Engine) -> tuple[float, int]:
-    if isinstance(e, _DecodeEngine):
-        return (e.reserved, e.index)
-    if isinstance(e, _PrefillEngine):
-        return (float(e.busy_tokens), e.index)
-    return (0.0, e.index)
 
 
 def _counts(pool: list[Any]) -> PoolCounts:

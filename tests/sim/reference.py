@@ -1,7 +1,10 @@
-"""A naive reference of the simulator: fixed replicas, every decode step an event.
+"""A naive reference of the simulator, the oracle of the contract tests: fixed replicas, every
+decode step an event.
 
-Same model as :mod:`dynamo_plan.sim.engine` (read its docstring), written the slow, obvious way
-for checking the fast engine on small cases: each decode step is simulated one by one, its
+Same model as :mod:`dynamo_plan.sim.cluster_model` (read its docstring), written the slow,
+obvious way and independently of it (it imports none of its rules), for checking the fast engine
+(:mod:`dynamo_plan.sim.engine`) and the mock cluster (:mod:`dynamo_plan.sim.mocker.cluster`) on
+small cases: each decode step is simulated one by one, its
 duration recomputed from the batch with the profile's own lookups
 (:meth:`~dynamo_plan.core.profile.DecodeSurface.itl`,
 :meth:`~dynamo_plan.core.profile.PerformanceProfile.expected_ttft`), not the fast scalar copies.
