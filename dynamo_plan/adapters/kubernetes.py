@@ -559,11 +559,7 @@ class KubeClient:
     ) -> dict[str, Any] | None:
         """JSON merge patch (RFC 7386) of one object; the patched object, or None when absent.
         An ``Update`` operation: ``field_manager`` owns exactly the fields it changed."""
-        query = {"fieldManager": field_manager} if field_manager else None
-        status, out = self.request(
-            "PATCH", self.path(info, namespace, name), query, patch, MERGE_PATCH
-        )
-        return None if status == 404 or not isinstance(out, dict) else out
+        return self._patch(info, namespace, name, patch, MERGE_PATCH, field_manager)
 
     def json_patch(
         self,
@@ -577,9 +573,21 @@ class KubeClient:
         "/spec/components/1/name", "value": "decode"}`` then ``{"op": "add", ...}``, for one item
         of a list (a merge patch replaces whole lists). The patched object, or None when absent;
         a failed ``test`` is the server's 422 ``Invalid`` (ClusterError)."""
+        return self._patch(info, namespace, name, ops, JSON_PATCH, field_manager)
+
+    def _patch(
+        self,
+        info: KindInfo,
+        namespace: str,
+        name: str,
+        body: Any,
+        content_type: str,
+        field_manager: str | None,
+    ) -> dict[str, Any] | None:
+        """One PATCH of ``content_type``; the patched object, or None when absent."""
         query = {"fieldManager": field_manager} if field_manager else None
         status, out = self.request(
-            "PATCH", self.path(info, namespace, name), query, ops, JSON_PATCH
+            "PATCH", self.path(info, namespace, name), query, body, content_type
         )
         return None if status == 404 or not isinstance(out, dict) else out
 

@@ -16,7 +16,7 @@ arrival):
    (binary search: misses do not grow with more engines), and the cheapest ``P·g_p + D·g_d``
    wins (ties: fewer prefill).
 3. The schedule is played as the hindsight oracle plays its needs
-   (:class:`~dynamo_plan.sim.policies.OraclePolicy`): replicas for interval ``j`` are ordered
+   (:class:`~dynamo_plan.sim.policies.SchedulePolicy`): replicas for interval ``j`` are ordered
    ``startup_s`` ahead, scale-down takes effect at once.
 4. Repair: the whole trace is replayed under that schedule; intervals whose own attainment falls
    below ``A`` (work carried over from a busy interval adds to the next one, which step 1 does not
@@ -44,7 +44,7 @@ from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.core.sla import SLA, Limits
 from dynamo_plan.sim.config import SimConfig
 from dynamo_plan.sim.engine import replay
-from dynamo_plan.sim.policies import OraclePolicy, StaticPolicy
+from dynamo_plan.sim.policies import SchedulePolicy, StaticPolicy
 from dynamo_plan.sim.requests import RequestArrays
 from dynamo_plan.sim.result import request_latencies, unservable
 
@@ -187,7 +187,7 @@ def _replica_cap(limits: Limits, config: SimConfig) -> int:
     return max(1, budget // min(config.prefill_gpus, config.decode_gpus))
 
 
-class OptimalPolicy(OraclePolicy):
+class OptimalPolicy(SchedulePolicy):
     """The ``optimal`` schedule (module docstring), played like the hindsight oracle."""
 
     name = "optimal"
@@ -202,12 +202,9 @@ class OptimalPolicy(OraclePolicy):
         attainment: float = DEFAULT_SLA_ATTAINMENT,
         progress: Callable[[float], None] | None = None,
     ) -> None:
-        self.limits = limits if limits is not None else Limits()
-        self.interval_s = config.interval_s
-        self.horizon = math.ceil(config.startup_s / config.interval_s - 1e-9)
-        self.needs = optimal_needs(
-            requests, profile, sla, config, attainment, self.limits, progress
-        )
+        limits = limits if limits is not None else Limits()
+        needs = optimal_needs(requests, profile, sla, config, attainment, limits, progress)
+        super().__init__(needs, config, limits)
         self.repairs = self._repair(requests, profile, sla, config, attainment)
 
     def _repair(

@@ -22,6 +22,7 @@ from dynamo_plan.sim.requests import RequestArrays
 __all__ = [
     "OraclePolicy",
     "Policy",
+    "SchedulePolicy",
     "StaticPolicy",
     "interval_needs",
     "static_peak_policy",
@@ -119,31 +120,23 @@ def static_peak_policy(
     return StaticPolicy(int(needs[:, 0].max()), int(needs[:, 1].max()))
 
 
-class OraclePolicy:
-    """Hindsight: each interval gets the replicas its actual load needs, ordered ahead.
+class SchedulePolicy:
+    """Replicas known per interval ahead of time (``needs``, int array ``(intervals, 2)``),
+    ordered ahead.
 
     A replica ordered at ``t`` serves from ``t + startup_s``; scaling down takes effect at once.
-    So at the boundary ``k·I`` the oracle asks for the most any interval ``j`` in
-    ``k … k + ceil(startup_s / I)`` needs (:func:`interval_needs`): replicas for interval ``j``
-    are ordered early enough and kept until it ends. At t = 0 it starts with the most needed over
-    intervals ``0 … ceil(startup_s / I)``. Beyond the trace it asks for ``min_endpoint``. The
-    GPU-hours of this policy are the lower bound for any policy that meets the SLA per interval.
+    So at the boundary ``k·I`` the policy asks for the most any interval ``j`` in
+    ``k … k + ceil(startup_s / I)`` needs: replicas for interval ``j`` are ordered early enough
+    and kept until it ends. At t = 0 it starts with the most needed over intervals
+    ``0 … ceil(startup_s / I)``. Beyond the schedule it asks for ``min_endpoint``.
     """
 
-    name = "oracle-forecast"
+    name = "schedule"
 
-    def __init__(
-        self,
-        requests: RequestArrays,
-        profile: PerformanceProfile,
-        sla: SLA,
-        config: SimConfig,
-        limits: Limits | None = None,
-        ttft_quantile: float | None = DEFAULT_TTFT_QUANTILE,
-    ) -> None:
+    def __init__(self, needs: np.ndarray, config: SimConfig, limits: Limits | None = None) -> None:
         self.limits = limits if limits is not None else Limits()
         self.interval_s = config.interval_s
-        self.needs = interval_needs(requests, profile, sla, config, self.limits, ttft_quantile)
+        self.needs = needs
         self.horizon = math.ceil(config.startup_s / config.interval_s - 1e-9)
 
     def _target(self, k: int) -> tuple[int, int]:
@@ -159,3 +152,25 @@ class OraclePolicy:
         k = round(obs.t_s / self.interval_s)
         p, d = self._target(k)
         return p, d, self.name
+
+
+class OraclePolicy(SchedulePolicy):
+    """``oracle-forecast``: the planner's own sizing rule fed the *actual* load of each interval
+    (:func:`interval_needs`), played as a :class:`SchedulePolicy`. It measures what a perfect
+    forecast would give that rule; it does not make the rule meet a per-request SLA (that is
+    ``optimal``, :mod:`dynamo_plan.sim.optimal`)."""
+
+    name = "oracle-forecast"
+
+    def __init__(
+        self,
+        requests: RequestArrays,
+        profile: PerformanceProfile,
+        sla: SLA,
+        config: SimConfig,
+        limits: Limits | None = None,
+        ttft_quantile: float | None = DEFAULT_TTFT_QUANTILE,
+    ) -> None:
+        limits = limits if limits is not None else Limits()
+        needs = interval_needs(requests, profile, sla, config, limits, ttft_quantile)
+        super().__init__(needs, config, limits)
