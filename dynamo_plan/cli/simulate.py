@@ -157,8 +157,8 @@ def compare_table(docs: list[dict[str, Any]], sla: SLA, title: str) -> Any:
             d["gpu_hours"],
             d.get("gpu_hours_vs_optimal", d.get("gpu_hours_vs_oracle")),
             d["ttft_ms"]["p99"],
-            d.get("unservable", 0),
             d["itl_ms"]["p99"],
+            d.get("unservable", 0),
             _most(d, "prefill"),
             _most(d, "decode"),
         ]

@@ -268,4 +268,8 @@ def test_compare_table_is_ranked_with_units(shared_data: Path, trace: Path) -> N
         if line.split()[:1] in ([str(k)] for k in range(1, 7))
     ]
     assert [r[1] for r in rows] == [d["policy"] for d in best_first]
+    for r, d in zip(rows, best_first, strict=True):  # each value under its own header
+        assert float(r[5]) == pytest.approx(d["ttft_ms"]["p99"], rel=1e-3)
+        assert float(r[6]) == pytest.approx(d["itl_ms"]["p99"], rel=1e-3)
+        assert int(r[7]) == d["unservable"]
     assert "e+" not in table.stdout and "e-0" not in table.stdout
