@@ -217,3 +217,23 @@ PlannerImageOption = Annotated[
         "planner key plannerImage, else dynamo-plan:<version>).",
     ),
 ]
+
+
+class SizingChoice(StrEnum):
+    """``--sizing``: this project's formula or Dynamo's (``plan run``, ``plan decide``,
+    ``simulate``; the values of :data:`~dynamo_plan.live.settings_spec.SIZINGS`)."""
+
+    project = "project"
+    dynamo = "dynamo"
+
+
+SizingOption = Annotated[
+    SizingChoice,
+    typer.Option(
+        "--sizing",
+        metavar="FORMULA",
+        help="Sizing formula: project (queueing-aware prefill at --ttft-quantile) or dynamo "
+        "(Dynamo's throughput-only formula on the mean TTFT, = --no-prefill-queueing "
+        "--ttft-quantile 0).",
+    ),
+]

@@ -14,6 +14,8 @@ from dynamo_plan.cli.options import (
     MaxGpuBudgetOption,
     MinEndpointOption,
     ProfileDirOption,
+    SizingChoice,
+    SizingOption,
     TtftQuantileOption,
     gpu_budget,
 )
@@ -33,20 +35,13 @@ from dynamo_plan.errors import InputError, UsageError
 from dynamo_plan.live.dynamo_compat import DYNAMO_OPTIONS
 from dynamo_plan.live.settings_spec import SETTINGS, SIZINGS, SettingInfo
 
+assert tuple(SizingChoice) == SIZINGS
+
 app = typer.Typer(
     help="Planner decisions: replicas per role for a load, an SLA and a profile; the live planner.",
     no_args_is_help=True,
 )
 
-
-class _SizingChoice(StrEnum):
-    """``--sizing`` (the values of :data:`~dynamo_plan.live.settings_spec.SIZINGS`)."""
-
-    project = "project"
-    dynamo = "dynamo"
-
-
-assert tuple(_SizingChoice) == SIZINGS
 
 DECIDE_LABELS = {
     "prefill_replicas": "prefill replicas",
@@ -135,15 +130,7 @@ def decide(
         ),
     ] = True,
     ttft_quantile: TtftQuantileOption = DEFAULT_TTFT_QUANTILE,
-    sizing: Annotated[
-        _SizingChoice,
-        typer.Option(
-            "--sizing",
-            metavar="FORMULA",
-            help=SETTINGS["sizing"].help_text() + " dynamo = --no-prefill-queueing "
-            "--ttft-quantile 0.",
-        ),
-    ] = _SizingChoice.project,
+    sizing: SizingOption = SizingChoice.project,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """One decision: prefill and decode replicas, throughput per GPU, expected latencies, why.
@@ -160,7 +147,7 @@ def decide(
     if requests is None and rps is None:
         raise UsageError("give the load: --requests N (per interval) or --rps R")
     budget = gpu_budget(max_gpu_budget)
-    if sizing == _SizingChoice.dynamo:  # Dynamo's throughput formula on the mean TTFT
+    if sizing == SizingChoice.dynamo:  # Dynamo's throughput formula on the mean TTFT
         prefill_queueing, ttft_quantile = False, None
     if interval <= 0:
         raise InputError(f"--interval must be > 0 seconds, got {interval:g}")

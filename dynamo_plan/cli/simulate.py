@@ -16,6 +16,8 @@ from dynamo_plan.cli.options import (
     MinEndpointOption,
     ProfileDirOption,
     ScaleDownPatienceOption,
+    SizingChoice,
+    SizingOption,
     SkipBadLinesOption,
     StartupOption,
     TraceFormatOption,
@@ -260,6 +262,7 @@ def simulate(
             "queueing); 0: the mean TTFT.",
         ),
     ] = DEFAULT_TTFT_QUANTILE,
+    sizing: SizingOption = SizingChoice.project,
     sla_attainment: Annotated[
         float | None,
         typer.Option(
@@ -375,7 +378,9 @@ def simulate(
         predictor=predictor,
         load_quantile=load_quantile,
         scale_down_patience=scale_down_patience,
-        ttft_quantile=ttft_quantile or None,
+        # --sizing dynamo: Dynamo's throughput-only formula on the mean TTFT
+        ttft_quantile=None if sizing == SizingChoice.dynamo else (ttft_quantile or None),
+        prefill_queueing=sizing != SizingChoice.dynamo,
         sla_attainment=sla_attainment,
         limits=Limits(min_endpoint, budget),
         predictor_params=predictor_params(predictor, interval),

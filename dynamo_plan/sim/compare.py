@@ -96,7 +96,10 @@ class PolicyOptions:
     """Knobs of the named policies: the planner's predictor, load quantile, hysteresis and TTFT
     quantile (prefill sized so this quantile of TTFT meets the target; None: the mean), the
     replica limits (all adaptive policies and the oracle) and fixed ``static`` replicas (None:
-    sized for the busiest interval)."""
+    sized for the busiest interval); ``sla_attainment``: the target of ``optimal`` and, when
+    set, of the attainment-sized ``planner``; ``prefill_queueing`` False with
+    ``ttft_quantile`` None is Dynamo's formula (``--sizing dynamo``) for the planner, the
+    oracle-forecast and static peak sizing."""
 
     predictor: str = "default"
     load_quantile: float | None = DEFAULT_LOAD_QUANTILE
@@ -106,6 +109,7 @@ class PolicyOptions:
     predictor_params: dict[str, Any] | None = None
     ttft_quantile: float | None = DEFAULT_TTFT_QUANTILE
     sla_attainment: float | None = None
+    prefill_queueing: bool = True
 
     @property
     def attainment_target(self) -> float:
@@ -179,7 +183,9 @@ def make_policy(
                     f"static replicas must be >= 1 per role, got {p} prefill, {d} decode"
                 )
             return StaticPolicy(p, d)
-        return static_peak_policy(requests, profile, sla, config, opts.limits, opts.ttft_quantile)
+        return static_peak_policy(
+            requests, profile, sla, config, opts.limits, opts.ttft_quantile, opts.prefill_queueing
+        )
     if name not in POLICY_NAMES:
         raise InputError(f"unknown policy '{name}'; known policies: {', '.join(POLICY_NAMES)}")
     if name == "optimal":
@@ -187,7 +193,9 @@ def make_policy(
     orc = (
         oracle
         if oracle is not None
-        else OraclePolicy(requests, profile, sla, config, opts.limits, opts.ttft_quantile)
+        else OraclePolicy(
+            requests, profile, sla, config, opts.limits, opts.ttft_quantile, opts.prefill_queueing
+        )
     )
     if name == "oracle-forecast":
         return orc
@@ -206,6 +214,7 @@ def make_policy(
         load_quantile=opts.load_quantile,
         scale_down_patience=opts.scale_down_patience,
         ttft_quantile=opts.ttft_quantile,
+        prefill_queueing=opts.prefill_queueing,
     )
     planner = PlannerPolicy(
         cfg,
@@ -236,7 +245,9 @@ def run_policies(
     check_span(requests, config)
     oracle: OraclePolicy | None = None
     if any(POLICY_ALIASES.get(n, n) not in ("static", "optimal") for n in names):
-        oracle = OraclePolicy(requests, profile, sla, config, opts.limits, opts.ttft_quantile)
+        oracle = OraclePolicy(
+            requests, profile, sla, config, opts.limits, opts.ttft_quantile, opts.prefill_queueing
+        )
     results = []  # the oracle is stateless (decides from obs.t_s), so it is shared
     for name in names:
         policy = make_policy(name, requests, profile, sla, config, opts, oracle=oracle)

@@ -70,13 +70,16 @@ def interval_needs(
     config: SimConfig,
     limits: Limits | None = None,
     ttft_quantile: float | None = DEFAULT_TTFT_QUANTILE,
+    prefill_queueing: bool = True,
 ) -> np.ndarray:
     """Replicas each interval's *actual* load needs: int array of shape ``(intervals, 2)``
     (prefill, decode), interval ``j`` = arrivals in ``[j·I, (j+1)·I)``.
 
     Sized with :func:`~dynamo_plan.core.sla.size_replicas` on the interval's request count and
     mean ISL/OSL (``best_effort=True``: an interval whose shape no replica count can serve is
-    sized at the nearest achievable point), with the planner's own sizing rule (``ttft_quantile``:
+    sized at the nearest achievable point), with the planner's own sizing rule
+    (``prefill_queueing``: the queueing-aware prefill formula, else Dynamo's throughput-only one;
+    ``ttft_quantile``:
     prefill sized so that TTFT quantile meets the target; None: the mean), so that oracle and
     static differ from the planner only in knowing the load; an empty interval needs
     ``min_endpoint`` of each.
@@ -96,8 +99,9 @@ def interval_needs(
         c = float(count[j])
         load = Load(requests=c, isl=isl[j] / c, osl=osl[j] / c, interval_s=interval)
         plan = size_replicas(
-            load, profile, sla, engines, limits, best_effort=True, ttft_quantile=ttft_quantile
-        )
+            load, profile, sla, engines, limits, best_effort=True, ttft_quantile=ttft_quantile,
+            prefill_queueing=prefill_queueing,
+        )  # fmt: skip
         needs[j] = (plan.prefill, plan.decode)
     return needs
 
@@ -109,6 +113,7 @@ def static_peak_policy(
     config: SimConfig,
     limits: Limits | None = None,
     ttft_quantile: float | None = DEFAULT_TTFT_QUANTILE,
+    prefill_queueing: bool = True,
 ) -> StaticPolicy:
     """Static replicas sized for the trace's busiest interval — the usual manual choice.
 
@@ -116,7 +121,7 @@ def static_peak_policy(
     (:func:`interval_needs`): the prefill peak is the interval with the most prompt work, the
     decode peak the one with the most output work.
     """
-    needs = interval_needs(requests, profile, sla, config, limits, ttft_quantile)
+    needs = interval_needs(requests, profile, sla, config, limits, ttft_quantile, prefill_queueing)
     return StaticPolicy(int(needs[:, 0].max()), int(needs[:, 1].max()))
 
 
@@ -170,7 +175,10 @@ class OraclePolicy(SchedulePolicy):
         config: SimConfig,
         limits: Limits | None = None,
         ttft_quantile: float | None = DEFAULT_TTFT_QUANTILE,
+        prefill_queueing: bool = True,
     ) -> None:
         limits = limits if limits is not None else Limits()
-        needs = interval_needs(requests, profile, sla, config, limits, ttft_quantile)
+        needs = interval_needs(
+            requests, profile, sla, config, limits, ttft_quantile, prefill_queueing
+        )
         super().__init__(needs, config, limits)

@@ -273,3 +273,19 @@ def test_compare_table_is_ranked_with_units(shared_data: Path, trace: Path) -> N
         assert float(r[6]) == pytest.approx(d["itl_ms"]["p99"], rel=1e-3)
         assert int(r[7]) == d["unservable"]
     assert "e+" not in table.stdout and "e-0" not in table.stdout
+
+
+def test_sizing_dynamo_is_dynamos_formula(shared_data: Path, trace: Path) -> None:
+    """`--sizing dynamo` sizes with Dynamo's throughput-only prefill formula on the mean TTFT:
+    fed the true load (oracle-forecast) it asks for no more prefill than this project's
+    queueing-aware default, and not for the same schedule."""
+    ours = sim(shared_data, trace, "--policy", "oracle-forecast", "-o", "json")
+    theirs = sim(
+        shared_data, trace, "--policy", "oracle-forecast", "--sizing", "dynamo", "-o", "json"
+    )
+    assert ours.exit_code == 0 and theirs.exit_code == 0, theirs.stderr
+    most = [max(e["prefill"] for e in r.json()["replica_timeline"]) for r in (ours, theirs)]
+    assert most[1] <= most[0]
+    assert ours.json()["replica_timeline"] != theirs.json()["replica_timeline"]
+    bad = sim(shared_data, trace, "--sizing", "neither")
+    assert bad.exit_code == 2
