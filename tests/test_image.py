@@ -24,6 +24,7 @@ import pytest
 
 from dynamo_plan import __version__
 from tests.conftest import REPO_ROOT, SHARED_DATA
+from tests.optional import missing
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build_image.sh"
@@ -137,7 +138,7 @@ def test_image_builds_and_runs(tmp_path: Path) -> None:
     ``plan run --print-config`` with a profile mounted, its user, no build tools."""
     reason = _cannot_build()
     if reason is not None:
-        pytest.skip(f"image not built: {reason}")
+        missing(f"image not built: {reason}")
     env = {k: v for k, v in os.environ.items() if k not in ("IMAGE_TAG", "IMAGE_PYTHON")}
     env["IMAGE_PYTHON"] = sys.executable  # the wheelhouse: the test environment's pins
     built = subprocess.run(

@@ -11,13 +11,12 @@ from dynamo_plan.estimator import RooflineEstimator, load_gpu, load_model
 from dynamo_plan.estimator import aic as aic_module
 from dynamo_plan.estimator.aic import AiConfiguratorEstimator, aiconfigurator_available
 from tests.conftest import run_cli
+from tests.optional import needs
 
 REAL = (
     Path(__file__).resolve().parent.parent / "data" / "profiles" / "h200_llama3.1-8b-fp8_tp1p_tp1d"
 )
-needs_aic = pytest.mark.skipif(
-    not aiconfigurator_available(), reason="the aiconfigurator package is not installed"
-)
+needs_aic = needs(aiconfigurator_available(), "the aiconfigurator package is not installed")
 LLAMA = ["--model", "llama-3.1-8b", "--system", "h200_sxm", "--backend", "vllm"]
 
 

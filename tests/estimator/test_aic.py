@@ -18,10 +18,9 @@ from dynamo_plan.estimator.aic import (
     aic_model_path,
     aiconfigurator_available,
 )
+from tests.optional import missing, needs
 
-needs_aic = pytest.mark.skipif(
-    not aiconfigurator_available(), reason="the aiconfigurator package is not installed"
-)
+needs_aic = needs(aiconfigurator_available(), "the aiconfigurator package is not installed")
 
 #: (catalog model, system, backend, dtype): two configurations AIC 0.12 covers
 CONFIGS = [
@@ -33,7 +32,7 @@ CONFIGS = [
 @pytest.fixture(scope="module", params=CONFIGS, ids=lambda c: f"{c[0]}-{c[1]}-{c[2]}-{c[3]}")
 def engine(request: pytest.FixtureRequest) -> AiConfiguratorEstimator:
     if not aiconfigurator_available():
-        pytest.skip("the aiconfigurator package is not installed")
+        missing("the aiconfigurator package is not installed")
     name, system, backend, dtype = request.param
     return AiConfiguratorEstimator(load_model(name), load_gpu(system), backend, dtype)
 

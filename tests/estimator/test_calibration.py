@@ -22,6 +22,7 @@ from dynamo_plan.estimator.calibration import (
     measure,
     measurement_from_profile,
 )
+from tests.optional import needs
 
 REAL = (
     Path(__file__).resolve().parent.parent / "data" / "profiles" / "h200_llama3.1-8b-fp8_tp1p_tp1d"
@@ -100,9 +101,7 @@ def test_the_real_h200_profile_is_fitted_within_its_noise() -> None:
         assert np.isfinite(value) and value >= 0, name
 
 
-@pytest.mark.skipif(
-    not aiconfigurator_available(), reason="the aiconfigurator package is not installed"
-)
+@needs(aiconfigurator_available(), "the aiconfigurator package is not installed")
 @pytest.mark.parametrize(("name", "backend"), [("llama-3.1-8b", "vllm"), ("qwen3-32b", "trtllm")])
 def test_calibrated_at_tp1_on_aic_carries_to_tp8_within_ten_percent(
     name: str, backend: str

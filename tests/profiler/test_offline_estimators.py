@@ -15,13 +15,12 @@ from dynamo_plan.adapters.profile_files import load_profile
 from dynamo_plan.estimator import aic as aic_module
 from dynamo_plan.estimator.aic import aiconfigurator_available
 from tests.conftest import run_cli
+from tests.optional import missing, needs
 
 REAL = (
     Path(__file__).resolve().parent.parent / "data" / "profiles" / "h200_llama3.1-8b-fp8_tp1p_tp1d"
 )
-needs_aic = pytest.mark.skipif(
-    not aiconfigurator_available(), reason="the aiconfigurator package is not installed"
-)
+needs_aic = needs(aiconfigurator_available(), "the aiconfigurator package is not installed")
 FLAGS = [
     "--model", "llama-3.1-8b", "--system", "h200_sxm", "--backend", "vllm", "--isl", "3000",
     "--osl", "300", "--ttft", "300", "--itl", "20", "--max-gpus-per-engine", "2", "--no-plots",
@@ -47,7 +46,7 @@ def _dgdr(tmp_path: Path, sweep: dict[str, object]) -> Path:
 @pytest.fixture(scope="module")
 def aic_profile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     if not aiconfigurator_available():
-        pytest.skip("the aiconfigurator package is not installed")
+        missing("the aiconfigurator package is not installed")
     out = tmp_path_factory.mktemp("aic") / "profile"
     r = run_cli(
         "profile", "--offline", *FLAGS, "--estimator", "aiconfigurator", "--out", out, "-o", "json"
