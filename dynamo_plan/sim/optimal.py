@@ -46,7 +46,7 @@ from dynamo_plan.sim.config import SimConfig
 from dynamo_plan.sim.engine import replay
 from dynamo_plan.sim.policies import SchedulePolicy, StaticPolicy
 from dynamo_plan.sim.requests import RequestArrays
-from dynamo_plan.sim.result import request_latencies, unservable
+from dynamo_plan.sim.result import RequestOutcome, request_latencies, unservable
 
 __all__ = [
     "DEFAULT_SLA_ATTAINMENT",
@@ -76,11 +76,19 @@ def _misses(
 ) -> tuple[int, int]:
     """(TTFT misses, ITL-only misses) among the servable requests with ``p``/``d`` engines."""
     outcome = replay(req, profile, config, StaticPolicy(p, d))
+    ttft_bad, itl_bad = _miss_masks(req, outcome, sla, cannot)
+    return int(np.count_nonzero(ttft_bad)), int(np.count_nonzero(itl_bad))
+
+
+def _miss_masks(
+    req: RequestArrays, outcome: RequestOutcome, sla: SLA, cannot: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Servable requests that missed TTFT (or never finished), and those that met TTFT but
+    missed ITL."""
     ttft_ms, itl_ms = request_latencies(req, outcome)
-    done = np.isfinite(outcome.finish_s)
-    ttft_bad = ~done | ~(ttft_ms <= sla.ttft_ms)
-    itl_bad = ~ttft_bad & (req.osl > 1) & ~(itl_ms <= sla.itl_ms)
-    return int(np.count_nonzero(ttft_bad & ~cannot)), int(np.count_nonzero(itl_bad & ~cannot))
+    ttft_bad = (~np.isfinite(outcome.finish_s) | ~(ttft_ms <= sla.ttft_ms)) & ~cannot
+    itl_bad = ~ttft_bad & (req.osl > 1) & ~(itl_ms <= sla.itl_ms) & ~cannot
+    return ttft_bad, itl_bad
 
 
 def _fewest(ok: Callable[[int], bool], start: int, cap: int) -> int:
@@ -221,10 +229,7 @@ class OptimalPolicy(SchedulePolicy):
         cap = max(self.limits.min_endpoint, _replica_cap(self.limits, config))
         for round_ in range(REPAIR_ROUNDS):
             outcome = replay(requests, profile, config, self)
-            ttft_ms, itl_ms = request_latencies(requests, outcome)
-            done = np.isfinite(outcome.finish_s)
-            ttft_bad = (~done | ~(ttft_ms <= sla.ttft_ms)) & ~cannot
-            itl_bad = ~ttft_bad & (requests.osl > 1) & ~(itl_ms <= sla.itl_ms) & ~cannot
+            ttft_bad, itl_bad = _miss_masks(requests, outcome, sla, cannot)
             n = self.needs.shape[0]
             servable = np.bincount(idx[~cannot], minlength=n)[:n]
             t_miss = np.bincount(idx[ttft_bad], minlength=n)[:n]
