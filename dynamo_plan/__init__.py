@@ -5,11 +5,13 @@ its own rung nor anything above (function-local imports included). ``scripts/imp
 prints the graph and fails on a cycle or an upward import (its ``LAYERS`` is this picture, and
 ``tests/test_import_graph.py`` runs it); each package's ``ruff.toml`` bans the rungs above it::
 
-    10  __main__                      python -m dynamo_plan
-     9  cli                           Typer commands; the only place for typer/rich
-     8  profiler                      TP sweeps, online/cluster profiling, the `dgdr run` workflow
-     7  deploy                        DGDR/DGD rendering, validation, apply, doctor
-     6  live | sim                    the `plan run` loop and settings | the cluster simulator
+    11  __main__                      python -m dynamo_plan
+    10  cli                           Typer commands; the only place for typer/rich
+     9  profiler                      TP sweeps, online/cluster profiling, the `dgdr run` workflow
+     8  deploy                        DGDR/DGD rendering, validation, apply, doctor
+     7  live                          the `plan run` loop and settings (sizes with sim's model
+                                      when an SLA-attainment target is set)
+     6  sim                           the cluster simulator, the optimal search, attainment sizing
      5  connectors                    none, virtual, kubernetes scaling
      4  adapters | control            outside services (Prometheus, etcd, Kubernetes, profile
                                       files, virtual state) | ForecastingPlanner

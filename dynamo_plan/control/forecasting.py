@@ -20,6 +20,8 @@ from dynamo_plan.core.planner import (
     Observation,
     PlannerConfig,
     PlannerState,
+    Sizer,
+    formula_plan,
     step,
 )
 from dynamo_plan.core.profile import PerformanceProfile
@@ -32,7 +34,8 @@ __all__ = ["ForecastingPlanner"]
 
 class ForecastingPlanner:
     """Planner core + one predictor per series (``predictor`` name and ``predictor_params``
-    from :mod:`dynamo_plan.predict.registry`)."""
+    from :mod:`dynamo_plan.predict.registry`); ``sizer``: how a forecast becomes replicas
+    (:class:`~dynamo_plan.core.planner.Sizer`, default the formulas)."""
 
     def __init__(
         self,
@@ -42,6 +45,7 @@ class ForecastingPlanner:
         initial_prefill: int = 1,
         initial_decode: int = 1,
         predictor_params: dict[str, Any] | None = None,
+        sizer: Sizer = formula_plan,
     ) -> None:
         params = dict(predictor_params or {})
         self.config = config
@@ -52,6 +56,7 @@ class ForecastingPlanner:
         self._osl: Predictor = make_predictor(predictor, **params)
         self._state = PlannerState.initial(config, initial_prefill, initial_decode)
         self.last_forecast: LoadForecast | None = None
+        self.sizer = sizer
 
     @property
     def state(self) -> PlannerState:
@@ -97,5 +102,7 @@ class ForecastingPlanner:
         if forecast is not None and np.any(forecast.requests > 0) and not self._shape_known():
             forecast = None  # requests expected but no ISL/OSL ever seen: unknown, not zero
         self.last_forecast = forecast
-        self._state, decision = step(self._state, self.config, self.profile, obs, forecast)
+        self._state, decision = step(
+            self._state, self.config, self.profile, obs, forecast, self.sizer
+        )
         return decision

@@ -28,6 +28,12 @@ forecasts the next ``config.lookahead_steps()`` intervals and passes both in. On
    the forecast, does not swap back and forth; one that stays swaps after the window). A larger
    shift in the load's shape, or a role already stepping down to its window maximum, gives way
    at once: the held role goes to its target and the other gets the room.
+
+Step 3's sizing is a plug-point (:class:`Sizer`): :func:`formula_plan` (the throughput and
+queueing formulas of :mod:`dynamo_plan.core.sla` at the forecast's mean shape) unless the caller
+passes another, e.g. :class:`dynamo_plan.sim.attainment.AttainmentSizer` (``--sla-attainment``:
+the cheapest replicas whose simulated replay of a sample of recent requests meets the target).
+Hysteresis, budget and reasons (step 4) are the same for every sizer.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -75,7 +81,9 @@ __all__ = [  # the DEFAULT_* knobs live in dynamo_plan.core.defaults (no numpy),
     "Observation",
     "PlannerConfig",
     "PlannerState",
+    "Sizer",
     "decide_once",
+    "formula_plan",
     "step",
 ]
 
@@ -363,10 +371,30 @@ def _clip_tokens(tokens: float) -> float:
     return min(max(tokens, 1.0), MAX_TOKENS_PER_REQUEST)
 
 
-def _plan_for(
-    config: PlannerConfig, profile: PerformanceProfile, forecast: LoadForecast, corr: Corrections
+class Sizer(Protocol):
+    """Step 3 of the module docstring: the replicas (after ``min_endpoint`` and the budget) for
+    ``forecast``, given what the last interval showed and the correction factors."""
+
+    def __call__(
+        self,
+        config: PlannerConfig,
+        profile: PerformanceProfile,
+        obs: Observation,
+        forecast: LoadForecast,
+        corr: Corrections,
+    ) -> ReplicaPlan: ...
+
+
+def formula_plan(
+    config: PlannerConfig,
+    profile: PerformanceProfile,
+    obs: Observation,
+    forecast: LoadForecast,
+    corr: Corrections,
 ) -> ReplicaPlan:
-    """Largest need per role over the forecast steps, then min_endpoint and the budget."""
+    """The default :class:`Sizer`: per forecast step, :func:`~dynamo_plan.core.sla.size_replicas`
+    at the step's request count and mean ISL/OSL; the largest need per role over the steps, then
+    ``min_endpoint`` and the budget. ``obs`` is not used."""
     plans = [
         size_replicas(
             Load(
@@ -417,6 +445,7 @@ def step(
     profile: PerformanceProfile,
     obs: Observation,
     forecast: LoadForecast | None,
+    sizer: Sizer = formula_plan,
 ) -> tuple[PlannerState, Decision]:
     """One planner decision (module docstring). Never raises for an SLA that the load shape makes
     infeasible: it sizes for the nearest achievable point and says so in ``plan.notes``."""
@@ -434,7 +463,7 @@ def step(
             corr,
             obs.t_s,
         )
-    plan = _plan_for(config, profile, forecast, corr)
+    plan = sizer(config, profile, obs, forecast, corr)
     if corr_notes:
         plan = dataclasses.replace(plan, notes=(*plan.notes, *corr_notes))
     patience = config.scale_down_patience
@@ -502,11 +531,12 @@ def decide_once(
     observed_ttft_ms: float | None = None,
     observed_itl_ms: float | None = None,
     observed_request_duration_s: float | None = None,
+    sizer: Sizer = formula_plan,
 ) -> Decision:
     """One what-if decision for ``load`` (``plan decide``): no history, so no hysteresis and a
     correction factor equal to its bounded sample (smoothing 1). Current replicas default to
     ``min_endpoint``. Unlike :func:`step` it raises InfeasibleSLAError for an SLA that the load
-    shape makes infeasible."""
+    shape makes infeasible. ``sizer``: step 3 of the module docstring (:class:`Sizer`)."""
     floor = config.limits.min_endpoint
     cur_p = floor if current_prefill is None else current_prefill
     cur_d = floor if current_decode is None else current_decode
@@ -539,5 +569,5 @@ def decide_once(
         current_decode=cur_d,
     )
     forecast = LoadForecast(np.array([load.requests]), np.array([load.isl]), np.array([load.osl]))
-    _, decision = step(state, cfg, profile, obs, forecast)
+    _, decision = step(state, cfg, profile, obs, forecast, sizer)
     return decision

@@ -30,6 +30,8 @@ from dynamo_plan.core.planner import (
     Decision,
     Observation,
     PlannerConfig,
+    Sizer,
+    formula_plan,
 )
 from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.core.sla import SLA, EngineGpus, Limits
@@ -74,7 +76,8 @@ def simulated_planner_config(
 
 class PlannerPolicy:
     """A :class:`ForecastingPlanner` as a simulator policy; ``decisions`` keeps every
-    :class:`Decision` taken (for reports and tests)."""
+    :class:`Decision` taken (for reports and tests); ``sizer``: how a forecast becomes replicas
+    (:class:`~dynamo_plan.core.planner.Sizer`)."""
 
     def __init__(
         self,
@@ -85,6 +88,7 @@ class PlannerPolicy:
         initial: tuple[int, int] | None = None,
         predictor_params: dict[str, Any] | None = None,
         name: str = "planner",
+        sizer: Sizer = formula_plan,
     ) -> None:
         floor = planner_config.limits.min_endpoint
         self.name = name
@@ -96,6 +100,7 @@ class PlannerPolicy:
             initial_prefill=int(self._initial[0]),
             initial_decode=int(self._initial[1]),
             predictor_params=predictor_params,
+            sizer=sizer,
         )
         self.decisions: list[Decision] = []
 
