@@ -180,11 +180,12 @@ StartupOption = Annotated[
     ),
 ]
 ScaleDownPatienceOption = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--scale-down-patience",
         metavar="N",
-        help="Decisions a lower target must hold before the planner scales down (0: at once).",
+        help="Decisions a lower target must hold before the planner scales down (0: at once; "
+        "default 3, or 1 with --sla-attainment).",
     ),
 ]
 TtftQuantileOption = Annotated[

@@ -43,7 +43,6 @@ from dynamo_plan.cli.profile_settings import (
 from dynamo_plan.cli.progress_views import task_progress
 from dynamo_plan.core.defaults import (
     DEFAULT_LOAD_QUANTILE,
-    DEFAULT_SCALE_DOWN_PATIENCE,
     DEFAULT_TTFT_QUANTILE,
 )
 from dynamo_plan.errors import InputError, UsageError
@@ -252,7 +251,7 @@ def simulate(
             show_default=False,
         ),
     ] = DEFAULT_LOAD_QUANTILE,
-    scale_down_patience: ScaleDownPatienceOption = DEFAULT_SCALE_DOWN_PATIENCE,
+    scale_down_patience: ScaleDownPatienceOption = None,
     ttft_quantile: Annotated[
         float | None,
         typer.Option(
@@ -355,7 +354,7 @@ def simulate(
         raise InputError(f"--sla-attainment must be in (0, 1), got {sla_attainment}")
     if ttft_quantile is not None and not 0.0 <= ttft_quantile < 1.0:
         raise InputError(f"--ttft-quantile must be in [0, 1), got {ttft_quantile:g}")
-    if scale_down_patience < 0:
+    if scale_down_patience is not None and scale_down_patience < 0:
         raise InputError(f"--scale-down-patience must be >= 0, got {scale_down_patience}")
     check_outputs(plot, requests_csv)  # before the work, not after it
     prof = load_profile(profile)

@@ -13,9 +13,14 @@
 * ``static`` — fixed replicas, by default sized for the busiest interval
   (:func:`~dynamo_plan.sim.policies.static_peak_policy`).
 
-Every adaptive policy starts with the replicas ``oracle-forecast`` starts with (sized for the
-first ``ceil(startup_s / interval_s) + 1`` intervals), so the comparison is about how each follows
-the load, not where it starts.
+Every adaptive policy (``oracle-forecast`` included) starts with the replicas the ``optimal``
+schedule needs over the intervals up to and including the one its first decision sizes
+(:func:`~dynamo_plan.sim.optimal.optimal_start` with ``lead=1``: intervals
+``0 … ceil(startup_s / interval_s) + 1``), so the comparison is about how each follows the load,
+not where it starts. The first decision is made on one interval of history, which shows no
+trend: on the Azure conversation trace the load rises 72 % between the first and third intervals,
+and with a start covering only the intervals before the first decision (``optimal``'s own start)
+or sized by the mean-load formula every policy missed the target in those intervals.
 """
 
 from __future__ import annotations
@@ -30,15 +35,15 @@ import numpy as np
 
 from dynamo_plan.core.planner import (
     DEFAULT_LOAD_QUANTILE,
-    DEFAULT_SCALE_DOWN_PATIENCE,
     DEFAULT_TTFT_QUANTILE,
 )
 from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.core.sla import SLA, EngineGpus, Limits, Load, check_budget, size_replicas
 from dynamo_plan.errors import InputError
+from dynamo_plan.sim.attainment import default_patience
 from dynamo_plan.sim.config import SimConfig
 from dynamo_plan.sim.engine import simulate
-from dynamo_plan.sim.optimal import DEFAULT_SLA_ATTAINMENT, OptimalPolicy
+from dynamo_plan.sim.optimal import DEFAULT_SLA_ATTAINMENT, OptimalPolicy, optimal_start
 from dynamo_plan.sim.policies import OraclePolicy, Policy, StaticPolicy, static_peak_policy
 from dynamo_plan.sim.policies_attainment import AttainmentPlannerPolicy
 from dynamo_plan.sim.policies_planner import (
@@ -58,6 +63,7 @@ __all__ = [
     "RANKING_RULE",
     "PolicyName",
     "PolicyOptions",
+    "adaptive_start",
     "check_feasible",
     "check_span",
     "compare_json",
@@ -100,11 +106,12 @@ class PolicyOptions:
     sized for the busiest interval); ``sla_attainment``: the target of ``optimal`` and, when
     set, of the attainment-sized ``planner``; ``prefill_queueing`` False with
     ``ttft_quantile`` None is Dynamo's formula (``--sizing dynamo``) for the planner, the
-    oracle-forecast and static peak sizing."""
+    oracle-forecast and static peak sizing. ``scale_down_patience`` None: the sizing's default
+    (:func:`default_patience`)."""
 
     predictor: str = "default"
     load_quantile: float | None = DEFAULT_LOAD_QUANTILE
-    scale_down_patience: int = DEFAULT_SCALE_DOWN_PATIENCE
+    scale_down_patience: int | None = None
     limits: Limits = field(default_factory=Limits)
     static_replicas: tuple[int, int] | None = None
     predictor_params: dict[str, Any] | None = None
@@ -116,6 +123,13 @@ class PolicyOptions:
     def attainment_target(self) -> float:
         """The target ``optimal`` meets: ``sla_attainment``, else 0.99."""
         return self.sla_attainment if self.sla_attainment is not None else DEFAULT_SLA_ATTAINMENT
+
+    @property
+    def patience(self) -> int:
+        """``scale_down_patience``, else :func:`default_patience` of the planner's sizing."""
+        if self.scale_down_patience is not None:
+            return self.scale_down_patience
+        return default_patience(self.sla_attainment)
 
 
 def requests_from_trace(trace: Trace, rate_scale: float = 1.0) -> RequestArrays:
@@ -168,10 +182,10 @@ def make_policy(
     config: SimConfig,
     options: PolicyOptions | None = None,
     *,
-    oracle: OraclePolicy | None = None,
+    start: tuple[int, int] | None = None,
 ) -> Policy:
-    """The policy ``name`` for this run (module docstring); ``oracle`` reuses a built oracle
-    for the adaptive policies' start."""
+    """The policy ``name`` for this run (module docstring); ``start``: the adaptive policies'
+    replicas at t = 0 when already computed (:func:`adaptive_start`)."""
     opts = options if options is not None else PolicyOptions()
     engines = EngineGpus(config.prefill_gpus, config.decode_gpus)
     check_budget(engines, opts.limits)
@@ -191,16 +205,13 @@ def make_policy(
         raise InputError(f"unknown policy '{name}'; known policies: {', '.join(POLICY_NAMES)}")
     if name == "optimal":
         return OptimalPolicy(requests, profile, sla, config, opts.limits, opts.attainment_target)
-    orc = (
-        oracle
-        if oracle is not None
-        else OraclePolicy(
-            requests, profile, sla, config, opts.limits, opts.ttft_quantile, opts.prefill_queueing
-        )
-    )
+    if start is None:
+        start = adaptive_start(requests, profile, sla, config, opts)
     if name == "oracle-forecast":
-        return orc
-    start = orc.initial()
+        return OraclePolicy(
+            requests, profile, sla, config, opts.limits, opts.ttft_quantile,
+            opts.prefill_queueing, start=start,
+        )  # fmt: skip
     if name == "reactive":
         return reactive_policy(profile, sla, config, limits=opts.limits, initial=start)
     if name == "dynamo":
@@ -213,20 +224,32 @@ def make_policy(
         config,
         limits=opts.limits,
         load_quantile=opts.load_quantile,
-        scale_down_patience=opts.scale_down_patience,
+        scale_down_patience=opts.patience,
         ttft_quantile=opts.ttft_quantile,
         prefill_queueing=opts.prefill_queueing,
     )
-    planner = PlannerPolicy(
-        cfg,
-        profile,
-        opts.predictor,
-        initial=start,
-        predictor_params=opts.predictor_params,
-    )
     if opts.sla_attainment is None:
-        return planner
-    return AttainmentPlannerPolicy(planner, requests, profile, sla, config, opts.sla_attainment)
+        return PlannerPolicy(
+            cfg, profile, opts.predictor, initial=start, predictor_params=opts.predictor_params
+        )
+    return AttainmentPlannerPolicy(
+        cfg, profile, requests, config, opts.sla_attainment, opts.predictor,
+        initial=start, predictor_params=opts.predictor_params,
+    )  # fmt: skip
+
+
+def adaptive_start(
+    requests: RequestArrays,
+    profile: PerformanceProfile,
+    sla: SLA,
+    config: SimConfig,
+    options: PolicyOptions | None = None,
+) -> tuple[int, int]:
+    """Replicas every adaptive policy starts with: ``optimal``'s start (module docstring)."""
+    opts = options if options is not None else PolicyOptions()
+    return optimal_start(
+        requests, profile, sla, config, opts.attainment_target, opts.limits, lead=1
+    )
 
 
 def run_policies(
@@ -244,15 +267,13 @@ def run_policies(
     each run's per-request rows in batches as requests finish (``simulate(rows=...)``)."""
     opts = options if options is not None else PolicyOptions()
     check_span(requests, config)
-    oracle: OraclePolicy | None = None
+    start: tuple[int, int] | None = None
     if any(POLICY_ALIASES.get(n, n) not in ("static", "optimal") for n in names):
-        oracle = OraclePolicy(
-            requests, profile, sla, config, opts.limits, opts.ttft_quantile, opts.prefill_queueing
-        )
-    results = []  # the oracle is stateless (decides from obs.t_s), so it is shared
+        start = adaptive_start(requests, profile, sla, config, opts)
+    results = []
     for name in names:
         started = time.perf_counter()
-        policy = make_policy(name, requests, profile, sla, config, opts, oracle=oracle)
+        policy = make_policy(name, requests, profile, sla, config, opts, start=start)
         cb = None if progress is None else (lambda f, _n=name: progress(_n, f))
         sink = None if rows is None else (lambda f, _n=name: rows(_n, f))
         result = simulate(requests, profile, sla, config, policy, cb, rows=sink)

@@ -53,7 +53,9 @@ __all__ = [
     "REPAIR_ROUNDS",
     "OptimalPolicy",
     "cheapest_for_interval",
+    "miss_masks",
     "optimal_needs",
+    "optimal_start",
     "search_config",
 ]
 
@@ -76,11 +78,11 @@ def _misses(
 ) -> tuple[int, int]:
     """(TTFT misses, ITL-only misses) among the servable requests with ``p``/``d`` engines."""
     outcome = replay(req, profile, config, StaticPolicy(p, d))
-    ttft_bad, itl_bad = _miss_masks(req, outcome, sla, cannot)
+    ttft_bad, itl_bad = miss_masks(req, outcome, sla, cannot)
     return int(np.count_nonzero(ttft_bad)), int(np.count_nonzero(itl_bad))
 
 
-def _miss_masks(
+def miss_masks(
     req: RequestArrays, outcome: RequestOutcome, sla: SLA, cannot: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Servable requests that missed TTFT (or never finished), and those that met TTFT but
@@ -187,6 +189,30 @@ def optimal_needs(
     return needs
 
 
+def optimal_start(
+    requests: RequestArrays,
+    profile: PerformanceProfile,
+    sla: SLA,
+    config: SimConfig,
+    attainment: float = DEFAULT_SLA_ATTAINMENT,
+    limits: Limits | None = None,
+    lead: int = 0,
+) -> tuple[int, int]:
+    """Per role, the most replicas the ``optimal`` schedule needs over intervals
+    ``0 … ceil(startup_s / interval_s) + lead``, searched and repaired on those intervals'
+    requests only. ``lead = 0`` is the replicas :class:`OptimalPolicy` starts with (as
+    :class:`~dynamo_plan.sim.policies.SchedulePolicy` starts); ``lead = 1`` also covers the
+    interval the first decision (made at ``interval_s`` on one interval of history) must size."""
+    limits = limits if limits is not None else Limits()
+    horizon = math.ceil(config.startup_s / config.interval_s - 1e-9) + lead
+    head = requests.arrival_s < (horizon + 1) * config.interval_s
+    if not head.any():
+        return limits.min_endpoint, limits.min_endpoint
+    sub = RequestArrays(requests.arrival_s[head], requests.isl[head], requests.osl[head])
+    needs = OptimalPolicy(sub, profile, sla, config, limits, attainment).needs[: horizon + 1]
+    return int(needs[:, 0].max()), int(needs[:, 1].max())
+
+
 def _replica_cap(limits: Limits, config: SimConfig) -> int:
     """Most engines of one role the search tries: the GPU budget's worth, else 4096."""
     budget = limits.max_gpu_budget
@@ -229,7 +255,7 @@ class OptimalPolicy(SchedulePolicy):
         cap = max(self.limits.min_endpoint, _replica_cap(self.limits, config))
         for round_ in range(REPAIR_ROUNDS):
             outcome = replay(requests, profile, config, self)
-            ttft_bad, itl_bad = _miss_masks(requests, outcome, sla, cannot)
+            ttft_bad, itl_bad = miss_masks(requests, outcome, sla, cannot)
             n = self.needs.shape[0]
             servable = np.bincount(idx[~cannot], minlength=n)[:n]
             t_miss = np.bincount(idx[ttft_bad], minlength=n)[:n]

@@ -133,16 +133,24 @@ class SchedulePolicy:
     So at the boundary ``k·I`` the policy asks for the most any interval ``j`` in
     ``k … k + ceil(startup_s / I)`` needs: replicas for interval ``j`` are ordered early enough
     and kept until it ends. At t = 0 it starts with the most needed over intervals
-    ``0 … ceil(startup_s / I)``. Beyond the schedule it asks for ``min_endpoint``.
+    ``0 … ceil(startup_s / I)`` (or at ``start`` when given). Beyond the schedule it asks for
+    ``min_endpoint``.
     """
 
     name = "schedule"
 
-    def __init__(self, needs: np.ndarray, config: SimConfig, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        needs: np.ndarray,
+        config: SimConfig,
+        limits: Limits | None = None,
+        start: tuple[int, int] | None = None,
+    ) -> None:
         self.limits = limits if limits is not None else Limits()
         self.interval_s = config.interval_s
         self.needs = needs
         self.horizon = math.ceil(config.startup_s / config.interval_s - 1e-9)
+        self.start = start
 
     def _target(self, k: int) -> tuple[int, int]:
         window = self.needs[k : k + self.horizon + 1]
@@ -151,7 +159,7 @@ class SchedulePolicy:
         return int(window[:, 0].max()), int(window[:, 1].max())
 
     def initial(self) -> tuple[int, int]:
-        return self._target(0)
+        return self.start if self.start is not None else self._target(0)
 
     def decide(self, obs: Observation) -> tuple[int, int, str]:
         k = round(obs.t_s / self.interval_s)
@@ -176,9 +184,10 @@ class OraclePolicy(SchedulePolicy):
         limits: Limits | None = None,
         ttft_quantile: float | None = DEFAULT_TTFT_QUANTILE,
         prefill_queueing: bool = True,
+        start: tuple[int, int] | None = None,
     ) -> None:
         limits = limits if limits is not None else Limits()
         needs = interval_needs(
             requests, profile, sla, config, limits, ttft_quantile, prefill_queueing
         )
-        super().__init__(needs, config, limits)
+        super().__init__(needs, config, limits, start)

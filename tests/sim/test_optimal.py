@@ -133,10 +133,12 @@ def test_attainment_planner_reads_only_the_past(profile: PerformanceProfile) -> 
         req.arrival_s, req.isl, np.concatenate([req.osl[:cut], np.full(len(req) - cut, 7)])
     )
     opts = PolicyOptions(sla_attainment=0.99)
-    runs = [run_policies(["planner"], r, profile, SLA_, CONFIG, opts)[0] for r in (req, later)]
+    policies = [make_policy("planner", r, profile, SLA_, CONFIG, opts) for r in (req, later)]
+    runs = [simulate(r, profile, SLA_, CONFIG, p) for r, p in zip((req, later), policies)]
     first = [[(e["prefill"], e["decode"]) for e in r.replica_timeline[:3]] for r in runs]
     assert first[0] == first[1]
-    assert all(e["reason"].startswith("attainment") for e in runs[0].replica_timeline[1:3])
+    sized = [d.plan for d in policies[0].decisions[:2]]  # type: ignore[attr-defined]
+    assert all(p is not None and "attainment 0.99: a sample of" in p.notes[-1] for p in sized)
 
 
 @pytest.mark.parametrize("target", [0.9, 0.99])

@@ -19,6 +19,7 @@ from dynamo_plan.sim.compare import (
     make_policy,
     run_policies,
 )
+from dynamo_plan.sim.optimal import optimal_start
 from dynamo_plan.sim.policies_planner import (
     PlannerPolicy,
     reactive_policy,
@@ -112,14 +113,21 @@ def test_reactive_is_dynamos_loop(profile: PerformanceProfile, sla: SLA) -> None
     assert cfg.prefill_queueing is False
 
 
-def test_adaptive_policies_start_where_the_oracle_starts(
+def test_adaptive_policies_start_where_optimal_starts(
     profile: PerformanceProfile, sla: SLA
 ) -> None:
     req = _two_level()
     cfg = SimConfig(interval_s=30.0, startup_s=30.0)
-    oracle = OraclePolicy(req, profile, sla, cfg)
-    for name in ("planner", "reactive"):
-        assert make_policy(name, req, profile, sla, cfg).initial() == oracle.initial()
+    optimal = make_policy("optimal", req, profile, sla, cfg)
+    own = optimal_start(req, profile, sla, cfg)  # optimal's start, from the first intervals only
+    start = optimal_start(req, profile, sla, cfg, lead=1)  # and the first decision's interval
+    # the whole trace's repair may add engines to the first intervals, never remove any
+    assert all(a <= b for a, b in zip(own, optimal.initial(), strict=True))
+    assert all(a <= b for a, b in zip(own, start, strict=True))
+    for name in ("planner", "reactive", "dynamo", "oracle-forecast"):
+        assert make_policy(name, req, profile, sla, cfg).initial() == start
+    # the formula-sized start of the oracle is no longer what they get
+    assert OraclePolicy(req, profile, sla, cfg).start is None
 
 
 def test_planner_follows_the_load_and_completes_everything(
