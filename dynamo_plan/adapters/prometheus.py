@@ -20,6 +20,10 @@ with ``label_replace(…, "dynamo_plan_stat", "<name>", "", "")`` and joined wit
 every label set distinct, so ``or`` keeps them all). All are evaluated at the same instant, so
 the sums, counts and requests come from the same scrapes.
 
+Token histograms (:meth:`PrometheusClient.token_histograms`, for ``--sla-attainment``): one more
+round trip, ``sum by (le)(increase(dynamo_frontend_{input,output}_sequence_tokens_bucket{sel}[W]))``
+and the two ``_sum`` totals, tagged and joined the same way.
+
 Idle threshold: ``increase()`` extrapolates ``delta · (extrapolated span / sampled span)`` with a
 factor ≥ 1 (it only extends the sampled span to the window's edges), so an integer counter that
 grew gives ≥ 1 and one that did not gives exactly 0. A total below :data:`IDLE_BELOW` (0.5)
@@ -41,6 +45,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from dynamo_plan.adapters.frontend import FrontendWindow
+from dynamo_plan.core.token_histogram import TokenHistogram
 from dynamo_plan.errors import InputError, MetricsError, UsageError
 from dynamo_plan.formats.files import read_text
 
@@ -54,6 +59,7 @@ __all__ = [
     "quote_meta",
     "resolve_prometheus_url",
     "selector",
+    "token_histograms_query",
     "window_query",
 ]
 
@@ -132,6 +138,22 @@ def window_query(model: str, namespace: str | None, interval_s: float) -> str:
     for field, base in HISTOGRAMS.items():
         parts.append(_tagged(f"{field}:sum", inc(f"{base}_sum")))
         parts.append(_tagged(f"{field}:count", inc(f"{base}_count")))
+    return " or ".join(parts)
+
+
+#: Token histograms of :meth:`PrometheusClient.token_histograms`: key -> histogram base name.
+TOKEN_HISTOGRAMS: dict[str, str] = {"isl": HISTOGRAMS["isl"], "osl": HISTOGRAMS["osl"]}
+
+
+def token_histograms_query(model: str, namespace: str | None, window_s: float) -> str:
+    """The one instant query behind :meth:`PrometheusClient.token_histograms`: per key of
+    :data:`TOKEN_HISTOGRAMS`, its buckets summed by ``le`` (tagged ``<key>:bucket``) and its
+    ``_sum`` (tagged ``<key>:sum``) over the last ``window_s`` seconds."""
+    sel, w = selector(model, namespace), promql_duration(window_s)
+    parts = []
+    for key, base in TOKEN_HISTOGRAMS.items():
+        parts.append(_tagged(f"{key}:bucket", f"sum by (le)(increase({base}_bucket{sel}[{w}]))"))
+        parts.append(_tagged(f"{key}:sum", f"sum(increase({base}_sum{sel}[{w}]))"))
     return " or ".join(parts)
 
 
@@ -314,6 +336,35 @@ class PrometheusClient:
         if missing:
             detail += f"; no data for {', '.join(missing)}"
         return FrontendWindow("value", detail, interval_s, requests=total, **means)
+
+    def token_histograms(self, window_s: float) -> dict[str, TokenHistogram] | None:
+        """ISL and OSL histograms (keys ``isl``, ``osl``) of the requests of the last
+        ``window_s`` seconds (module docstring); ``None`` when either has no bucket series or
+        counted no request. Raises :class:`MetricsError` when Prometheus fails."""
+        rows = self.query(token_histograms_query(self.model, self.namespace, window_s))
+        buckets: dict[str, dict[float, float]] = {k: {} for k in TOKEN_HISTOGRAMS}
+        totals: dict[str, float] = dict.fromkeys(TOKEN_HISTOGRAMS, 0.0)
+        for labels, value in rows:
+            key, _, kind = labels.get(STAT_LABEL, "").partition(":")
+            if key not in TOKEN_HISTOGRAMS or not math.isfinite(value):
+                continue
+            if kind == "sum":
+                totals[key] += value
+            elif kind == "bucket" and "le" in labels:
+                try:
+                    le = float(labels["le"])
+                except ValueError as e:
+                    raise MetricsError(f"{key} histogram: bucket bound {labels['le']!r}") from e
+                buckets[key][le] = buckets[key].get(le, 0.0) + value
+        out: dict[str, TokenHistogram] = {}
+        for key, by_le in buckets.items():
+            if not by_le:
+                return None
+            hist = TokenHistogram.from_cumulative(list(by_le), list(by_le.values()), totals[key])
+            if hist.requests < IDLE_BELOW:
+                return None
+            out[key] = hist
+        return out
 
     # -- lifetime -------------------------------------------------------------------------------
     def close(self) -> None:

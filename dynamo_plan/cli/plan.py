@@ -131,12 +131,33 @@ def decide(
     ] = True,
     ttft_quantile: TtftQuantileOption = DEFAULT_TTFT_QUANTILE,
     sizing: SizingOption = SizingChoice.project,
+    sla_attainment: Annotated[
+        float | None,
+        typer.Option(
+            "--sla-attainment",
+            metavar="A",
+            help="Size so that this fraction of requests meets TTFT and ITL, by replaying a "
+            "sample (Poisson arrivals; shapes from --shapes, else all at --isl/--osl) on the "
+            "simulator.",
+        ),
+    ] = None,
+    shapes: Annotated[
+        Path | None,
+        typer.Option(
+            "--shapes",
+            metavar="TRACE",
+            help="A trace whose requests' (ISL, OSL) pairs are the sample's shapes "
+            "(with --sla-attainment).",
+        ),
+    ] = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """One decision: prefill and decode replicas, throughput per GPU, expected latencies, why.
 
     The SLA (--ttft, --itl), the load's shape (--isl, --osl) and the GPUs per engine default to
-    what the profile's profile.json records; a flag that differs from it wins, with a note."""
+    what the profile's profile.json records; a flag that differs from it wins, with a note.
+    With --sla-attainment the replicas are the cheapest whose simulated replay of a sample of
+    requests meets the target (the same sizing as plan run and simulate)."""
     from dynamo_plan.adapters.profile_files import load_profile, loaded_profile_meta
     from dynamo_plan.core.correction import CorrectionConfig
     from dynamo_plan.core.planner import PlannerConfig, decide_once
@@ -177,6 +198,7 @@ def decide(
         ttft_quantile=ttft_quantile or None,
     )
     load = Load(n, isl, osl, interval)
+    sizer, shapes_from = _decide_sizer(sla_attainment, shapes, isl, osl, config)
     d = decide_once(
         config,
         prof,
@@ -186,6 +208,7 @@ def decide(
         observed_ttft_ms=observed_ttft,
         observed_itl_ms=observed_itl,
         observed_request_duration_s=observed_request_duration,
+        sizer=sizer,
     )
     plan = d.plan
     assert plan is not None  # decide_once always has data
@@ -211,6 +234,8 @@ def decide(
         ),
         "requests": n,
         "interval_s": interval,
+        "sla_attainment": sla_attainment,
+        "shapes": shapes_from,
         "notes": list(plan.notes),
         "inputs": {
             k: {"value": v, "from": inputs.sources[k]}
@@ -437,6 +462,12 @@ def run(ctx: typer.Context, **params: Any) -> None:
         return
 
     note(namespace_line(settings.namespace, sources["namespace"]))
+    if settings.sla_attainment is not None:
+        note(
+            f"sizing for SLA attainment {settings.sla_attainment:g}: each decision replays a "
+            f"sample of the recent request shapes (the frontend's ISL/OSL histograms) on the "
+            f"simulator"
+        )
     stop = threading.Event()
 
     def _stop(signum: int, frame: Any) -> None:
@@ -466,6 +497,41 @@ def run(ctx: typer.Context, **params: Any) -> None:
         return simple_table("plan run", ["field", "value"], rows)
 
     emit(summary, params["output"], table=table)
+
+
+def _decide_sizer(
+    attainment: float | None, shapes: Path | None, isl: float, osl: float, config: Any
+) -> tuple[Any, str | None]:
+    """``plan decide``'s sizer: the formula, or with ``attainment`` the attainment sizer drawing
+    its shapes from the ``shapes`` trace (else every request at ``isl``/``osl``); and what the
+    shapes are (``None`` with the formula)."""
+    from dynamo_plan.core.planner import formula_plan
+
+    if attainment is None:
+        if shapes is not None:
+            raise UsageError("--shapes goes with --sla-attainment")
+        return formula_plan, None
+    import numpy as np
+
+    from dynamo_plan.sim import RequestArrays, SimConfig
+    from dynamo_plan.sim.attainment import AttainmentSizer
+    from dynamo_plan.trace import load_trace
+
+    engine = SimConfig(
+        interval_s=config.interval_s,
+        startup_s=0.0,
+        prefill_gpus=config.engines.prefill,
+        decode_gpus=config.engines.decode,
+    )
+    sizer = AttainmentSizer(attainment, engine)
+    if shapes is None:
+        origin = f"every request at ISL {isl:g} / OSL {osl:g}"
+        sizer.observe(np.array([round(isl)]), np.array([round(osl)]), origin)
+    else:
+        req = RequestArrays.from_trace(load_trace([shapes]))
+        origin = f"{len(req)} requests of {shapes}"
+        sizer.observe(req.isl, req.osl, origin)
+    return sizer, origin
 
 
 def _covering_profile(settings: Any) -> Any:

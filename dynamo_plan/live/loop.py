@@ -4,6 +4,7 @@ One tick (:meth:`PlannerLoop.tick`)::
 
     window   = source.window(interval_s)            # value | idle | unknown, never raises
     serving  = connector.observe()                  # ExternalServiceError → logged, None
+    before_decision()                               # e.g. the attainment sizer's shapes
     obs      = window.to_observation(t, serving)    # unknown stays None (never zero)
     decision = planner.tick(obs)                    # unknown → the core holds (hold_no_data)
     outcome  = connector.apply(ScaleTarget(...))    # ExternalServiceError → logged, retried
@@ -49,7 +50,8 @@ class PlannerLoop:
     """Drives ``planner`` from ``source`` and scales through ``connector`` (module docstring).
 
     ``clock``: monotonic seconds (injectable); ``log``: receives each tick's log object;
-    ``wall_clock``: Unix seconds for the log's ``time``. Counters for the final summary:
+    ``wall_clock``: Unix seconds for the log's ``time``; ``before_decision``: called after the
+    reads and before the decision (it must not raise for an outside failure). Counters for the final summary:
     ``ticks``, ``decisions`` (by reason), ``gpu_hours``, ``connector_errors``, ``unknown_ticks``,
     ``max_consecutive_unknown``, ``skipped_slots``.
     """
@@ -64,6 +66,7 @@ class PlannerLoop:
         clock: Callable[[], float] = time.monotonic,
         log: Callable[[dict[str, Any]], None] = json_log_line,
         wall_clock: Callable[[], float] = time.time,
+        before_decision: Callable[[], None] | None = None,
     ) -> None:
         if not (math.isfinite(interval_s) and interval_s > 0):
             raise InputError(f"loop interval must be > 0 seconds, got {interval_s!r}")
@@ -80,6 +83,7 @@ class PlannerLoop:
         self.clock = clock
         self.log = log
         self.wall_clock = wall_clock
+        self.before_decision = before_decision
         self._t0: float | None = None
         self._prev_t: float | None = None
         self.ticks = 0
@@ -120,6 +124,8 @@ class PlannerLoop:
         w0 = clock()
         window = self._window()
         serving, observe_error = self._connector_call(self.connector.observe)
+        if self.before_decision is not None:  # reads outside services: waiting, not computing
+            self.before_decision()
         waited = clock() - w0
 
         prev = self.planner.state

@@ -106,6 +106,7 @@ class TickRecord:
                 "decode": d.decode,
                 "reason": d.reason,
                 "detail": d.detail,
+                "notes": [] if d.plan is None else list(d.plan.notes),
             },
             "corrections": {
                 "prefill": _num(d.corrections.prefill, 4),

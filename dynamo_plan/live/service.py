@@ -8,6 +8,11 @@ since every predictor follows the measured values). Without that prior, a first 
 whose ISL/OSL series are missing would leave the planner holding (``hold_no_data``). At start
 the SLA is also sized once at that shape, and a target the profile cannot meet there is
 reported (:func:`startup_notes`).
+
+With ``sla_attainment`` the planner sizes with :class:`~dynamo_plan.sim.attainment.AttainmentSizer`
+(the simulator replaying a sample of recent request shapes), the shapes kept current from the
+frontend's token histograms by :class:`~dynamo_plan.live.attainment.ShapeFeed` over the last
+:data:`SHAPE_WINDOW_INTERVALS` intervals (:func:`make_shape_feed`).
 """
 
 from __future__ import annotations
@@ -25,19 +30,23 @@ from dynamo_plan.adapters.frontend import FrontendMetricsSource
 from dynamo_plan.connectors.base import Connector
 from dynamo_plan.control import ForecastingPlanner
 from dynamo_plan.core.correction import CorrectionConfig
-from dynamo_plan.core.planner import PlannerConfig
+from dynamo_plan.core.planner import PlannerConfig, Sizer, formula_plan
 from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.core.sla import SLA, EngineGpus, Limits, Load, check_budget, size_replicas
 from dynamo_plan.errors import ExternalServiceError, InfeasibleSLAError, InputError
+from dynamo_plan.live.attainment import ShapeFeed, TokenHistogramSource
 from dynamo_plan.live.config import RunSettings, sizing_knobs
 from dynamo_plan.live.exporter import PlannerMetrics
 from dynamo_plan.live.loop import PlannerLoop, json_log_line
+from dynamo_plan.sim.attainment import AttainmentSizer, default_patience
+from dynamo_plan.sim.config import SimConfig
 from dynamo_plan.trace.bucket import IntervalSeries
 
 __all__ = [
     "build_planner",
     "initial_replicas",
     "make_connector",
+    "make_shape_feed",
     "make_source",
     "planner_config",
     "preflight",
@@ -47,6 +56,9 @@ __all__ = [
     "warmup_series",
 ]
 
+
+#: Intervals of frontend histograms the attainment sizer's request shapes come from.
+SHAPE_WINDOW_INTERVALS = 5
 
 #: Look-ahead steps above which :func:`startup_notes` warns (each step is sized at every tick).
 MANY_LOOKAHEAD_STEPS = 60
@@ -65,7 +77,11 @@ def planner_config(s: RunSettings) -> PlannerConfig:
         limits=limits,
         startup_s=s.startup_s,
         load_quantile=s.load_quantile,
-        scale_down_patience=s.scale_down_patience,
+        scale_down_patience=(
+            s.scale_down_patience
+            if s.scale_down_patience is not None
+            else default_patience(s.sla_attainment)
+        ),
         correction=CorrectionConfig(enabled=not s.no_correction),
         **sizing_knobs(s),  # --sizing: this project's formula or Dynamo's
     )
@@ -139,6 +155,7 @@ def build_planner(
     profile: PerformanceProfile,
     initial: tuple[int, int],
     predictor_params: dict[str, Any] | None = None,
+    sizer: Sizer = formula_plan,
 ) -> ForecastingPlanner:
     """The forecasting planner, seeded with the SLA shape when ``warmup_trace`` gives none, then
     warm-started from the trace (module docstring). The seed goes first: the request-count
@@ -150,6 +167,7 @@ def build_planner(
         initial_prefill=initial[0],
         initial_decode=initial[1],
         predictor_params=predictor_params,
+        sizer=sizer,
     )
     series: IntervalSeries | None = None
     shaped = False
@@ -163,6 +181,33 @@ def build_planner(
         except InputError as e:
             raise InputError(f"{s.warmup_trace}: cannot warm start the predictors: {e}") from e
     return planner
+
+
+def make_shape_feed(s: RunSettings, config: PlannerConfig, source: object) -> ShapeFeed | None:
+    """The attainment sizer and its shape feed when ``sla_attainment`` is set (module
+    docstring); the prior shapes are the warm-up trace's requests, else the SLA's ISL/OSL."""
+    if s.sla_attainment is None:
+        return None
+    engine = SimConfig(
+        interval_s=config.interval_s,
+        startup_s=config.startup_s,
+        prefill_gpus=config.engines.prefill,
+        decode_gpus=config.engines.decode,
+    )
+    if not isinstance(source, TokenHistogramSource):
+        raise InputError("--sla-attainment needs a metrics source with token histograms")
+    window = SHAPE_WINDOW_INTERVALS * config.interval_s
+    prior = np.array([round(s.isl)]), np.array([round(s.osl)])
+    origin = f"the SLA shape ISL {s.isl:g} / OSL {s.osl:g} (none measured yet)"
+    if s.warmup_trace is not None:
+        from dynamo_plan.sim.requests import RequestArrays
+        from dynamo_plan.trace import load_trace
+
+        req = RequestArrays.from_trace(load_trace([s.warmup_trace]))
+        tail = req.arrival_s >= req.arrival_s[-1] - window  # its last window, like the feed's
+        prior = req.isl[tail], req.osl[tail]
+        origin = f"the warm-up trace's last {int(tail.sum())} requests (none measured yet)"
+    return ShapeFeed(AttainmentSizer(s.sla_attainment, engine), source, window, prior, origin)
 
 
 def make_source(s: RunSettings) -> FrontendMetricsSource:
@@ -298,12 +343,17 @@ def run_planner(
     preflight(source, connector)
     s, config = _engines_from_connector(s, config, connector, warn)
     initial = initial_replicas(connector, config.limits.min_endpoint, warn)
-    planner = build_planner(s, config, profile, initial, predictor_params)
+    feed = make_shape_feed(s, config, source)
+    sizer = formula_plan if feed is None else feed.sizer
+    planner = build_planner(s, config, profile, initial, predictor_params, sizer)
     exporter = PlannerMetrics(
         labels=metric_labels(s), sla_ms=(config.sla.ttft_ms, config.sla.itl_ms)
     )
     server = exporter.serve(s.metrics_port, s.metrics_addr) if s.metrics_port else None
-    loop = PlannerLoop(planner, source, connector, s.interval, exporter, log=log)
+    loop = PlannerLoop(
+        planner, source, connector, s.interval, exporter, log=log,
+        before_decision=None if feed is None else feed.refresh,
+    )  # fmt: skip
     try:
         summary = loop.run(s.max_ticks, stop)
     finally:

@@ -446,10 +446,22 @@ class RunSettings:
             note="0: the mean",
         ),
     )
-    scale_down_patience: int = field(
-        default=DEFAULT_SCALE_DOWN_PATIENCE,
+    sla_attainment: float | None = field(
+        default=None,
         metadata=spec(
-            "Decisions a lower target must hold for before scaling down (0: at once).",
+            "Per-request SLA-attainment target: size so that this fraction of requests meets "
+            "TTFT and ITL, by replaying a sample of the recent request shapes (the frontend's "
+            "ISL/OSL histograms) on the simulator; unset: the formula (--sizing).",
+            metavar="A",
+            gt=0,
+            lt=1,
+        ),
+    )
+    scale_down_patience: int | None = field(
+        default=None,
+        metadata=spec(
+            "Decisions a lower target must hold for before scaling down (0: at once); unset: "
+            f"{DEFAULT_SCALE_DOWN_PATIENCE}, or 1 with --sla-attainment.",
             metavar="N",
             ge=0,
         ),

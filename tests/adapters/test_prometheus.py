@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -35,6 +36,7 @@ from dynamo_plan.adapters.prometheus import (
     HISTOGRAMS,
     STAT_LABEL,
     PrometheusClient,
+    token_histograms_query,
     promql_duration,
     promql_string,
     quote_meta,
@@ -50,6 +52,7 @@ LONGER = "meta-llama/Llama-3.1-8B-Instruct"  # matches if the pattern were not a
 WEIRD = 'we"ird\\model(v1)+[x]'
 IDLE = "idle-model"
 PAST = "past-model"
+SHAPES = "shapes-model"
 LABELS = [
     (LLAMA, "ns-a"),
     (LLAMA, "ns-b"),
@@ -58,6 +61,7 @@ LABELS = [
     (WEIRD, "ns-a"),
     (IDLE, "ns-a"),
     (PAST, "ns-a"),
+    (SHAPES, "ns-a"),
 ]
 LONG_W = 120.0  # covers the zero baseline for the module's whole life
 FIELDS = list(HISTOGRAMS)
@@ -223,6 +227,40 @@ def test_model_with_quotes_backslash_and_regex_metacharacters(env: Env) -> None:
     wait_scraped(env, WEIRD)
     with env.client(WEIRD.upper(), namespace="ns-a") as c:
         assert_means(c.window(LONG_W), reqs)
+
+
+def test_token_histograms_from_real_buckets(env: Env) -> None:
+    """ISL/OSL histograms summed over the buckets by ``le``; ISL beyond the last bucket
+    (10,000) is placed by the ``_sum``."""
+    reqs = [Req(0.1, 0.01, 50, 5, 1.0)] * 6 + [Req(0.1, 0.01, 500, 50, 1.0)] * 3
+    reqs += [Req(0.1, 0.01, 40_000, 500, 1.0)]
+    env.served[(SHAPES, "ns-a")] = reqs
+    env.exporter.serve(SHAPES, "ns-a", reqs)
+    wait_scraped(env, SHAPES)
+    with env.client(SHAPES) as c:
+        hists = c.token_histograms(LONG_W)
+        assert c.token_histograms(1.0) is None  # a window with no requests: nothing to draw
+    assert hists is not None
+    isl, osl = hists["isl"], hists["osl"]
+    assert list(isl.bounds) == list(BUCKETS)
+    assert 10 <= isl.requests <= 16  # increase() extrapolation, as for the window's count
+    share = isl.counts / isl.counts.sum()
+    assert share[list(BUCKETS).index(100.0)] == pytest.approx(0.6)  # the six of 50 tokens
+    assert share[list(BUCKETS).index(1000.0)] == pytest.approx(0.3)
+    assert share[-1] == pytest.approx(0.1)  # +Inf
+    big = isl.sample(2000, np.random.default_rng(0))
+    assert big.max() > 10_000  # the overflow request is not clamped to the last bound
+    assert osl.sample(2000, np.random.default_rng(0)).max() <= 1000
+    with env.client("no-such-model") as c:
+        assert c.token_histograms(LONG_W) is None
+
+
+def test_token_histograms_query_tags_each_part() -> None:
+    q = token_histograms_query(LLAMA, "ns-a", 300.0)
+    for tag in ("isl:bucket", "isl:sum", "osl:bucket", "osl:sum"):
+        assert f'"{STAT_LABEL}", "{tag}"' in q
+    assert "sum by (le)(increase(dynamo_frontend_input_sequence_tokens_bucket{" in q
+    assert "[300s]" in q
 
 
 def test_idle_when_counter_never_grew(env: Env) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy.interpolate import PchipInterpolator
 
+from dynamo_plan.sim.attainment import MARGIN
 from tests.conftest import run_cli
 
 PROFILE = "profiles/h200_llama3.1-8b-fp8_tp1p_tp1d"
@@ -222,3 +223,42 @@ def test_malformed_profile_json_is_exit_1(shared_data: Path, tmp_path: Path) -> 
     res = run_cli("plan", "decide", "--profile", prof, "--rps", "10")
     assert res.exit_code == 1
     assert "'sla.ttft' must be a number > 0 ms" in res.stderr
+
+
+def test_sla_attainment_sizes_by_replaying_a_sample(shared_data: Path) -> None:
+    """``--sla-attainment``: the simulator replays a sample; the replicas meet the target on it
+    (stated in the notes), the shapes are said, and the long prompts of ``--shapes`` ask for
+    more prefill than the fixed --isl."""
+    fixed = run_cli(
+        *decide(shared_data, "--rps", "20", "--sla-attainment", "0.99", "--max-gpu-budget", "-1",
+                "-o", "json")
+    )  # fmt: skip
+    assert fixed.exit_code == 0, fixed.stderr
+    out = fixed.json()
+    assert out["sla_attainment"] == 0.99
+    assert out["shapes"] == "every request at ISL 3000 / OSL 150"
+    note = next(n for n in out["notes"] if n.startswith("attainment 0.99: a sample of"))
+    met = float(note.split(" meets the SLA for ")[1].split("%")[0])
+    assert met >= 100.0 * (1.0 - 0.01 * (1.0 - MARGIN)) - 0.05  # some misses kept in reserve
+    trace = (
+        Path(__file__).resolve().parents[2] / "sample_traces" / "mooncake_conversation_10min.jsonl"
+    )
+    shaped = run_cli(
+        *decide(shared_data, "--rps", "20", "--sla-attainment", "0.99", "--shapes", str(trace),
+                "--ttft", "2000", "--itl", "30", "--max-gpu-budget", "-1", "-o", "json")
+    ).json()  # fmt: skip
+    assert str(trace) in shaped["shapes"]
+    assert shaped["prefill_replicas"] > out["prefill_replicas"]  # Mooncake's prompts: ~12k
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "message"),
+    [
+        (["--shapes", "x.csv"], 2, "--shapes goes with --sla-attainment"),
+        (["--sla-attainment", "1.5"], 1, "fraction in (0, 1)"),
+    ],
+)
+def test_sla_attainment_usage(shared_data: Path, extra: list[str], code: int, message: str) -> None:
+    res = run_cli(*decide(shared_data, "--rps", "20", *extra))
+    assert res.exit_code == code
+    assert message in res.stderr
