@@ -112,7 +112,9 @@ class AttainmentSizer:
     """A :class:`~dynamo_plan.core.planner.Sizer` for an attainment target (module docstring).
 
     ``engine``: the simulated engines' parameters (GPUs per engine, prefill token budget, KV
-    transfer); its ``interval_s`` must be the planner's. ``seed``: the sample's random stream.
+    transfer); its ``interval_s`` must be the planner's and its ``seed`` seeds the samples.
+    ``margin``: share of the allowed misses kept in reserve; ``sample_requests``: counted requests
+    a sample aims at (:func:`counted_intervals`).
     """
 
     def __init__(

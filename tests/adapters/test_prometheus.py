@@ -36,12 +36,12 @@ from dynamo_plan.adapters.prometheus import (
     HISTOGRAMS,
     STAT_LABEL,
     PrometheusClient,
-    token_histograms_query,
     promql_duration,
     promql_string,
     quote_meta,
     resolve_prometheus_url,
     selector,
+    token_histograms_query,
 )
 from dynamo_plan.errors import InputError, MetricsError, UsageError
 from tests.servers import ServerProcess, free_port, start_prometheus

@@ -134,7 +134,9 @@ def test_attainment_planner_reads_only_the_past(profile: PerformanceProfile) -> 
     )
     opts = PolicyOptions(sla_attainment=0.99)
     policies = [make_policy("planner", r, profile, SLA_, CONFIG, opts) for r in (req, later)]
-    runs = [simulate(r, profile, SLA_, CONFIG, p) for r, p in zip((req, later), policies)]
+    runs = [
+        simulate(r, profile, SLA_, CONFIG, p) for r, p in zip((req, later), policies, strict=True)
+    ]
     first = [[(e["prefill"], e["decode"]) for e in r.replica_timeline[:3]] for r in runs]
     assert first[0] == first[1]
     sized = [d.plan for d in policies[0].decisions[:2]]  # type: ignore[attr-defined]
