@@ -14,7 +14,13 @@ shared machine), CPU µs per request, peak RSS (MiB) and the run's summary.
 The goal: a day at 100 req/s (8.64 M requests) in <= 120 s and <= 1 GiB peak RSS, with the cost
 per request flat across sizes.
 
+``--replays N`` times instead what sizing searches do: N :func:`~dynamo_plan.sim.engine.replay`
+calls of a minute of Poisson arrivals at 10 req/s (about 600 requests, Mooncake-like lengths, one
+seed each) on 1..4 prefill and 1..3 decode engines (StaticPolicy, idle at t = 0); it prints CPU
+ms per replay (best of three passes).
+
     .venv/bin/python benchmarks/simulate_stream.py [--data ../shared/data] [--sizes 0.1,1,8.64]
+    .venv/bin/python benchmarks/simulate_stream.py --replays 200
 """
 
 from __future__ import annotations
@@ -91,6 +97,29 @@ def run_one(data: Path, millions: float, rate: float, policy_name: str) -> dict[
     }
 
 
+def run_replays(data: Path, count: int) -> dict[str, float]:
+    """CPU time of ``count`` small replays (module docstring), best of three passes."""
+    from dynamo_plan.adapters.profile_files import load_profile
+    from dynamo_plan.sim import SimConfig, StaticPolicy
+    from dynamo_plan.sim.engine import replay
+    from dynamo_plan.sim.sources import MOONCAKE_ISL, MOONCAKE_OSL, PoissonStream
+
+    profile = load_profile(data / PROFILE)
+    config = SimConfig(interval_s=60.0, startup_s=60.0)
+    samples = [
+        next(iter(PoissonStream(10.0, 60.0, MOONCAKE_ISL, MOONCAKE_OSL, seed=s).chunks()))
+        for s in range(count)
+    ]
+    best = float("inf")
+    for _ in range(3):
+        c0 = time.process_time()
+        for i, sample in enumerate(samples):
+            replay(sample, profile, config, StaticPolicy(1 + i % 4, 1 + i % 3))
+        best = min(best, time.process_time() - c0)
+    n = sum(len(s) for s in samples)
+    return {"replays": count, "requests": n, "cpu_ms_per_replay": 1e3 * best / count}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -100,7 +129,15 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=100.0, help="requests per second")
     ap.add_argument("--policy", choices=("planner", "static"), default="planner")
     ap.add_argument("--one", type=float, help=argparse.SUPPRESS)  # child: run one size
+    ap.add_argument("--replays", type=int, help="time this many small replay() calls instead")
     args = ap.parse_args()
+    if args.replays:
+        r = run_replays(args.data, args.replays)
+        print(
+            f"{r['replays']} replays of {r['requests'] / r['replays']:.0f} requests on average: "
+            f"{r['cpu_ms_per_replay']:.2f} ms CPU each (best of 3)"
+        )
+        return
     if args.one is not None:
         print(json.dumps(run_one(args.data, args.one, args.rate, args.policy)))
         return

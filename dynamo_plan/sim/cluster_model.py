@@ -42,7 +42,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -91,22 +91,34 @@ class Replica(Protocol):
     def rank(self) -> float: ...
 
 
-Q = TypeVar("Q", bound=Queued)
+Q = TypeVar("Q")
 R = TypeVar("R", bound=Replica)
+_Ints = npt.NDArray[np.int64]
 
+_ISL: Callable[[Any], int] = attrgetter("isl")
 _RANK = attrgetter("rank")
-_LEAST_RESERVED = attrgetter("reserved", "rank")
+_RESERVED = attrgetter("reserved")
 
 
-def kv_need(isl: int, osl: int) -> int:
-    """KV tokens a request reserves on its decode engine for its whole life: ``isl + osl``."""
+@overload
+def kv_need(isl: int, osl: int) -> int: ...
+@overload
+def kv_need(isl: _Ints, osl: _Ints) -> _Ints: ...
+def kv_need(isl: int | _Ints, osl: int | _Ints) -> int | _Ints:
+    """KV tokens a request reserves on its decode engine for its whole life: ``isl + osl`` (of
+    one request, or elementwise of int64 arrays: the same values)."""
     return isl + osl
 
 
-def decode_context(isl: int, osl: int) -> float:
+@overload
+def decode_context(isl: int, osl: int) -> float: ...
+@overload
+def decode_context(isl: _Ints, osl: _Ints) -> npt.NDArray[np.float64]: ...
+def decode_context(isl: int | _Ints, osl: int | _Ints) -> float | npt.NDArray[np.float64]:
     """Context (tokens) a request counts for in a decode step's latency: its mid-life length
-    ``isl + osl / 2``."""
-    return isl + osl / 2.0
+    ``isl + osl / 2`` (of one request, or elementwise of int64 arrays: the same float64
+    values)."""
+    return cast("float | npt.NDArray[np.float64]", isl + osl / 2.0)
 
 
 def needs_decode(osl: int) -> bool:
@@ -124,17 +136,20 @@ def kv_transfer_s(
     return out if np.ndim(out) else float(out)
 
 
-def take_prefill_batch(queue: deque[Q], budget: int) -> tuple[list[Q], int]:
+def take_prefill_batch(
+    queue: deque[Q], budget: int, isl: Callable[[Q], int] = _ISL
+) -> tuple[list[Q], int]:
     """Pop the next prefill batch from the (non-empty) FIFO ``queue``: the head, then following
     requests while the batch's prompt tokens stay within ``budget``. Returns the batch and its
-    prompt tokens (what its latency is looked up at)."""
+    prompt tokens (what its latency is looked up at). ``isl`` reads a request's prompt tokens
+    (default: its ``isl`` attribute, :class:`Queued`)."""
     r = queue.popleft()
     batch = [r]
-    tokens = r.isl
-    while queue and tokens + queue[0].isl <= budget:
+    tokens = isl(r)
+    while queue and tokens + isl(queue[0]) <= budget:
         r = queue.popleft()
         batch.append(r)
-        tokens += r.isl
+        tokens += isl(r)
     return batch, tokens
 
 
@@ -144,19 +159,33 @@ def pick_idle(idle: Sequence[R]) -> R:
 
 
 def choose_decode(
-    serving: Sequence[R], need: float, max_kv: float, max_batch: int | None
+    serving: Sequence[R],
+    need: float,
+    max_kv: float,
+    max_batch: int | None,
+    reserved: Sequence[float] | None = None,
 ) -> R | None:
     """The serving decode engine that admits a request reserving ``need`` KV tokens, or None (it
     waits, and so does every request behind it).
 
     Fewest reserved tokens, then lowest rank, among the engines where it fits (``reserved + need
     <= max_kv``, or the engine holds nothing) and that hold fewer than ``max_batch`` requests.
+    ``reserved``, if given, is ``[e.reserved for e in serving]`` kept up to date by the caller
+    (it saves reading every engine on each admission).
     """
     if not serving:
         return None
     if max_batch is None:
         # the least-reserved engine fits whenever any does (an empty one always does)
-        best = min(serving, key=_LEAST_RESERVED) if len(serving) > 1 else serving[0]
+        if len(serving) > 1:
+            res = list(map(_RESERVED, serving)) if reserved is None else reserved
+            low = min(res)
+            if res.count(low) == 1:
+                best = serving[res.index(low)]
+            else:  # equally loaded: the lowest rank (the first of equal ranks)
+                best = min((e for e, v in zip(serving, res, strict=True) if v == low), key=_RANK)
+        else:
+            best = serving[0]
         if best.reserved + need > max_kv and best.held:
             return None
         return best

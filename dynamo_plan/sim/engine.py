@@ -46,22 +46,32 @@ histogram gives), ``request_duration_s`` their mean arrival-to-finish time (None
 ``current_prefill``/``current_decode`` the engines serving at ``t`` (not starting, not draining).
 
 Streaming: requests are pulled from a :class:`~dynamo_plan.sim.requests.RequestSource` a chunk at
-a time, each becomes a small object when it arrives, and a finished request is summarised
-(:class:`~dynamo_plan.sim.summary.RunSummary`) and dropped — memory follows the requests in
-flight, not the trace. Per-request rows are kept only when asked (``per_request=True``, or a
-``rows`` callback that receives them in batches as they finish).
+a time; each request of a chunk is a small list (indices ``RID`` … ``CHUNK``, built for the
+whole chunk at once), and once every request of a chunk has finished the chunk is summarised
+with numpy (:meth:`RunSummary.completions <dynamo_plan.sim.summary.RunSummary.completions>`) and
+dropped — memory follows the chunks with requests in flight, not the trace. Per-request rows are
+kept only when asked (``per_request=True``, or a ``rows`` callback that receives them in batches
+as they finish).
+
+Speed (the same events in the same order, the same float operations): the event loop
+(:meth:`_Sim.run`) plays arrivals, prefill completions, KV transfers and decode steps inline on
+local variables; per-request values are list items, not attributes; idle prefill engines wait on
+a heap by rank; the serving decode engines' reserved KV tokens are kept in a list beside them for
+admission (:func:`~dynamo_plan.sim.cluster_model.choose_decode`'s ``reserved``); prefill batch
+latencies are memoised by token count (:func:`~dynamo_plan.sim.latency_fast.prefill_memo`) and
+decode step latencies come from :class:`~dynamo_plan.sim.latency_fast.FastDecodeLatency`.
 """
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from heapq import heappop, heappush
-from operator import attrgetter
+from heapq import heapify, heappop, heappush
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -78,24 +88,40 @@ from dynamo_plan.sim.cluster_model import (
     kv_need,
     kv_transfer_s,
     needs_decode,
-    pick_idle,
     scale_plan,
     take_prefill_batch,
 )
 from dynamo_plan.sim.config import SimConfig
-from dynamo_plan.sim.latency import PrefillLatency
-from dynamo_plan.sim.latency_fast import FastDecodeLatency
+from dynamo_plan.sim.engine_records import (
+    ARR,
+    CHUNK,
+    CTX,
+    DEC,
+    DEC_ENG,
+    FIN,
+    FIRST,
+    GET_ISL,
+    ISL,
+    KV,
+    NEED,
+    OSL,
+    PF_ENG,
+    RID,
+    Chunk,
+    Req,
+    columns,
+    per_request_frame,
+    rows_frame,
+)
+from dynamo_plan.sim.latency_fast import FastDecodeLatency, prefill_memo
 from dynamo_plan.sim.policies import Policy
 from dynamo_plan.sim.replicas import DRAINING, GONE, SERVING, STARTING, Decode, Engine, Prefill
 from dynamo_plan.sim.requests import RequestArrays, RequestSource
 from dynamo_plan.sim.result import (
-    PER_REQUEST_COLUMNS,
     RequestOutcome,
     SimResult,
     out_of_profile,
     percentiles,
-    request_latencies,
-    sla_met,
     unservable,
 )
 from dynamo_plan.sim.summary import RunSummary
@@ -109,49 +135,9 @@ RowsCallback = Callable[[pd.DataFrame], None]
 
 _PF_DONE, _KV_DONE, _DEC_STEP, _READY = 0, 1, 2, 3
 _INF = math.inf
+_NAN = math.nan
 _EPS = 1e-9  # in steps: a time within this of a step boundary is on it
 _ROW_BATCH = 1 << 16
-_RID = attrgetter("rid")
-
-
-class _Req:
-    """One request in flight: inputs (arrival s, tokens, KV need, mid-life context, KV transfer
-    s, arrival interval, unservable flag) and what happened so far (s; -1: no engine yet)."""
-
-    __slots__ = (
-        "arr",
-        "cannot",
-        "ctx",
-        "dec_eng",
-        "dec_start",
-        "fin",
-        "first_t",
-        "isl",
-        "k",
-        "kv_s",
-        "need",
-        "osl",
-        "pf_eng",
-        "rid",
-    )
-
-    def __init__(
-        self, rid: int, arr: float, isl: int, osl: int, kv_s: float, k: int, cannot: bool
-    ) -> None:
-        self.rid = rid
-        self.arr = arr
-        self.isl = isl
-        self.osl = osl
-        self.need = kv_need(isl, osl)
-        self.ctx = decode_context(isl, osl)
-        self.kv_s = kv_s
-        self.k = k
-        self.cannot = cannot
-        self.first_t = math.nan
-        self.dec_start = math.nan
-        self.fin = math.nan
-        self.pf_eng = -1
-        self.dec_eng = -1
 
 
 class _Sim:
@@ -171,7 +157,7 @@ class _Sim:
         self.policy = policy
         self.profile = profile
         self.sla = sla
-        self.pf_lat = PrefillLatency(profile)
+        self.pf_memo, self.pf_lat = prefill_memo(profile)
         self.dec_lat = FastDecodeLatency.of(profile)
         self.step_s = self.dec_lat.step_s
         self.max_kv = int(profile.max_kv_tokens)
@@ -182,17 +168,14 @@ class _Sim:
         if sla is not None:
             kw = {} if exact_limit is None else {"exact_limit": exact_limit}
             self.summ = RunSummary(sla, config.interval_s, **kw)
-        self.kept: list[_Req] | None = [] if keep else None
+        self.open_chunks: dict[int, Chunk] = {}
+        self.kept: list[Req] | None = [] if keep else None
         self.rows = rows
-        self.row_buf: list[_Req] = []
-        self.inflight: dict[int, _Req] | None = {} if rows is not None else None
-        # the chunk being consumed (plain lists) and the next arrival
+        self.row_buf: list[Req] = []
+        self.inflight: dict[int, Req] | None = {} if rows is not None else None
+        # the chunk being consumed and the next arrival
+        self.c_reqs: list[Req] = []
         self.c_arr: list[float] = []
-        self.c_isl: list[int] = []
-        self.c_osl: list[int] = []
-        self.c_kv: list[float] = []
-        self.c_k: list[int] = []
-        self.c_cannot: list[bool] = []
         self.ci = 0
         self.c_n = 0
         self.next_rid = 0
@@ -206,10 +189,11 @@ class _Sim:
         self.rank = draw_ranks(config.seed)
         self.prefills: list[Prefill] = []
         self.decodes: list[Decode] = []
-        self.pf_idle: list[Prefill] = []
+        self.pf_idle: list[tuple[float, int, Prefill]] = []  # heap: (rank, id, engine)
         self.dec_serving: list[Decode] = []
-        self.pf_queue: deque[_Req] = deque()
-        self.dq: deque[_Req] = deque()
+        self.dec_res: list[int] = []  # reserved KV tokens of each serving decode engine
+        self.pf_queue: deque[Req] = deque()
+        self.dq: deque[Req] = deque()
         self.timeline: list[dict[str, Any]] = []
         self.now = 0.0
         self._reset_obs()
@@ -230,69 +214,76 @@ class _Sim:
                     f"previous one ({self.last_arr:g}); expected ascending arrivals"
                 )
             cfg = self.cfg
-            kv = np.asarray(kv_transfer_s(cfg, chunk.isl.astype(np.float64)))
+            isl, osl = chunk.isl, chunk.osl
+            kv = np.asarray(kv_transfer_s(cfg, isl.astype(np.float64)))
             s = self.summ
+            rid0 = self.next_rid
+            c_arr = arr.tolist()
+            c: Chunk | None = None
             if s is not None:
                 assert self.sla is not None
                 cannot = unservable(chunk, self.profile, self.sla, cfg)
                 beyond = out_of_profile(chunk, self.profile)
-                k = s.arrivals(arr, chunk.isl, chunk.osl, cannot, beyond)
-                self.c_cannot = cannot.tolist()
-                self.c_k = k.tolist()
-            else:
-                self.c_cannot = [False] * n
-                self.c_k = [0] * n
-            self.c_arr = arr.tolist()
-            self.c_isl = chunk.isl.tolist()
-            self.c_osl = chunk.osl.tolist()
-            self.c_kv = kv.tolist()
+                c = Chunk(arr, osl, s.arrivals(arr, isl, osl, cannot, beyond), cannot)
+            reqs = list(
+                map(
+                    list,
+                    zip(
+                        range(rid0, rid0 + n),
+                        c_arr,
+                        isl.tolist(),
+                        osl.tolist(),
+                        kv_need(isl, osl).tolist(),
+                        decode_context(isl, osl).tolist(),
+                        kv.tolist(),
+                        repeat(_NAN),
+                        repeat(_NAN),
+                        repeat(_NAN),
+                        repeat(-1),
+                        repeat(-1),
+                        repeat(c),
+                        strict=False,
+                    ),
+                )
+            )
+            if c is not None and s is not None:
+                c.reqs = reqs
+                c.left = n
+                self.open_chunks[rid0] = c
+                # intervals before this chunk's last one have all their arrivals counted
+                s.arrivals_reached(int(c.k[-1]))
+            self.next_rid = rid0 + n
+            self.c_reqs = reqs
+            self.c_arr = c_arr
             self.ci = 0
             self.c_n = n
-            self.last_arr = self.c_arr[-1]
-            self.next_arr = self.c_arr[0]
+            self.last_arr = c_arr[-1]
+            self.next_arr = c_arr[0]
             return
+        self.c_reqs = []
+        self.c_arr = []
         self.c_n = self.ci = 0
         self.next_arr = _INF
         if self.summ is not None:
             self.summ.arrivals_reached(1 << 62)
 
-    def _arrive_next(self, t: float) -> None:
-        """The next request of the stream arrives (at ``t = next_arr``) and joins the prefill
-        queue; an idle prefill engine (the lowest rank) starts a batch."""
-        i = self.ci
-        r = _Req(
-            self.next_rid,
-            t,
-            self.c_isl[i],
-            self.c_osl[i],
-            self.c_kv[i],
-            self.c_k[i],
-            self.c_cannot[i],
-        )
-        self.next_rid += 1
-        self.arrived += 1
-        i += 1
-        self.ci = i
-        if i < self.c_n:
-            self.next_arr = self.c_arr[i]
-        else:
-            self._pull()
-        if self.kept is not None:
-            self.kept.append(r)
-        if self.inflight is not None:
-            self.inflight[r.rid] = r
-        self.o_arr += 1
-        self.o_isl += r.isl
-        self.o_osl += r.osl
-        s = self.summ
-        if s is not None and r.k > s.arrived_k:
-            s.arrivals_reached(r.k)
-        self.pf_queue.append(r)
-        idle = self.pf_idle
-        if idle:
-            e = pick_idle(idle)
-            idle.remove(e)
-            self._start_batch(e, t)
+    def _chunk_done(self, c: Chunk) -> None:
+        """Summarise a chunk (all finished, or the run is over) and drop its requests."""
+        reqs = c.reqs
+        if reqs is None:
+            return
+        c.reqs = None
+        del self.open_chunks[reqs[0][RID]]
+        n = len(reqs)
+        first = np.fromiter(map(itemgetter(FIRST), reqs), dtype=np.float64, count=n)
+        fin = np.fromiter(map(itemgetter(FIN), reqs), dtype=np.float64, count=n)
+        assert self.summ is not None
+        self.summ.completions(c.k, c.arr, c.osl, first, fin, c.cannot)
+
+    def close_chunks(self) -> None:
+        """Summarise the chunks whose requests did not all finish (end of the run)."""
+        for c in list(self.open_chunks.values()):
+            self._chunk_done(c)
 
     # --- observation accumulators ------------------------------------------------------------
 
@@ -324,45 +315,26 @@ class _Sim:
     # --- event plumbing ----------------------------------------------------------------------
 
     def _push(self, t: float, kind: int, obj: Any, version: int = 0) -> None:
-        heapq.heappush(self.heap, (t, next(self.seq), kind, obj, version))
+        heappush(self.heap, (t, next(self.seq), kind, obj, version))
 
-    def _finish(self, r: _Req, t: float) -> None:
-        r.fin = t
+    def _finish(self, r: Req, t: float) -> None:
+        r[FIN] = t
         self.done += 1
         self.o_fin += 1
-        arr = r.arr
-        first = r.first_t
-        osl = r.osl
-        self.o_dur += t - arr
+        osl = r[OSL]
+        self.o_dur += t - r[ARR]
         if osl > 1:
-            self.o_dec_time += t - first
+            self.o_dec_time += t - r[FIRST]
             self.o_dec_tokens += osl - 1
         if t > self.max_fin:
             self.max_fin = t
-        s = self.summ
-        if s is not None:
-            ttft = (first - arr) * 1000.0
-            s.ttft_buf.append(ttft)
-            met = ttft <= s.sla_ttft_ms
-            acc = s.open[r.k]
-            if osl > 1:
-                itl = (t - first) * 1000.0 / (osl - 1)
-                s.itl_buf.append(itl)
-                acc.itl.append(itl)
-                met = met and itl <= s.sla_itl_ms
-            s.completed += 1
-            s.output_tokens += osl
-            acc.done += 1
-            if met:
-                acc.met += 1
-                if not r.cannot:
-                    s.met_servable += 1
-            if acc.done == acc.n and r.k < s.arrived_k:
-                s.close(r.k)
-            if len(s.ttft_buf) >= 65536:
-                s.flush()
+        c = r[CHUNK]
+        if c is not None:
+            c.left -= 1
+            if not c.left:
+                self._chunk_done(c)
         if self.inflight is not None:
-            del self.inflight[r.rid]
+            del self.inflight[r[RID]]
             self.row_buf.append(r)
             if len(self.row_buf) >= _ROW_BATCH:
                 self._emit_rows()
@@ -370,75 +342,69 @@ class _Sim:
     def _emit_rows(self) -> None:
         if self.rows is not None and self.row_buf:
             assert self.sla is not None
-            self.rows(_rows_frame(self.row_buf, self.sla))
+            self.rows(rows_frame(self.row_buf, self.sla))
         self.row_buf = []
 
     # --- prefill -----------------------------------------------------------------------------
 
     def _start_batch(self, e: Prefill, t: float) -> None:
-        batch, tokens = take_prefill_batch(self.pf_queue, self.cfg.prefill_token_budget)
+        batch, tokens = take_prefill_batch(self.pf_queue, self.cfg.prefill_token_budget, GET_ISL)
         eid = e.eid
         for r in batch:
-            r.pf_eng = eid
+            r[PF_ENG] = eid
         e.batch = batch
-        self._push(t + self.pf_lat.batch_s(tokens), _PF_DONE, e)
+        d = self.pf_memo.get(tokens)
+        if d is None:
+            d = self.pf_memo[tokens] = self.pf_lat.batch_s(tokens)
+        heappush(self.heap, (t + d, next(self.seq), _PF_DONE, e, 0))
 
-    def _prefill_done(self, e: Prefill, t: float) -> None:
-        heap, seq, push = self.heap, self.seq, heapq.heappush
-        s = self.summ
-        batch: list[_Req] = e.batch
-        for r in batch:
-            r.first_t = t
-            wait = t - r.arr
-            self.o_ttft += wait
-            if s is not None:
-                s.open[r.k].ttft.append(wait * 1000.0)
-            if not needs_decode(r.osl):
-                self._finish(r, t)
-            else:
-                push(heap, (t + r.kv_s, next(seq), _KV_DONE, r, 0))
-        self.o_first += len(batch)
-        e.batch = []
-        if e.state == DRAINING:
-            e.state = GONE
-            e.end_t = t
-        elif self.pf_queue:
-            self._start_batch(e, t)
-        else:
-            self.pf_idle.append(e)
+    def _idle(self, e: Prefill) -> None:
+        """``e`` waits for work: on the idle heap, lowest rank on top (:func:`pick_idle`'s
+        choice)."""
+        heappush(self.pf_idle, (e.rank, e.eid, e))
 
     # --- decode ------------------------------------------------------------------------------
 
     def _advance(self, e: Decode, t: float) -> None:
         """Bring ``e`` to the step boundary ``t``: finish due members, admit pending joiners."""
-        if e.n:
-            e.s0 += round((t - e.t0) / e.tau)
-        e.t0 = t
-        mem: list[tuple[int, int, _Req]] = e.members
+        n = e.n
         s0 = e.s0
+        if n:
+            s0 += round((t - e.t0) / e.tau)
+            e.s0 = s0
+        e.t0 = t
+        mem: list[tuple[int, int, Req]] = e.members
         if mem and mem[0][0] <= s0:
             finish = self._finish
+            reserved = e.reserved
+            sum_ctx = e.sum_ctx
             while mem and mem[0][0] <= s0:
                 r = heappop(mem)[2]
-                e.n -= 1
-                e.reserved -= r.need
-                e.sum_ctx -= r.ctx
+                n -= 1
+                reserved -= r[NEED]
+                sum_ctx -= r[CTX]
                 finish(r, t)
-        if e.pending:
-            pending: list[_Req] = e.pending
+            e.reserved = reserved
+            e.sum_ctx = sum_ctx
+            if e.slot >= 0:
+                self.dec_res[e.slot] = reserved
+        pending: list[Req] = e.pending
+        if pending:
             sum_ctx = e.sum_ctx
             for r in pending:
-                heappush(mem, (s0 + r.osl - 1, r.rid, r))
-                sum_ctx += r.ctx
-                r.dec_start = t
+                heappush(mem, (s0 + r[OSL] - 1, r[RID], r))
+                sum_ctx += r[CTX]
+                r[DEC] = t
             e.sum_ctx = sum_ctx
-            e.n += len(pending)
+            n += len(pending)
             e.pending = []
-        e.version += 1
-        if e.n:
-            e.tau = tau = self.step_s(e.sum_ctx, e.n)
+        e.n = n
+        version = e.version + 1
+        e.version = version
+        if n:
+            e.tau = tau = self.step_s(e.sum_ctx, n)
             e.sched_t = sched = t + (mem[0][0] - s0) * tau
-            heappush(self.heap, (sched, next(self.seq), _DEC_STEP, e, e.version))
+            heappush(self.heap, (sched, next(self.seq), _DEC_STEP, e, version))
         else:
             e.sum_ctx = 0.0
             e.tau = 0.0
@@ -447,23 +413,27 @@ class _Sim:
                 e.state = GONE
                 e.end_t = t
 
-    def _admit(self, e: Decode, r: _Req, t: float) -> None:
+    def _admit(self, e: Decode, r: Req, t: float) -> None:
         e.pending.append(r)
-        e.reserved += r.need
-        r.dec_eng = e.eid
+        e.reserved += r[NEED]
+        self.dec_res[e.slot] = e.reserved
+        r[DEC_ENG] = e.eid
         if e.n == 0:
             self._advance(e, t)
             return
-        x = (t - e.t0) / e.tau
+        t0 = e.t0
+        tau = e.tau
+        x = (t - t0) / tau
         k = math.ceil(x - _EPS)
         if k - x < _EPS:  # on a boundary: join now
             self._advance(e, t)
             return
-        tb = e.t0 + k * e.tau
+        tb = t0 + k * tau
         if tb < e.sched_t:
-            e.version += 1
+            version = e.version + 1
+            e.version = version
             e.sched_t = tb
-            heappush(self.heap, (tb, next(self.seq), _DEC_STEP, e, e.version))
+            heappush(self.heap, (tb, next(self.seq), _DEC_STEP, e, version))
 
     def _try_admit(self, t: float) -> None:
         dq = self.dq
@@ -474,11 +444,12 @@ class _Sim:
             return
         cap = self.max_kv
         max_b = self.cfg.max_decode_batch
+        admit = self._admit
         while dq:
-            best = choose_decode(serving, dq[0].need, cap, max_b)
+            best = choose_decode(serving, dq[0][NEED], cap, max_b, self.dec_res)
             if best is None:
                 return
-            self._admit(best, dq.popleft(), t)
+            admit(best, dq.popleft(), t)
 
     # --- scaling -----------------------------------------------------------------------------
 
@@ -490,11 +461,13 @@ class _Sim:
             if self.pf_queue:
                 self._start_batch(e, t)
             else:
-                self.pf_idle.append(e)
+                self._idle(e)
         else:
             assert isinstance(e, Decode)
             e.t0 = t
+            e.slot = len(self.dec_serving)
             self.dec_serving.append(e)
+            self.dec_res.append(e.reserved)
             self._try_admit(t)
 
     def _order(self, role: str, t: float) -> Engine:
@@ -527,11 +500,16 @@ class _Sim:
                 if e.batch:
                     e.state = DRAINING
                 else:
-                    self.pf_idle.remove(e)
+                    self.pf_idle.remove((e.rank, e.eid, e))
+                    heapify(self.pf_idle)
                     e.state = GONE
                     e.end_t = t
             else:
                 self.dec_serving.remove(e)
+                e.slot = -1
+                for i, x in enumerate(self.dec_serving):
+                    x.slot = i
+                self.dec_res[:] = [x.reserved for x in self.dec_serving]
                 if e.n or e.pending:
                     e.state = DRAINING
                 else:
@@ -562,7 +540,14 @@ class _Sim:
     # --- main loop ---------------------------------------------------------------------------
 
     def run(self, progress: Callable[[float], None] | None) -> float:
-        """Simulate to the end; returns the end time (s)."""
+        """Simulate to the end; returns the end time (s).
+
+        Between two interval boundaries the events (heap: prefill done, KV transfer done, decode
+        step, engine ready) and arrivals are played in time order — a heap event before an
+        arrival at the same time, the boundary before both. The frequent paths are written out
+        here on local variables (the same steps as :meth:`_start_batch`, :meth:`_admit` and
+        :meth:`_advance`, which serve the rarer callers).
+        """
         p0, d0 = self.policy.initial()
         for _ in range(max(0, int(p0))):
             self._order("prefill", 0.0)
@@ -572,47 +557,203 @@ class _Sim:
         interval = self.cfg.interval_s
         stuck_limit = math.ceil(self.cfg.startup_s / interval) + 3
         last_arrival = self.span_s
-        heap = self.heap
-        advance, try_admit, dq = self._advance, self._try_admit, self.dq
+        heap, seq = self.heap, self.seq
+        dq, pf_queue, pf_idle, serving = self.dq, self.pf_queue, self.pf_idle, self.dec_serving
+        dec_res = self.dec_res
+        advance, try_admit, start_batch = self._advance, self._try_admit, self._start_batch
+        finish = self._finish
+        step_s = self.step_s
+        memo = self.pf_memo
+        kept, inflight = self.kept, self.inflight
+        cap = self.max_kv
+        max_b = self.cfg.max_decode_batch
+        ceil = math.ceil
         k = 1
         next_tick = interval
         stuck = 0
         end_t = 0.0
-        while self.done < self.arrived or self.next_arr < _INF:
-            ta = self.next_arr
-            th = heap[0][0] if heap else _INF
-            if next_tick <= th and next_tick <= ta:
-                if ta == _INF and not heap:
-                    busy = any(e.state == STARTING for e in self.prefills) or any(
-                        e.state == STARTING for e in self.decodes
-                    )
-                    stuck = 0 if busy else stuck + 1
-                    if stuck > stuck_limit:
+        # the chunk being consumed, as locals (reloaded after each pull)
+        c_reqs, c_arr, ci, c_n = self.c_reqs, self.c_arr, self.ci, self.c_n
+        ta = self.next_arr
+        o_arr = 0
+        o_isl = 0.0
+        o_osl = 0.0
+        o_first = 0
+        o_ttft = 0.0
+        while self.done < self.arrived or ta < _INF:
+            # events and arrivals before the next interval boundary
+            while True:
+                th = heap[0][0] if heap else _INF
+                if th <= ta and heap:
+                    if th >= next_tick:
                         break
-                self._tick(next_tick)
-                end_t = max(end_t, next_tick)
-                if progress is not None:
-                    progress(min(1.0, next_tick / last_arrival) if last_arrival > 0 else 1.0)
-                k += 1
-                next_tick = k * interval
-            elif th <= ta:
-                t, _, kind, obj, version = heappop(heap)
-                end_t = t
-                if kind == _DEC_STEP:
-                    if version == obj.version:
-                        advance(obj, t)
-                        if dq:
+                    t, _, kind, e, version = heappop(heap)
+                    end_t = t
+                    if kind == _DEC_STEP:
+                        if version != e.version:
+                            continue  # superseded
+                        # _advance(e, t), inline: a step boundary of e
+                        n = e.n
+                        s0 = e.s0 + round((t - e.t0) / e.tau)
+                        e.s0 = s0
+                        e.t0 = t
+                        mem = e.members
+                        freed = mem[0][0] <= s0
+                        if freed:
+                            reserved = e.reserved
+                            sum_ctx = e.sum_ctx
+                            while mem and mem[0][0] <= s0:
+                                r = heappop(mem)[2]
+                                n -= 1
+                                reserved -= r[NEED]
+                                sum_ctx -= r[CTX]
+                                finish(r, t)
+                            e.reserved = reserved
+                            e.sum_ctx = sum_ctx
+                            if e.slot >= 0:
+                                dec_res[e.slot] = reserved
+                        pending = e.pending
+                        if pending:
+                            sum_ctx = e.sum_ctx
+                            for r in pending:
+                                heappush(mem, (s0 + r[OSL] - 1, r[RID], r))
+                                sum_ctx += r[CTX]
+                                r[DEC] = t
+                            e.sum_ctx = sum_ctx
+                            n += len(pending)
+                            e.pending = []
+                        e.n = n
+                        version += 1
+                        e.version = version
+                        if n:
+                            e.tau = tau = step_s(e.sum_ctx, n)
+                            e.sched_t = sched = t + (mem[0][0] - s0) * tau
+                            heappush(heap, (sched, next(seq), _DEC_STEP, e, version))
+                        else:
+                            e.sum_ctx = 0.0
+                            e.tau = 0.0
+                            e.sched_t = _INF
+                            if e.state == DRAINING:
+                                e.state = GONE
+                                e.end_t = t
+                        if dq and freed:
+                            # only freed KV can let the waiting head in: joining changes no
+                            # engine's reserved tokens or requests held
                             try_admit(t)
-                elif kind == _KV_DONE:
-                    dq.append(obj)
-                    try_admit(t)
-                elif kind == _PF_DONE:
-                    self._prefill_done(obj, t)
+                    elif kind == _KV_DONE:
+                        if dq:  # behind a head that waits: nothing changed for the head
+                            dq.append(e)
+                            continue
+                        dq.append(e)
+                        while serving and dq:
+                            d = choose_decode(serving, dq[0][NEED], cap, max_b, dec_res)
+                            if d is None:
+                                break
+                            # _admit(d, r, t), inline
+                            r = dq.popleft()
+                            d.pending.append(r)
+                            d.reserved += r[NEED]
+                            dec_res[d.slot] = d.reserved
+                            r[DEC_ENG] = d.eid
+                            if d.n == 0:
+                                advance(d, t)
+                                continue
+                            t0 = d.t0
+                            tau = d.tau
+                            x = (t - t0) / tau
+                            kb = ceil(x - _EPS)
+                            if kb - x < _EPS:  # on a boundary: join now
+                                advance(d, t)
+                                continue
+                            tb = t0 + kb * tau
+                            if tb < d.sched_t:
+                                version = d.version + 1
+                                d.version = version
+                                d.sched_t = tb
+                                heappush(heap, (tb, next(seq), _DEC_STEP, d, version))
+                    elif kind == _PF_DONE:
+                        # the batch's first tokens; each request moves on to decode
+                        batch: list[Req] = e.batch
+                        for r in batch:
+                            r[FIRST] = t
+                            o_ttft += t - r[ARR]
+                            if needs_decode(r[OSL]):
+                                heappush(heap, (t + r[KV], next(seq), _KV_DONE, r, 0))
+                            else:
+                                finish(r, t)
+                        o_first += len(batch)
+                        e.batch = []
+                        if e.state == DRAINING:
+                            e.state = GONE
+                            e.end_t = t
+                        elif pf_queue:
+                            start_batch(e, t)
+                        else:
+                            heappush(pf_idle, (e.rank, e.eid, e))
+                    else:
+                        self._ready(e, t)
+                    if ta == _INF and self.done >= self.arrived:
+                        break
+                    continue
+                if ta >= next_tick:
+                    break
+                # the next request arrives and joins the prefill queue; an idle prefill
+                # engine (the lowest rank) starts a batch
+                t = ta
+                r = c_reqs[ci]
+                ci += 1
+                self.arrived += 1
+                if ci < c_n:
+                    ta = c_arr[ci]
                 else:
-                    self._ready(obj, t)
-            else:
-                self._arrive_next(ta)
-                end_t = ta
+                    self._pull()
+                    c_reqs, c_arr, ci, c_n = self.c_reqs, self.c_arr, self.ci, self.c_n
+                    ta = self.next_arr
+                end_t = t
+                if kept is not None:
+                    kept.append(r)
+                if inflight is not None:
+                    inflight[r[RID]] = r
+                o_arr += 1
+                o_isl += r[ISL]
+                o_osl += r[OSL]
+                if pf_idle and not pf_queue:
+                    # _start_batch on a queue of just r: the batch is [r]
+                    e = heappop(pf_idle)[2]
+                    r[PF_ENG] = e.eid
+                    e.batch = [r]
+                    tokens = r[ISL]
+                    dt = memo.get(tokens)
+                    if dt is None:
+                        dt = memo[tokens] = self.pf_lat.batch_s(tokens)
+                    heappush(heap, (t + dt, next(seq), _PF_DONE, e, 0))
+                else:
+                    pf_queue.append(r)
+                    if pf_idle:
+                        start_batch(heappop(pf_idle)[2], t)
+            self.ci = ci
+            self.next_arr = ta
+            if not (self.done < self.arrived or ta < _INF):
+                break
+            if ta == _INF and not heap:
+                busy = any(e.state == STARTING for e in self.prefills) or any(
+                    e.state == STARTING for e in self.decodes
+                )
+                stuck = 0 if busy else stuck + 1
+                if stuck > stuck_limit:
+                    break
+            self.o_arr, self.o_isl, self.o_osl = o_arr, o_isl, o_osl
+            self.o_first, self.o_ttft = o_first, o_ttft
+            self._tick(next_tick)
+            o_arr = o_first = 0
+            o_isl = o_osl = o_ttft = 0.0
+            end_t = max(end_t, next_tick)
+            if progress is not None:
+                progress(min(1.0, next_tick / last_arrival) if last_arrival > 0 else 1.0)
+            k += 1
+            next_tick = k * interval
+        self.ci = ci
+        self.next_arr = ta
         if progress is not None:
             progress(1.0)
         if self.done == self.arrived and self.arrived:
@@ -638,61 +779,7 @@ class _Sim:
 
     def outcome(self) -> tuple[RequestArrays, RequestOutcome]:
         """Inputs and outcome of every request (``keep`` runs only)."""
-        kept = self.kept if self.kept is not None else []
-
-        def col(name: str, dtype: type) -> np.ndarray:
-            return np.fromiter((getattr(r, name) for r in kept), dtype=dtype, count=len(kept))
-
-        requests = RequestArrays(col("arr", float), col("isl", int), col("osl", int))
-        return requests, RequestOutcome(
-            first_token_s=col("first_t", float),
-            decode_start_s=col("dec_start", float),
-            finish_s=col("fin", float),
-            prefill_engine=col("pf_eng", np.int64),
-            decode_engine=col("dec_eng", np.int64),
-        )
-
-
-def _rows_frame(reqs: list[_Req], sla: SLA) -> pd.DataFrame:
-    """Per-request rows (``request`` + :data:`PER_REQUEST_COLUMNS`) of ``reqs``, by request id
-    (= arrival order)."""
-    reqs = sorted(reqs, key=_RID)
-
-    def col(name: str, dtype: type) -> np.ndarray:
-        return np.fromiter((getattr(r, name) for r in reqs), dtype=dtype, count=len(reqs))
-
-    requests = RequestArrays(col("arr", float), col("isl", int), col("osl", int))
-    outcome = RequestOutcome(
-        first_token_s=col("first_t", float),
-        decode_start_s=col("dec_start", float),
-        finish_s=col("fin", float),
-        prefill_engine=col("pf_eng", np.int64),
-        decode_engine=col("dec_eng", np.int64),
-    )
-    frame = _per_request(requests, outcome, sla)
-    frame.insert(0, "request", col("rid", np.int64))
-    return frame
-
-
-def _per_request(requests: RequestArrays, outcome: RequestOutcome, sla: SLA) -> pd.DataFrame:
-    ttft_ms, itl_ms = request_latencies(requests, outcome)
-    frame = pd.DataFrame(
-        {
-            "arrival_s": requests.arrival_s,
-            "isl": requests.isl,
-            "osl": requests.osl,
-            "first_token_s": outcome.first_token_s,
-            "ttft_ms": ttft_ms,
-            "decode_start_s": outcome.decode_start_s,
-            "itl_ms": itl_ms,
-            "finish_s": outcome.finish_s,
-            "prefill_engine": outcome.prefill_engine,
-            "decode_engine": outcome.decode_engine,
-            "sla_met": sla_met(requests, outcome, sla),
-        }
-    )
-    assert list(frame.columns) == list(PER_REQUEST_COLUMNS)
-    return frame
+        return columns(self.kept if self.kept is not None else [])
 
 
 def replay(
@@ -746,6 +833,7 @@ def simulate(
     if sim.next_arr == _INF:
         raise InputError("no requests to simulate")
     end_t = sim.run(progress)
+    sim.close_chunks()
     sim.finish_rows()
     summ = sim.summ
     assert summ is not None
@@ -754,7 +842,7 @@ def simulate(
     table = None
     if per_request:
         req, outcome = sim.outcome()
-        table = _per_request(req, outcome, sla)
+        table = per_request_frame(req, outcome, sla)
         done = np.isfinite(outcome.finish_s)  # exact percentiles from the kept values
         ttft = percentiles(table["ttft_ms"].to_numpy()[done])
         itl = percentiles(table["itl_ms"].to_numpy()[done])

@@ -56,7 +56,8 @@ class Prefill(Engine):
 class Decode(Engine):
     """Decode engine: ``members`` heap of (global step of the last token, request id, request),
     ``pending`` the requests joining at the next step boundary; a step
-    boundary at ``t0`` had global step count ``s0``; steps last ``tau`` while membership holds."""
+    boundary at ``t0`` had global step count ``s0``; steps last ``tau`` while membership holds.
+    ``slot``: its index in the engine's list of serving decode engines (-1: not serving)."""
 
     __slots__ = (
         "members",
@@ -65,6 +66,7 @@ class Decode(Engine):
         "reserved",
         "s0",
         "sched_t",
+        "slot",
         "sum_ctx",
         "t0",
         "tau",
@@ -83,6 +85,7 @@ class Decode(Engine):
         self.tau = 0.0
         self.version = 0
         self.sched_t = math.inf
+        self.slot = -1
 
     @property
     def held(self) -> int:

@@ -6,11 +6,12 @@ finished requests.
   (:func:`~dynamo_plan.sim.result.unservable`), requests beyond the profile
   (:func:`~dynamo_plan.sim.result.out_of_profile`), and per arrival interval the count and ISL/OSL
   sums.
-* **First tokens**: the interval's TTFT values (the per-interval table counts a TTFT as soon as
-  it happens, completed or not, as the per-request table did).
-* **Completions**: completed, SLA met (over servable requests), output tokens, the TTFT/ITL
-  streams (:class:`~dynamo_plan.sim.quantiles.StreamQuantiles`: exact up to 2**20 values, then
-  within 0.5 % relative error) and the interval's ITL values and SLA-met count.
+* **Completions** (a chunk of requests at a time, vectorized, once all of them have finished —
+  or at the end of the run): completed, SLA met (over servable requests), output tokens, the
+  TTFT/ITL streams (:class:`~dynamo_plan.sim.quantiles.StreamQuantiles`: exact up to 2**20
+  values, then within 0.5 % relative error) and the interval's TTFT values (every request with a
+  first token, completed or not, as the per-request table has them), ITL values and SLA-met
+  count.
 * An interval's row of :attr:`SimResult.interval_stats` is computed (exact numpy percentiles of
   its own values) and its values dropped once every request that arrived in it has finished and
   arrivals have moved past it; the rest at the end. Memory: the intervals with requests still in
@@ -31,7 +32,6 @@ from dynamo_plan.sim.quantiles import DEFAULT_EXACT_LIMIT, StreamQuantiles
 __all__ = ["IntervalAcc", "RunSummary"]
 
 _QS = (50, 90, 99)
-_FLUSH = 1 << 16  # completions buffered as Python floats before they go to the quantile streams
 
 
 class IntervalAcc:
@@ -58,8 +58,9 @@ def _pcts(values: list[float]) -> list[float]:
 
 class RunSummary:
     """Accumulators of one run (module docstring). The engine calls :meth:`arrivals` per chunk
-    of requests it pulls, :meth:`finish_interval` when an interval may close, and feeds
-    completions through the public lists and counters (kept plain for speed)."""
+    of requests it pulls, :meth:`arrivals_reached` as arrivals move on, :meth:`completions` per
+    chunk whose requests have all finished (and for the rest at the end), then
+    :meth:`finalize`."""
 
     def __init__(self, sla: SLA, interval_s: float, exact_limit: int = DEFAULT_EXACT_LIMIT):
         self.sla_ttft_ms = float(sla.ttft_ms)
@@ -74,8 +75,6 @@ class RunSummary:
         self.max_arrival = -math.inf
         self.ttft = StreamQuantiles(exact_limit=exact_limit)
         self.itl = StreamQuantiles(exact_limit=exact_limit)
-        self.ttft_buf: list[float] = []
-        self.itl_buf: list[float] = []
         self.open: dict[int, IntervalAcc] = {}
         self.arrived_k = -1  # intervals below this have had all their arrivals
         self.rows: dict[int, tuple[Any, ...]] = {}
@@ -125,6 +124,53 @@ class RunSummary:
 
     # --- completions -------------------------------------------------------------------------
 
+    def completions(
+        self,
+        k: np.ndarray,
+        arrival_s: np.ndarray,
+        osl: np.ndarray,
+        first_s: np.ndarray,
+        finish_s: np.ndarray,
+        cannot: np.ndarray,
+    ) -> None:
+        """Count a chunk of requests once they have all finished, or at the end of the run:
+        arrival intervals ``k`` (ascending, from :meth:`arrivals`), arrivals, output tokens, first
+        token and finish times (s; NaN: not reached) and the :func:`unservable` flags.
+
+        Per request, as a frontend measures it: ``TTFT = (first - arrival)·1000`` ms (counted in
+        its interval as soon as it has a first token), ``ITL = (finish - first)·1000 / (osl - 1)``
+        ms (``osl > 1``), SLA met when finished with ``TTFT <= sla.ttft_ms`` and (``osl <= 1`` or
+        ``ITL <= sla.itl_ms``). The same float operations as one request at a time, so the same
+        values; the percentile streams and interval rows do not depend on the order values come
+        in."""
+        n = int(k.size)
+        if n == 0:
+            return
+        done = np.isfinite(finish_s)
+        has_first = np.isfinite(first_s)
+        dec = osl > 1
+        ttft = (first_s - arrival_s) * 1000.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            itl = (finish_s - first_s) * 1000.0 / (osl - 1)
+        itl_in = done & dec
+        met = done & (ttft <= self.sla_ttft_ms) & (~dec | (itl <= self.sla_itl_ms))
+        self.completed += int(done.sum())
+        self.output_tokens += int(osl[done].sum())
+        self.met_servable += int((met & ~cannot).sum())
+        self.ttft.add(ttft[done])
+        self.itl.add(itl[itl_in])
+        keys, start = np.unique(k, return_index=True)
+        bounds = [*start.tolist(), n]
+        for i, key in enumerate(keys.tolist()):
+            a, b = bounds[i], bounds[i + 1]
+            acc = self.open[key]
+            acc.ttft.extend(ttft[a:b][has_first[a:b]].tolist())
+            acc.itl.extend(itl[a:b][itl_in[a:b]].tolist())
+            acc.done += int(done[a:b].sum())
+            acc.met += int(met[a:b].sum())
+            if acc.done == acc.n and key < self.arrived_k:
+                self.close(key)
+
     def close(self, key: int) -> None:
         """Compute interval ``key``'s row and drop its values."""
         acc = self.open.pop(key)
@@ -137,24 +183,10 @@ class RunSummary:
             acc.met / acc.n if acc.n else math.nan,
         )
 
-    def flush(self) -> None:
-        """Move buffered completions into the quantile streams."""
-        if self.ttft_buf:
-            self.ttft.add(self.ttft_buf)
-            self.ttft_buf = []
-        if self.itl_buf:
-            self.itl.add(self.itl_buf)
-            self.itl_buf = []
-
-    def maybe_flush(self) -> None:
-        if len(self.ttft_buf) >= _FLUSH:
-            self.flush()
-
     # --- results -----------------------------------------------------------------------------
 
     def finalize(self) -> None:
         """Close every interval still open (requests that never finished count as not met)."""
-        self.flush()
         for key in sorted(self.open):
             self.close(key)
 

@@ -25,7 +25,9 @@ from dynamo_plan.core.sla import SLA
 from dynamo_plan.sim import RequestArrays, SimConfig, StaticPolicy, simulate
 from dynamo_plan.sim.cluster_model import (
     choose_decode,
+    decode_context,
     drain_key,
+    kv_need,
     kv_transfer_s,
     scale_plan,
     take_prefill_batch,
@@ -74,6 +76,45 @@ def test_decode_admission_least_reserved_that_fits(max_batch: int | None) -> Non
     # a request larger than the whole cache runs alone on an empty engine
     assert choose_decode([a, empty], 5000, 1000, max_batch) is empty
     assert choose_decode([], 1, 1000, max_batch) is None
+
+
+def test_prefill_batch_reads_prompts_through_a_key() -> None:
+    # the engine's requests are lists: the same batch through an item getter
+    q = deque([[3000], [5000], [9000], [100]])
+    batch, tokens = take_prefill_batch(q, 16384, lambda r: r[0])
+    assert batch == [[3000], [5000]] and tokens == 8000 and list(q) == [[9000], [100]]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_decode_admission_with_a_reserved_list_is_the_same_choice(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        n = int(rng.integers(1, 8))
+        # few distinct loads, so equally loaded engines (ties broken by rank) are common
+        engines = [
+            _Eng(
+                reserved=float(rng.integers(0, 4) * 250),
+                held=int(rng.integers(0, 3)),
+                rank=float(rng.random()),
+            )
+            for _ in range(n)
+        ]
+        need = float(rng.integers(1, 1200))
+        reserved = [e.reserved for e in engines]
+        want = choose_decode(engines, need, 1000, None)
+        assert choose_decode(engines, need, 1000, None, reserved) is want
+        fits = [e for e in engines if e.reserved + need <= 1000 or not e.held]
+        low = min(engines, key=lambda e: (e.reserved, e.rank))
+        assert want is (low if low in fits else None)
+
+
+def test_kv_need_and_context_of_arrays_equal_the_scalars() -> None:
+    rng = np.random.default_rng(1)
+    isl = rng.integers(1, 200_000, 1000)
+    osl = rng.integers(1, 5000, 1000)
+    need, ctx = kv_need(isl, osl), decode_context(isl, osl)
+    for i, o, a, b in zip(isl.tolist(), osl.tolist(), need.tolist(), ctx.tolist(), strict=True):
+        assert kv_need(i, o) == a and decode_context(i, o) == b
 
 
 def test_decode_admission_respects_the_batch_limit() -> None:

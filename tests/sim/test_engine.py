@@ -31,8 +31,8 @@ def test_every_request_completes_exactly_once(
     calls: list[int] = []
     original = engine_mod._Sim._finish
 
-    def counting(self: engine_mod._Sim, r: engine_mod._Req, t: float) -> None:
-        calls.append(r.rid)
+    def counting(self: engine_mod._Sim, r: engine_mod.Req, t: float) -> None:
+        calls.append(r[engine_mod.RID])
         original(self, r, t)
 
     monkeypatch.setattr(engine_mod._Sim, "_finish", counting)
