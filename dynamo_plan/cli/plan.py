@@ -513,17 +513,11 @@ def _decide_sizer(
         return formula_plan, None
     import numpy as np
 
-    from dynamo_plan.sim import RequestArrays, SimConfig
+    from dynamo_plan.sim import RequestArrays
     from dynamo_plan.sim.attainment import AttainmentSizer
     from dynamo_plan.trace import load_trace
 
-    engine = SimConfig(
-        interval_s=config.interval_s,
-        startup_s=0.0,
-        prefill_gpus=config.engines.prefill,
-        decode_gpus=config.engines.decode,
-    )
-    sizer = AttainmentSizer(attainment, engine)
+    sizer = AttainmentSizer.for_planner(attainment, config)
     if shapes is None:
         origin = f"every request at ISL {isl:g} / OSL {osl:g}"
         sizer.observe(np.array([round(isl)]), np.array([round(osl)]), origin)

@@ -39,7 +39,6 @@ from dynamo_plan.live.config import RunSettings, sizing_knobs
 from dynamo_plan.live.exporter import PlannerMetrics
 from dynamo_plan.live.loop import PlannerLoop, json_log_line
 from dynamo_plan.sim.attainment import AttainmentSizer, default_patience
-from dynamo_plan.sim.config import SimConfig
 from dynamo_plan.trace.bucket import IntervalSeries
 
 __all__ = [
@@ -188,12 +187,6 @@ def make_shape_feed(s: RunSettings, config: PlannerConfig, source: object) -> Sh
     docstring); the prior shapes are the warm-up trace's requests, else the SLA's ISL/OSL."""
     if s.sla_attainment is None:
         return None
-    engine = SimConfig(
-        interval_s=config.interval_s,
-        startup_s=config.startup_s,
-        prefill_gpus=config.engines.prefill,
-        decode_gpus=config.engines.decode,
-    )
     if not isinstance(source, TokenHistogramSource):
         raise InputError("--sla-attainment needs a metrics source with token histograms")
     window = SHAPE_WINDOW_INTERVALS * config.interval_s
@@ -207,7 +200,8 @@ def make_shape_feed(s: RunSettings, config: PlannerConfig, source: object) -> Sh
         tail = req.arrival_s >= req.arrival_s[-1] - window  # its last window, like the feed's
         prior = req.isl[tail], req.osl[tail]
         origin = f"the warm-up trace's last {int(tail.sum())} requests (none measured yet)"
-    return ShapeFeed(AttainmentSizer(s.sla_attainment, engine), source, window, prior, origin)
+    sizer = AttainmentSizer.for_planner(s.sla_attainment, config)
+    return ShapeFeed(sizer, source, window, prior, origin)
 
 
 def make_source(s: RunSettings) -> FrontendMetricsSource:

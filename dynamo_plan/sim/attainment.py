@@ -141,6 +141,18 @@ class AttainmentSizer:
         self.gaps: np.ndarray | None = None
         self.window_count = 0.0
 
+    @classmethod
+    def for_planner(cls, attainment: float, config: PlannerConfig) -> AttainmentSizer:
+        """A sizer for the planner ``config`` (its interval and GPUs per engine; the other
+        engine parameters :class:`SimConfig`'s defaults)."""
+        engine = SimConfig(
+            interval_s=config.interval_s,
+            startup_s=config.startup_s,
+            prefill_gpus=config.engines.prefill,
+            decode_gpus=config.engines.decode,
+        )
+        return cls(attainment, engine)
+
     @property
     def target(self) -> float:
         """The fraction the sample must meet: ``1 - (1 - A)·(1 - margin)``."""
@@ -199,6 +211,28 @@ class AttainmentSizer:
         keep = arrival < span_s
         return RequestArrays(arrival[keep], self.isl[pick[keep] + 1], self.osl[pick[keep] + 1])
 
+    def _replayed(
+        self,
+        sample: RequestArrays,
+        profile: PerformanceProfile,
+        config: PlannerConfig,
+        skip: np.ndarray,
+        p: int,
+        d: int,
+    ) -> tuple[float, float, float]:
+        """The sample replayed at ``p``/``d``: the fraction of its counted servable requests
+        meeting the SLA, their mean TTFT and mean ITL (ms; NaN: none)."""
+        outcome = replay(sample, profile, self.search, StaticPolicy(p, d))
+        ttft_bad, itl_bad = miss_masks(sample, outcome, config.sla, skip)
+        servable = int(np.count_nonzero(~skip))
+        met = 1.0 - (np.count_nonzero(ttft_bad) + np.count_nonzero(itl_bad)) / max(servable, 1)
+        ttft_ms, itl_ms = request_latencies(sample, outcome)
+        ok = ~skip & np.isfinite(ttft_ms)
+        mean_ttft = float(np.mean(ttft_ms[ok])) if ok.any() else math.nan
+        itl_ok = ok & np.isfinite(itl_ms)
+        mean_itl = float(np.mean(itl_ms[itl_ok])) if itl_ok.any() else math.nan
+        return met, mean_ttft, mean_itl
+
     def __call__(
         self,
         config: PlannerConfig,
@@ -227,15 +261,7 @@ class AttainmentSizer:
             self.engine,
         )  # fmt: skip
         p, d, clamped = apply_limits(p_need, d_need, config.engines, config.limits)
-        outcome = replay(sample, profile, self.search, StaticPolicy(p, d))
-        ttft_bad, itl_bad = miss_masks(sample, outcome, config.sla, skip)
-        servable = int(np.count_nonzero(~skip))
-        met = 1.0 - (np.count_nonzero(ttft_bad) + np.count_nonzero(itl_bad)) / max(servable, 1)
-        ttft_ms, itl_ms = request_latencies(sample, outcome)
-        ok = ~skip & np.isfinite(ttft_ms)
-        mean_ttft = float(np.mean(ttft_ms[ok])) if ok.any() else math.nan
-        itl_ok = ok & np.isfinite(itl_ms)
-        mean_itl = float(np.mean(itl_ms[itl_ok])) if itl_ok.any() else math.nan
+        met, mean_ttft, mean_itl = self._replayed(sample, profile, config, skip, p, d)
         unserved = int(np.count_nonzero(cannot & counted))
         note = (
             f"attainment {self.attainment:g}: a sample of {int(np.count_nonzero(counted))} "
