@@ -40,8 +40,8 @@ says so. Cost: about ``2·log2(replicas)·3`` replays of ``(1 + k)·count`` requ
 
 With this sizer the planner scales down after :data:`SCALE_DOWN_PATIENCE` decisions unless told
 otherwise: the sample already sizes for the tail, and holding the largest of more past targets
-adds headroom twice (on the shared traces, patience 3 cost 5–13 % more GPU-hours than 1 for no
-attainment the target needed).
+adds headroom twice (in sweeps on the shared traces, patience 3 cost 6–11 % more GPU-hours than
+1, for attainment above the target).
 """
 
 from __future__ import annotations
