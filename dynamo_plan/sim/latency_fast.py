@@ -161,36 +161,6 @@ class FastDecodeLatency:
                 best = v
         return best
 
-    def itl_ms(self, kv_usage: float, context: float) -> float:
-        """ITL (ms) at ``kv_usage`` and ``context`` (as :meth:`DecodeLatency.itl_ms`)."""
-        ctxs = self._ctx
-        c = self.ctx_lo if context < self.ctx_lo else context
-        if c > self.ctx_hi:
-            c = self.ctx_hi
-        j = bisect_right(ctxs, c) - 1
-        if j >= len(ctxs) - 1 or ctxs[j] == c:
-            if j > len(ctxs) - 1:
-                j = len(ctxs) - 1
-            lo, hi = self._kv[j]
-            kv = lo if kv_usage < lo else kv_usage
-            if kv > hi:
-                kv = hi
-            m = kv / ctxs[j]
-            i = int((math.log(m) - self._log_lo) * self._inv) if m > 0 else -1
-            return self._envelope(j, m, i)
-        a_lo, a_hi = self._kv[j]
-        b_lo, b_hi = self._kv[j + 1]
-        w = (c - ctxs[j]) / (ctxs[j + 1] - ctxs[j])
-        lo = (1.0 - w) * a_lo + w * b_lo
-        hi = (1.0 - w) * a_hi + w * b_hi
-        kv = lo if kv_usage < lo else kv_usage
-        if kv > hi:
-            kv = hi
-        ctx = (1.0 - w) * ctxs[j] + w * ctxs[j + 1]
-        m = kv / ctx
-        i = int((math.log(m) - self._log_lo) * self._inv) if m > 0 else -1
-        return (1.0 - w) * self._envelope(j, m, i) + w * self._envelope(j + 1, m, i)
-
     def _value(self, j: int, m: float, i: int) -> float:
         """:meth:`_envelope`, through the bin's single curve piece when ``m`` is inside it (the
         same operations on the same numbers, so the same value)."""
@@ -217,12 +187,10 @@ class FastDecodeLatency:
                 return v if v > 0.0 else 0.0
         return self._envelope(j, m, i)
 
-    def step_s(self, sum_context: float, n: int) -> float:
-        """Seconds per step for ``n`` requests whose mid-life contexts sum to ``sum_context``:
-        ``itl_ms(sum_context / max_kv_tokens, sum_context / n) / 1000`` (the same steps,
-        inline)."""
-        kv_usage = sum_context / self.max_kv_tokens
-        context = sum_context / n
+    def itl_ms(self, kv_usage: float, context: float) -> float:
+        """ITL (ms) at ``kv_usage`` and ``context`` (as :meth:`DecodeLatency.itl_ms`): each row's
+        value through its bin's single curve piece when ``m`` is inside it (inline for the
+        simulator's hot path), else :meth:`_value`."""
         ctxs = self._ctx
         c = self.ctx_lo if context < self.ctx_lo else context
         if c > self.ctx_hi:
@@ -238,7 +206,7 @@ class FastDecodeLatency:
                 kv = hi
             m = kv / ctxs[j]
             i = int((math.log(m) - self._log_lo) * self._inv) if m > 0 else -1
-            return self._value(j, m, i) / 1000.0
+            return self._value(j, m, i)
         a_lo, a_hi = self._kv[j]
         b_lo, b_hi = self._kv[j + 1]
         w = (c - ctxs[j]) / (ctxs[j + 1] - ctxs[j])
@@ -293,8 +261,13 @@ class FastDecodeLatency:
                     a = 0.0
                 if not b > 0.0:
                     b = 0.0
-                return ((1.0 - w) * a + w * b) / 1000.0
-        return ((1.0 - w) * self._value(j, m, i) + w * self._value(j + 1, m, i)) / 1000.0
+                return (1.0 - w) * a + w * b
+        return (1.0 - w) * self._value(j, m, i) + w * self._value(j + 1, m, i)
+
+    def step_s(self, sum_context: float, n: int) -> float:
+        """Seconds per step for ``n`` requests whose mid-life contexts sum to ``sum_context``:
+        ``itl_ms(sum_context / max_kv_tokens, sum_context / n) / 1000``."""
+        return self.itl_ms(sum_context / self.max_kv_tokens, sum_context / n) / 1000.0
 
 
 _CACHE: weakref.WeakKeyDictionary[PerformanceProfile, FastDecodeLatency] = (
