@@ -1,8 +1,9 @@
 """Build the named policies for one request set and run them: what ``simulate`` and
 ``simulate --compare`` do.
 
-* ``optimal`` — the cheapest per-interval schedule that meets the SLA-attainment target knowing
-  the future, searched with the simulator (:mod:`dynamo_plan.sim.optimal`);
+* ``optimal`` — the cheapest per-interval schedule that meets the SLA-attainment target over the
+  whole trace knowing the future, searched with the simulator
+  (:mod:`dynamo_plan.sim.optimal_trace`);
 * ``oracle-forecast`` (formerly ``oracle``, still accepted) — the planner's sizing rule fed the
   true future load (:class:`~dynamo_plan.sim.policies.OraclePolicy`): what a perfect forecast
   would give this rule;
@@ -13,8 +14,9 @@
 * ``static`` — fixed replicas, by default sized for the busiest interval
   (:func:`~dynamo_plan.sim.policies.static_peak_policy`).
 
-Every adaptive policy (``oracle-forecast`` included) starts with the replicas the ``optimal``
-schedule needs over the intervals up to and including the one its first decision sizes
+Every adaptive policy (``oracle-forecast`` included) starts with the replicas the per-interval
+``optimal`` schedule (every interval meeting the target,
+:class:`~dynamo_plan.sim.optimal.IntervalOptimalPolicy`) needs over the intervals up to and including the one its first decision sizes
 (:func:`~dynamo_plan.sim.optimal.optimal_start` with ``lead=1``: intervals
 ``0 … ceil(startup_s / interval_s) + 1``), so the comparison is about how each follows the load,
 not where it starts. The first decision is made on one interval of history, which shows no
@@ -43,7 +45,8 @@ from dynamo_plan.errors import InputError
 from dynamo_plan.sim.attainment import default_patience
 from dynamo_plan.sim.config import SimConfig
 from dynamo_plan.sim.engine import simulate
-from dynamo_plan.sim.optimal import DEFAULT_SLA_ATTAINMENT, OptimalPolicy, optimal_start
+from dynamo_plan.sim.optimal import DEFAULT_SLA_ATTAINMENT, optimal_start
+from dynamo_plan.sim.optimal_trace import OptimalPolicy
 from dynamo_plan.sim.policies import OraclePolicy, Policy, StaticPolicy, static_peak_policy
 from dynamo_plan.sim.policies_attainment import AttainmentPlannerPolicy
 from dynamo_plan.sim.policies_planner import (

@@ -15,11 +15,11 @@ from dynamo_plan.sim import RequestArrays, SimConfig, simulate
 from dynamo_plan.sim.compare import PolicyOptions, make_policy, run_policies
 from dynamo_plan.sim.engine import replay
 from dynamo_plan.sim.optimal import (
-    OptimalPolicy,
     _fewest,
     cheapest_for_interval,
     search_config,
 )
+from dynamo_plan.sim.optimal_trace import OptimalPolicy
 from dynamo_plan.sim.policies import StaticPolicy
 from dynamo_plan.sim.result import sla_met, unservable
 

@@ -1,0 +1,278 @@
+"""The ``optimal`` policy: the cheapest per-interval (prefill, decode) schedule that meets the
+SLA-attainment target over the whole trace, knowing the future, found with the simulator.
+
+The target is the one a user states: at least a fraction ``A`` of the trace's servable requests
+meet TTFT and ITL (``budget = floor((1 - A) · servable)`` misses in all). Requiring it of every
+interval (:class:`~dynamo_plan.sim.optimal.IntervalOptimalPolicy`) is stricter and costs more:
+an interval whose last few requests need a whole engine more may let them miss while another
+interval keeps its engines. The search:
+
+1. **Own sizes.** Every interval's cheapest size meeting the target on its own, ``(P*_j, D*_j)``
+   (:func:`~dynamo_plan.sim.optimal.optimal_needs`: the interval's requests replayed after the
+   interval before it on idle engines).
+2. **Frontiers.** Around that size, per interval and role, the misses each count leaves, with the
+   same replays: TTFT misses ``t_j(P)`` for ``P = P*_j + 1, P*_j, P*_j - 1, …`` (decode at
+   ``D*_j``; TTFT does not depend on decode in this model) and ITL-only misses ``i_j(D)`` for
+   ``D = D*_j + 1, D*_j, …`` (prefill at ``P*_j``), going down while the misses fit the budget.
+   An interval's misses at ``(P, D)`` are modelled as ``t_j(P) + i_j(D)`` (exact at
+   ``(P*_j, D*_j)``; below ``P*_j`` requests late for TTFT are no longer counted for ITL, so the
+   sum over-counts).
+3. **Lagrangian choice.** For a price ``λ`` (GPUs per missed request) each interval and role
+   independently takes the count minimising ``gpus · count + λ · misses`` (ties: fewer misses);
+   the total misses fall as ``λ`` grows, and bisection finds the smallest ``λ`` whose total fits
+   the budget. This is the exact optimum of the modelled problem at the points of the frontiers'
+   lower convex hulls; what budget is left then goes, greedily, to the cheaper counts that save
+   the most GPUs per added miss.
+4. **Play and repair.** The schedule is played as the hindsight oracle plays its needs
+   (:class:`~dynamo_plan.sim.policies.SchedulePolicy`: replicas ordered ``startup_s`` ahead,
+   scale-down at once) over the whole trace. While the trace misses more than the budget
+   (work carried over between intervals, the over-lap of step 2's model), the intervals whose
+   misses exceed the model's most, enough of them to cover the excess, get one more engine of
+   the role that missed more, at most :data:`~dynamo_plan.sim.optimal.REPAIR_ROUNDS` replays.
+
+Bound: the schedule meets the target (checked by the last replay) and is an *upper* bound of
+the true optimum; it is the optimum of step 2's model within the explored counts (up to
+step 3's convex-hull gap, at most one count per interval and role). The per-interval schedule it
+starts from is the upper bound the previous version reported. Cost: step 1's search, about two
+more short replays per interval and role for the frontiers, and a few whole-trace replays.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from dynamo_plan.core.profile import PerformanceProfile
+from dynamo_plan.core.sla import SLA, Limits
+from dynamo_plan.sim.config import SimConfig
+from dynamo_plan.sim.engine import replay
+from dynamo_plan.sim.optimal import (
+    DEFAULT_SLA_ATTAINMENT,
+    REPAIR_ROUNDS,
+    interval_count,
+    interval_misses,
+    interval_slices,
+    miss_masks,
+    optimal_needs,
+    replica_cap,
+    search_config,
+)
+from dynamo_plan.sim.policies import SchedulePolicy
+from dynamo_plan.sim.requests import RequestArrays
+from dynamo_plan.sim.result import unservable
+
+__all__ = ["Frontier", "OptimalPolicy", "choose", "frontiers", "trace_needs"]
+
+#: Bisection steps of the price ``λ`` (module docstring, step 3).
+_BISECTIONS = 60
+
+
+@dataclass(frozen=True)
+class Frontier:
+    """Misses of one interval and role by replica count (module docstring, step 2): ``counts``
+    ascending, ``misses`` the servable requests that missed with that many engines, ``gpus``
+    per engine."""
+
+    counts: np.ndarray
+    misses: np.ndarray
+    gpus: int
+
+    @property
+    def costs(self) -> np.ndarray:
+        """GPUs of each count."""
+        return self.counts * self.gpus
+
+
+def frontiers(
+    requests: RequestArrays,
+    profile: PerformanceProfile,
+    sla: SLA,
+    config: SimConfig,
+    own: np.ndarray,
+    budget: int,
+    limits: Limits,
+    progress: Callable[[float], None] | None = None,
+) -> dict[tuple[int, int], Frontier]:
+    """Per non-empty interval ``j`` and role ``r`` (0 prefill, 1 decode), the misses around
+    the interval's own size ``own[j]`` (module docstring, step 2)."""
+    search = search_config(config)
+    cannot = unservable(requests, profile, sla, config)
+    floor = max(1, limits.min_endpoint)
+    cap = max(floor, replica_cap(limits, config))
+    n = own.shape[0]
+    out: dict[tuple[int, int], Frontier] = {}
+    for j, sub, skip in interval_slices(requests, cannot, config.interval_s):
+        p0, d0 = int(own[j, 0]), int(own[j, 1])
+        for role, own_count, gpus in ((0, p0, config.prefill_gpus), (1, d0, config.decode_gpus)):
+            counts: list[int] = []
+            found: list[int] = []
+            c = min(cap, own_count + 1)
+            while c >= floor:
+                size = (c, d0) if role == 0 else (p0, c)
+                m = interval_misses(sub, profile, sla, search, skip, *size)[role]
+                if c < own_count and m > budget:
+                    break
+                counts.append(c)
+                found.append(m)
+                c -= 1
+            out[(j, role)] = Frontier(
+                np.array(counts[::-1], dtype=np.int64), np.array(found[::-1], dtype=np.int64), gpus
+            )
+        if progress is not None:
+            progress((j + 1) / n)
+    return out
+
+
+def _pick(front: Frontier, price: float) -> int:
+    """Index of the count minimising ``cost + price · misses`` (ties: fewer misses)."""
+    score = front.costs + price * front.misses
+    best = np.flatnonzero(score <= score.min() + 1e-9 * max(1.0, abs(float(score.min()))))
+    return int(best[np.argmin(front.misses[best])])
+
+
+def choose(fronts: dict[tuple[int, int], Frontier], budget: int) -> dict[tuple[int, int], int]:
+    """Index into each frontier (module docstring, step 3): the Lagrangian choice at the
+    smallest price whose total misses fit ``budget``, then the left budget spent greedily on
+    cheaper counts. If even the fewest misses exceed the budget, those are chosen."""
+    keys = list(fronts)
+
+    def at(price: float) -> tuple[dict[tuple[int, int], int], int]:
+        pick = {k: _pick(fronts[k], price) for k in keys}
+        return pick, sum(int(fronts[k].misses[i]) for k, i in pick.items())
+
+    hi = 1.0 + sum(float(f.costs.max()) for f in fronts.values())
+    pick, total = at(hi)
+    if total > budget:
+        return pick
+    lo_pick, lo_total = at(0.0)
+    if lo_total <= budget:
+        pick, total = lo_pick, lo_total
+    else:
+        lo = 0.0
+        for _ in range(_BISECTIONS):
+            mid = 0.5 * (lo + hi)
+            mid_pick, mid_total = at(mid)
+            if mid_total <= budget:
+                hi, pick, total = mid, mid_pick, mid_total
+            else:
+                lo = mid
+    # spend what is left of the budget: step down where it saves the most GPUs per added miss
+    while True:
+        best: tuple[float, tuple[int, int]] | None = None
+        for k, i in pick.items():
+            f = fronts[k]
+            if i == 0:
+                continue
+            added = int(f.misses[i - 1] - f.misses[i])
+            if total + added > budget:
+                continue
+            saved = float(f.costs[i] - f.costs[i - 1])
+            ratio = saved / added if added > 0 else math.inf
+            if best is None or ratio > best[0]:
+                best = (ratio, k)
+        if best is None:
+            return pick
+        k = best[1]
+        total += int(fronts[k].misses[pick[k] - 1] - fronts[k].misses[pick[k]])
+        pick[k] -= 1
+
+
+def trace_needs(
+    requests: RequestArrays,
+    profile: PerformanceProfile,
+    sla: SLA,
+    config: SimConfig,
+    attainment: float = DEFAULT_SLA_ATTAINMENT,
+    limits: Limits | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-interval replicas of the ``optimal`` schedule before repair (module docstring, steps
+    1–3) and the misses its model expects: int arrays ``(intervals, 2)`` each (per role:
+    TTFT misses, ITL-only misses)."""
+    limits = limits if limits is not None else Limits()
+    half = None if progress is None else (lambda f: progress(0.5 * f))
+    own = optimal_needs(requests, profile, sla, config, attainment, limits, half)
+    budget = trace_budget(requests, profile, sla, config, attainment)
+    rest = None if progress is None else (lambda f: progress(0.5 + 0.5 * f))
+    fronts = frontiers(requests, profile, sla, config, own, budget, limits, rest)
+    pick = choose(fronts, budget)
+    needs = np.full_like(own, limits.min_endpoint)
+    expected = np.zeros_like(own)
+    for (j, role), i in pick.items():
+        needs[j, role] = fronts[(j, role)].counts[i]
+        expected[j, role] = fronts[(j, role)].misses[i]
+    return needs, expected
+
+
+def trace_budget(
+    requests: RequestArrays,
+    profile: PerformanceProfile,
+    sla: SLA,
+    config: SimConfig,
+    attainment: float,
+) -> int:
+    """Misses the whole trace may have: ``floor((1 - A) · servable)``."""
+    servable = int(np.count_nonzero(~unservable(requests, profile, sla, config)))
+    return math.floor((1.0 - attainment) * servable + 1e-9)
+
+
+class OptimalPolicy(SchedulePolicy):
+    """The ``optimal`` schedule (module docstring), played like the hindsight oracle.
+    ``repairs``: whole-trace replays that added engines; ``expected_misses``: step 2's model
+    of the chosen schedule, per interval and role."""
+
+    name = "optimal"
+
+    def __init__(
+        self,
+        requests: RequestArrays,
+        profile: PerformanceProfile,
+        sla: SLA,
+        config: SimConfig,
+        limits: Limits | None = None,
+        attainment: float = DEFAULT_SLA_ATTAINMENT,
+        progress: Callable[[float], None] | None = None,
+    ) -> None:
+        limits = limits if limits is not None else Limits()
+        needs, self.expected_misses = trace_needs(
+            requests, profile, sla, config, attainment, limits, progress
+        )
+        super().__init__(needs, config, limits)
+        self.budget = trace_budget(requests, profile, sla, config, attainment)
+        self.repairs = self._repair(requests, profile, sla, config)
+
+    def _repair(
+        self, requests: RequestArrays, profile: PerformanceProfile, sla: SLA, config: SimConfig
+    ) -> int:
+        """Step 4 of the module docstring; returns the replays that added engines."""
+        cannot = unservable(requests, profile, sla, config)
+        idx = np.floor(requests.arrival_s / config.interval_s).astype(np.int64)
+        n = interval_count(requests, config.interval_s)
+        cap = max(self.limits.min_endpoint, replica_cap(self.limits, config))
+        for round_ in range(REPAIR_ROUNDS):
+            outcome = replay(requests, profile, config, self)
+            ttft_bad, itl_bad = miss_masks(requests, outcome, sla, cannot)
+            missed = np.stack(
+                [
+                    np.bincount(idx[ttft_bad], minlength=n)[:n],
+                    np.bincount(idx[itl_bad], minlength=n)[:n],
+                ],
+                axis=1,
+            )
+            over = int(missed.sum()) - self.budget
+            if over <= 0:
+                return round_
+            excess = missed - self.expected_misses
+            worst = np.argsort(-excess.sum(axis=1), kind="stable")
+            covered = 0
+            for j in worst:
+                role = 0 if excess[j, 0] >= excess[j, 1] else 1
+                self.needs[j, role] = min(cap, self.needs[j, role] + 1)
+                self.expected_misses[j, role] = 0
+                covered += max(1, int(excess[j].sum()))
+                if covered >= over:
+                    break
+        return REPAIR_ROUNDS
