@@ -160,7 +160,9 @@ class Observation:
 
     ``requests`` per interval, mean ``isl``/``osl`` tokens, mean ``ttft_ms``/``itl_ms`` (ms),
     mean ``request_duration_s`` (s), replicas serving now (``current_*``; ``None``: the
-    planner's last decision).
+    planner's last decision); ``sla_judged``: requests that finished in the interval and that
+    some size could serve within the SLA, ``sla_missed``: how many of those missed TTFT or ITL
+    (the simulator knows both; ``None``: not known).
     """
 
     t_s: float
@@ -172,9 +174,14 @@ class Observation:
     request_duration_s: float | None = None
     current_prefill: int | None = None
     current_decode: int | None = None
+    sla_judged: float | None = None
+    sla_missed: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("requests", "isl", "osl", "ttft_ms", "itl_ms", "request_duration_s"):
+        for name in (
+            "requests", "isl", "osl", "ttft_ms", "itl_ms", "request_duration_s", "sla_judged",
+            "sla_missed",
+        ):  # fmt: skip
             object.__setattr__(self, name, _opt(name, getattr(self, name)))
         for name in ("current_prefill", "current_decode"):
             v = getattr(self, name)
@@ -182,6 +189,15 @@ class Observation:
                 isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0
             ):
                 raise InputError(f"observation '{name}' must be an integer >= 0 or None, got {v!r}")
+        if (
+            self.sla_missed is not None
+            and self.sla_judged is not None
+            and self.sla_missed > self.sla_judged
+        ):
+            raise InputError(
+                f"observation 'sla_missed' ({self.sla_missed:g}) exceeds 'sla_judged' "
+                f"({self.sla_judged:g})"
+            )
 
 
 @dataclass(frozen=True, eq=False)

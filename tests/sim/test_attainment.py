@@ -18,8 +18,10 @@ from dynamo_plan.core.sla import SLA, Limits
 from dynamo_plan.errors import InputError
 from dynamo_plan.sim import RequestArrays, SimConfig, StaticPolicy
 from dynamo_plan.sim.attainment import (
+    BUDGET_SPREAD,
     SAMPLE_REQUESTS,
     SCALE_DOWN_PATIENCE,
+    SHARE_BOUNDS,
     AttainmentSizer,
     counted_intervals,
     default_patience,
@@ -112,7 +114,7 @@ def test_requests_no_size_can_serve_are_named_not_scaled_for(
     assert "no size can serve" in notes[-1]
     # they still take prefill time (they are sent), but the target counts only the others
     met = float(re.search(r"for ([0-9.]+)% of the servable", notes[-1]).group(1))  # type: ignore[union-attr]
-    assert met >= 100.0 * sizer.target - 0.05  # the note rounds to 0.1 %
+    assert met >= 100.0 * (1.0 - sizer.base_share) - 0.05  # the note rounds to 0.1 %
 
 
 @pytest.mark.parametrize("value", [0.0, 1.0, -0.5, float("nan")])
@@ -147,7 +149,7 @@ def test_bootstrap_keeps_bursts_and_the_planned_rate(profile: PerformanceProfile
     burst_at = np.repeat(np.arange(0.0, 60.0, 2.0), 10)  # 10 requests at once every 2 s
     n = burst_at.size
     sizer = AttainmentSizer(0.99, ENGINE)
-    sizer.observe(np.full(n, 1000), np.full(n, 50), "bursts", burst_at, 60.0)
+    sizer.observe(np.full(n, 1000), np.full(n, 50), "bursts", burst_at)
     sample = sizer._sample(100)  # 100 per 10 s interval: twice the window's 50
     gaps = np.diff(sample.arrival_s)
     assert np.mean(gaps == 0.0) > 0.8  # still in bursts (Poisson would give none)
@@ -156,5 +158,47 @@ def test_bootstrap_keeps_bursts_and_the_planned_rate(profile: PerformanceProfile
     poisson = AttainmentSizer(0.99, ENGINE)
     poisson.observe(np.full(n, 1000), np.full(n, 50))
     assert np.mean(np.diff(poisson._sample(100).arrival_s) == 0.0) < 0.01
-    with pytest.raises(InputError, match="window"):
-        sizer.observe(np.full(n, 1000), np.full(n, 50), "bursts", burst_at)
+    with pytest.raises(InputError, match="non-decreasing"):
+        sizer.observe(np.full(n, 1000), np.full(n, 50), "bursts", burst_at[::-1])
+
+
+def _judged(sizer: AttainmentSizer, judged: float, missed: float) -> None:
+    sizer.judge(Observation(0.0, judged, None, None, sla_judged=judged, sla_missed=missed))
+
+
+def test_error_budget_sizes_for_less_when_ahead_and_more_when_behind() -> None:
+    """The sample's miss share is the base share plus the run's credit spread over
+    BUDGET_SPREAD intervals, within SHARE_BOUNDS."""
+    sizer = AttainmentSizer(0.99, ENGINE)
+    m0 = sizer.base_share
+    assert m0 == pytest.approx(0.01 * (1.0 - sizer.margin))
+    assert sizer.miss_share(300) == m0  # nothing judged yet
+    sizer.judge(Observation(0.0, 300.0, None, None))  # no judged counts: unchanged
+    assert sizer.miss_share(300) == m0
+    _judged(sizer, 3000.0, 0.0)  # ahead: 3000·m0 misses of credit
+    assert sizer.miss_share(300) == pytest.approx(m0 + 3000.0 * m0 / (BUDGET_SPREAD * 300))
+    _judged(sizer, 1000.0, 200.0)  # now behind: debt
+    debt = 200.0 - m0 * 4000.0
+    assert sizer.miss_share(300) == pytest.approx(
+        max(SHARE_BOUNDS[0] * 0.01, m0 - debt / (BUDGET_SPREAD * 300))
+    )
+    _judged(sizer, 100.0, 100.0)
+    assert sizer.miss_share(300) == pytest.approx(SHARE_BOUNDS[0] * 0.01)  # the floor
+    ahead = AttainmentSizer(0.99, ENGINE)
+    _judged(ahead, 10**6, 0.0)
+    assert ahead.miss_share(10) == pytest.approx(SHARE_BOUNDS[1] * 0.01)  # the ceiling
+
+
+def test_observation_rejects_more_misses_than_judged() -> None:
+    with pytest.raises(InputError, match="sla_missed"):
+        Observation(0.0, 10.0, None, None, sla_judged=5.0, sla_missed=6.0)
+
+
+def test_a_run_behind_its_target_sizes_for_more(profile: PerformanceProfile) -> None:
+    ahead, behind = _shaped(0.99), _shaped(0.99)
+    _judged(ahead, 20_000.0, 0.0)
+    _judged(behind, 20_000.0, 600.0)
+    p_ahead, d_ahead, notes = _size(ahead, profile, 300)
+    p_behind, d_behind, _ = _size(behind, profile, 300)
+    assert p_behind + d_behind > p_ahead + d_ahead
+    assert "run so far 100.00% of 20000 judged" in notes[-1]
