@@ -17,12 +17,10 @@ interval keeps its engines. The search:
    An interval's misses at ``(P, D)`` are modelled as ``t_j(P) + i_j(D)`` (exact at
    ``(P*_j, D*_j)``; below ``P*_j`` requests late for TTFT are no longer counted for ITL, so the
    sum over-counts).
-3. **Lagrangian choice.** For a price ``λ`` (GPUs per missed request) each interval and role
-   independently takes the count minimising ``gpus · count + λ · misses`` (ties: fewer misses);
-   the total misses fall as ``λ`` grows, and bisection finds the smallest ``λ`` whose total fits
-   the budget. This is the exact optimum of the modelled problem at the points of the frontiers'
-   lower convex hulls; what budget is left then goes, greedily, to the cheaper counts that save
-   the most GPUs per added miss.
+3. **Cheapest choice.** Per interval and role one count from its frontier, the cheapest total
+   ``Σ gpus · count`` whose modelled misses ``Σ t_j + i_j`` fit the budget: a knapsack over the
+   misses, solved exactly by dynamic programming (:func:`choose`; the frontiers need not be
+   convex: a count that saves no miss on its own may be what the next one builds on).
 4. **Play and repair.** The schedule is played as the hindsight oracle plays its needs
    (:class:`~dynamo_plan.sim.policies.SchedulePolicy`: replicas ordered ``startup_s`` ahead,
    scale-down at once) over the whole trace. While the trace misses more than the budget
@@ -31,8 +29,7 @@ interval keeps its engines. The search:
    the role that missed more, at most :data:`~dynamo_plan.sim.optimal.REPAIR_ROUNDS` replays.
 
 Bound: the schedule meets the target (checked by the last replay) and is an *upper* bound of
-the true optimum; it is the optimum of step 2's model within the explored counts (up to
-step 3's convex-hull gap, at most one count per interval and role). The per-interval schedule it
+the true optimum; it is the optimum of step 2's model within the explored counts. The per-interval schedule it
 starts from is the upper bound the previous version reported. Cost: step 1's search, about two
 more short replays per interval and role for the frontiers, and a few whole-trace replays.
 """
@@ -64,10 +61,10 @@ from dynamo_plan.sim.policies import SchedulePolicy
 from dynamo_plan.sim.requests import RequestArrays
 from dynamo_plan.sim.result import unservable
 
-__all__ = ["Frontier", "OptimalPolicy", "choose", "frontiers", "trace_needs"]
+__all__ = ["MAX_BUDGET_UNITS", "Frontier", "OptimalPolicy", "choose", "frontiers", "trace_needs"]
 
-#: Bisection steps of the price ``λ`` (module docstring, step 3).
-_BISECTIONS = 60
+#: Most miss units step 3's table spans (module docstring, step 3).
+MAX_BUDGET_UNITS = 4096
 
 
 @dataclass(frozen=True)
@@ -126,58 +123,44 @@ def frontiers(
     return out
 
 
-def _pick(front: Frontier, price: float) -> int:
-    """Index of the count minimising ``cost + price · misses`` (ties: fewer misses)."""
-    score = front.costs + price * front.misses
-    best = np.flatnonzero(score <= score.min() + 1e-9 * max(1.0, abs(float(score.min()))))
-    return int(best[np.argmin(front.misses[best])])
-
-
 def choose(fronts: dict[tuple[int, int], Frontier], budget: int) -> dict[tuple[int, int], int]:
-    """Index into each frontier (module docstring, step 3): the Lagrangian choice at the
-    smallest price whose total misses fit ``budget``, then the left budget spent greedily on
-    cheaper counts. If even the fewest misses exceed the budget, those are chosen."""
+    """Index into each frontier (module docstring, step 3): the cheapest choice whose total
+    misses fit ``budget``, by dynamic programming over the misses spent so far (exact when the
+    budget is at most :data:`MAX_BUDGET_UNITS` misses; above, misses are counted in units of
+    ``ceil(budget / MAX_BUDGET_UNITS)`` requests, rounded up, so the choice still fits). If even
+    the fewest misses exceed the budget, those are chosen."""
     keys = list(fronts)
-
-    def at(price: float) -> tuple[dict[tuple[int, int], int], int]:
-        pick = {k: _pick(fronts[k], price) for k in keys}
-        return pick, sum(int(fronts[k].misses[i]) for k, i in pick.items())
-
-    hi = 1.0 + sum(float(f.costs.max()) for f in fronts.values())
-    pick, total = at(hi)
-    if total > budget:
-        return pick
-    lo_pick, lo_total = at(0.0)
-    if lo_total <= budget:
-        pick, total = lo_pick, lo_total
-    else:
-        lo = 0.0
-        for _ in range(_BISECTIONS):
-            mid = 0.5 * (lo + hi)
-            mid_pick, mid_total = at(mid)
-            if mid_total <= budget:
-                hi, pick, total = mid, mid_pick, mid_total
-            else:
-                lo = mid
-    # spend what is left of the budget: step down where it saves the most GPUs per added miss
-    while True:
-        best: tuple[float, tuple[int, int]] | None = None
-        for k, i in pick.items():
-            f = fronts[k]
-            if i == 0:
+    unit = max(1, math.ceil(budget / MAX_BUDGET_UNITS))
+    cap = budget // unit
+    fewest = {k: int(np.argmin(fronts[k].misses)) for k in keys}
+    # units of misses per candidate, ceil-rounded: the chosen total never exceeds the budget
+    units = {k: -(-fronts[k].misses // unit) for k in keys}
+    if sum(int(units[k][i]) for k, i in fewest.items()) > cap:
+        return fewest
+    best = np.zeros(cap + 1)  # best[b]: fewest GPUs with at most b units missed so far
+    picks = np.zeros((len(keys), cap + 1), dtype=np.int64)
+    for n, k in enumerate(keys):
+        f = fronts[k]
+        new = np.full(cap + 1, np.inf)
+        # fewer misses first, so ties keep the choice that misses less
+        for i in np.argsort(f.misses, kind="stable"):
+            m = int(units[k][i])
+            if m > cap:
                 continue
-            added = int(f.misses[i - 1] - f.misses[i])
-            if total + added > budget:
-                continue
-            saved = float(f.costs[i] - f.costs[i - 1])
-            ratio = saved / added if added > 0 else math.inf
-            if best is None or ratio > best[0]:
-                best = (ratio, k)
-        if best is None:
-            return pick
-        k = best[1]
-        total += int(fronts[k].misses[pick[k] - 1] - fronts[k].misses[pick[k]])
-        pick[k] -= 1
+            cand = np.full(cap + 1, np.inf)
+            cand[m:] = best[: cap + 1 - m] + float(f.costs[i])
+            better = cand < new
+            new[better] = cand[better]
+            picks[n, better] = i
+        best = new
+    pick: dict[tuple[int, int], int] = {}
+    b = cap
+    for n in range(len(keys) - 1, -1, -1):
+        k = keys[n]
+        i = int(picks[n, b])
+        pick[k] = i
+        b -= int(units[k][i])
+    return pick
 
 
 def trace_needs(
