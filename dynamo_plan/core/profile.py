@@ -245,6 +245,9 @@ class DecodeSurface:
     thpt_per_gpu: FloatArray
     _rows: tuple[DecodeRow, ...] = field(init=False, repr=False, compare=False)
     _lifted: int = field(init=False, repr=False, compare=False)
+    _best_memo: dict[tuple[float, float, int], DecodeBest | None] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         kv = _as_1d("x_kv_usage", self.kv_usage)
@@ -279,6 +282,7 @@ class DecodeSurface:
             for j, (row, raw) in enumerate(zip(rows, measured, strict=True))
         )
         object.__setattr__(self, "_lifted", lifted)
+        object.__setattr__(self, "_best_memo", {})
 
     @property
     def contexts(self) -> FloatArray:
@@ -321,14 +325,23 @@ class DecodeSurface:
             out = np.maximum(out, row.own_itl(m))
         return out
 
-    def _eval(self, which: str, kv: FloatArray, context: float) -> tuple[FloatArray, bool, str]:
+    def _eval(
+        self, which: str, kv: FloatArray, context: float, itl: FloatArray | None = None
+    ) -> tuple[FloatArray, bool, str]:
+        """ITL or throughput at ``kv`` and ``context``; ``itl``, if given, is this ITL at ``kv``
+        (already evaluated: throughput reuses it). ``R_k = max(R_i, E_{i+1}, …, E_k)``, so the
+        upper row's envelope extends the lower one's (the same values as evaluating it whole)."""
         i, k, w, c_clamped, c_note = self._bracket(context)
         a, b = self._rows[i], self._rows[k]
         ctx = (1 - w) * a.context + w * b.context
         m = kv / ctx
-        itl = self._envelope(i, m)
-        if w != 0.0:
-            itl = (1 - w) * itl + w * self._envelope(k, m)
+        if itl is None:
+            itl = self._envelope(i, m)
+            if w != 0.0:
+                upper = itl
+                for row in self._rows[i + 1 : k + 1]:
+                    upper = np.maximum(upper, row.own_itl(m))
+                itl = (1 - w) * itl + w * upper
         if which == "itl":
             return itl, c_clamped, c_note
         cap = a.capacity(m) if w == 0.0 else (1 - w) * a.capacity(m) + w * b.capacity(m)
@@ -364,7 +377,24 @@ class DecodeSurface:
         efficiency term ``C`` differs by a percent or two between rows at an equal batch, which
         alone could put it a hair outside). A context outside the measured rows is clamped and
         reported.
+
+        Results are memoised by ``(itl_target_ms, context, points)`` (the last few hundred
+        keys): a planner decision sizes several forecast steps, often of one shape, at one
+        target, and a context between two rows asks for both rows' optima.
         """
+        key = (float(itl_target_ms), float(context), int(points))
+        memo = self._best_memo
+        if key in memo:
+            return memo[key]
+        if len(memo) >= 256:
+            memo.clear()
+        best = memo[key] = self._best_under_itl(itl_target_ms, context, points)
+        return best
+
+    def _best_under_itl(
+        self, itl_target_ms: float, context: float, points: int
+    ) -> DecodeBest | None:
+        """:meth:`best_under_itl`, computed."""
         lo, hi = self.kv_range(context)
         i, k, w, _, _ = self._bracket(context)
         c = min(max(float(context), self._rows[0].context), self._rows[-1].context)
@@ -380,7 +410,7 @@ class DecodeSurface:
             edge = self._feasible_end(grid[last], grid[last + 1], itl_target_ms, context)
             grid = np.append(grid[: last + 1], edge)
             itl = np.append(itl[: last + 1], self._eval("itl", np.array([edge]), context)[0])
-        thpt, _, _ = self._eval("thpt", grid, context)
+        thpt, _, _ = self._eval("thpt", grid, context, itl)
         ok = np.flatnonzero(itl <= itl_target_ms)
         j = ok[int(np.argmax(thpt[ok]))]
         best = float(thpt[j])

@@ -59,20 +59,22 @@ local variables; per-request values are list items, not attributes; idle prefill
 a heap by rank; the serving decode engines' reserved KV tokens are kept in a list beside them for
 admission (:func:`~dynamo_plan.sim.cluster_model.choose_decode`'s ``reserved``); prefill batch
 latencies are memoised by token count (:func:`~dynamo_plan.sim.latency_fast.prefill_memo`) and
-decode step latencies come from :class:`~dynamo_plan.sim.latency_fast.FastDecodeLatency`.
+decode step latencies come from :class:`~dynamo_plan.sim.latency_fast.FastDecodeLatency`; an
+admission whose least-reserved engine is the only one so loaded skips the call to
+``choose_decode``; the cyclic garbage collector is paused during the run (:meth:`_Sim.run`).
+The engines, their queues and the scaling bookkeeping are
+:class:`~dynamo_plan.sim.engine_pools.EnginePools` (of which ``_Sim`` is one).
 """
 
 from __future__ import annotations
 
-import itertools
+import gc
 import math
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from heapq import heapify, heappop, heappush
+from heapq import heappop, heappush
 from itertools import repeat
 from operator import itemgetter
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -84,14 +86,11 @@ from dynamo_plan.errors import InputError
 from dynamo_plan.sim.cluster_model import (
     choose_decode,
     decode_context,
-    draw_ranks,
     kv_need,
     kv_transfer_s,
-    needs_decode,
-    scale_plan,
-    take_prefill_batch,
 )
 from dynamo_plan.sim.config import SimConfig
+from dynamo_plan.sim.engine_pools import DEC_STEP, EPS, KV_DONE, PF_DONE, EnginePools
 from dynamo_plan.sim.engine_records import (
     ARR,
     CHUNK,
@@ -100,7 +99,6 @@ from dynamo_plan.sim.engine_records import (
     DEC_ENG,
     FIN,
     FIRST,
-    GET_ISL,
     ISL,
     KV,
     NEED,
@@ -113,9 +111,8 @@ from dynamo_plan.sim.engine_records import (
     per_request_frame,
     rows_frame,
 )
-from dynamo_plan.sim.latency_fast import FastDecodeLatency, prefill_memo
 from dynamo_plan.sim.policies import Policy
-from dynamo_plan.sim.replicas import DRAINING, GONE, SERVING, STARTING, Decode, Engine, Prefill
+from dynamo_plan.sim.replicas import DRAINING, GONE, SERVING, STARTING
 from dynamo_plan.sim.requests import RequestArrays, RequestSource
 from dynamo_plan.sim.result import (
     RequestOutcome,
@@ -133,14 +130,16 @@ __all__ = ["RowsCallback", "replay", "simulate"]
 #: batch holds the requests that never finished.
 RowsCallback = Callable[[pd.DataFrame], None]
 
-_PF_DONE, _KV_DONE, _DEC_STEP, _READY = 0, 1, 2, 3
+_PF_DONE, _KV_DONE, _DEC_STEP, _EPS = PF_DONE, KV_DONE, DEC_STEP, EPS
 _INF = math.inf
 _NAN = math.nan
-_EPS = 1e-9  # in steps: a time within this of a step boundary is on it
 _ROW_BATCH = 1 << 16
 
 
-class _Sim:
+class _Sim(EnginePools):
+    """One run: the request stream, the observation of each interval, the policy's ticks and
+    the event loop (:meth:`run`) over the pools of :class:`EnginePools`."""
+
     def __init__(
         self,
         source: RequestSource,
@@ -153,14 +152,9 @@ class _Sim:
         rows: RowsCallback | None = None,
         exact_limit: int | None = None,
     ) -> None:
-        self.cfg = config
+        super().__init__(config, profile, self._finish)
         self.policy = policy
-        self.profile = profile
         self.sla = sla
-        self.pf_memo, self.pf_lat = prefill_memo(profile)
-        self.dec_lat = FastDecodeLatency.of(profile)
-        self.step_s = self.dec_lat.step_s
-        self.max_kv = int(profile.max_kv_tokens)
         self.source = source
         self.span_s = float(source.span_s)
         self._chunks: Iterator[RequestArrays] = iter(source.chunks())
@@ -184,17 +178,6 @@ class _Sim:
         self.arrived = 0
         self.done = 0
         self.max_fin = -_INF
-        self.heap: list[tuple[float, int, int, Any, int]] = []
-        self.seq = itertools.count()
-        self.rank = draw_ranks(config.seed)
-        self.prefills: list[Prefill] = []
-        self.decodes: list[Decode] = []
-        self.pf_idle: list[tuple[float, int, Prefill]] = []  # heap: (rank, id, engine)
-        self.dec_serving: list[Decode] = []
-        self.dec_res: list[int] = []  # reserved KV tokens of each serving decode engine
-        self.pf_queue: deque[Req] = deque()
-        self.dq: deque[Req] = deque()
-        self.timeline: list[dict[str, Any]] = []
         self.now = 0.0
         self._reset_obs()
         self._pull()
@@ -312,10 +295,7 @@ class _Sim:
             current_decode=len(self.dec_serving),
         )
 
-    # --- event plumbing ----------------------------------------------------------------------
-
-    def _push(self, t: float, kind: int, obj: Any, version: int = 0) -> None:
-        heappush(self.heap, (t, next(self.seq), kind, obj, version))
+    # --- finished requests -------------------------------------------------------------------
 
     def _finish(self, r: Req, t: float) -> None:
         r[FIN] = t
@@ -345,194 +325,14 @@ class _Sim:
             self.rows(rows_frame(self.row_buf, self.sla))
         self.row_buf = []
 
-    # --- prefill -----------------------------------------------------------------------------
-
-    def _start_batch(self, e: Prefill, t: float) -> None:
-        batch, tokens = take_prefill_batch(self.pf_queue, self.cfg.prefill_token_budget, GET_ISL)
-        eid = e.eid
-        for r in batch:
-            r[PF_ENG] = eid
-        e.batch = batch
-        d = self.pf_memo.get(tokens)
-        if d is None:
-            d = self.pf_memo[tokens] = self.pf_lat.batch_s(tokens)
-        heappush(self.heap, (t + d, next(self.seq), _PF_DONE, e, 0))
-
-    def _idle(self, e: Prefill) -> None:
-        """``e`` waits for work: on the idle heap, lowest rank on top (:func:`pick_idle`'s
-        choice)."""
-        heappush(self.pf_idle, (e.rank, e.eid, e))
-
-    # --- decode ------------------------------------------------------------------------------
-
-    def _advance(self, e: Decode, t: float) -> None:
-        """Bring ``e`` to the step boundary ``t``: finish due members, admit pending joiners."""
-        n = e.n
-        s0 = e.s0
-        if n:
-            s0 += round((t - e.t0) / e.tau)
-            e.s0 = s0
-        e.t0 = t
-        mem: list[tuple[int, int, Req]] = e.members
-        if mem and mem[0][0] <= s0:
-            finish = self._finish
-            reserved = e.reserved
-            sum_ctx = e.sum_ctx
-            while mem and mem[0][0] <= s0:
-                r = heappop(mem)[2]
-                n -= 1
-                reserved -= r[NEED]
-                sum_ctx -= r[CTX]
-                finish(r, t)
-            e.reserved = reserved
-            e.sum_ctx = sum_ctx
-            if e.slot >= 0:
-                self.dec_res[e.slot] = reserved
-        pending: list[Req] = e.pending
-        if pending:
-            sum_ctx = e.sum_ctx
-            for r in pending:
-                heappush(mem, (s0 + r[OSL] - 1, r[RID], r))
-                sum_ctx += r[CTX]
-                r[DEC] = t
-            e.sum_ctx = sum_ctx
-            n += len(pending)
-            e.pending = []
-        e.n = n
-        version = e.version + 1
-        e.version = version
-        if n:
-            e.tau = tau = self.step_s(e.sum_ctx, n)
-            e.sched_t = sched = t + (mem[0][0] - s0) * tau
-            heappush(self.heap, (sched, next(self.seq), _DEC_STEP, e, version))
-        else:
-            e.sum_ctx = 0.0
-            e.tau = 0.0
-            e.sched_t = _INF
-            if e.state == DRAINING:
-                e.state = GONE
-                e.end_t = t
-
-    def _admit(self, e: Decode, r: Req, t: float) -> None:
-        e.pending.append(r)
-        e.reserved += r[NEED]
-        self.dec_res[e.slot] = e.reserved
-        r[DEC_ENG] = e.eid
-        if e.n == 0:
-            self._advance(e, t)
-            return
-        t0 = e.t0
-        tau = e.tau
-        x = (t - t0) / tau
-        k = math.ceil(x - _EPS)
-        if k - x < _EPS:  # on a boundary: join now
-            self._advance(e, t)
-            return
-        tb = t0 + k * tau
-        if tb < e.sched_t:
-            version = e.version + 1
-            e.version = version
-            e.sched_t = tb
-            heappush(self.heap, (tb, next(self.seq), _DEC_STEP, e, version))
-
-    def _try_admit(self, t: float) -> None:
-        dq = self.dq
-        if not dq:
-            return
-        serving = self.dec_serving
-        if not serving:
-            return
-        cap = self.max_kv
-        max_b = self.cfg.max_decode_batch
-        admit = self._admit
-        while dq:
-            best = choose_decode(serving, dq[0][NEED], cap, max_b, self.dec_res)
-            if best is None:
-                return
-            admit(best, dq.popleft(), t)
-
-    # --- scaling -----------------------------------------------------------------------------
-
-    def _ready(self, e: Engine, t: float) -> None:
-        if e.state != STARTING:
-            return  # cancelled
-        e.state = SERVING
-        if isinstance(e, Prefill):
-            if self.pf_queue:
-                self._start_batch(e, t)
-            else:
-                self._idle(e)
-        else:
-            assert isinstance(e, Decode)
-            e.t0 = t
-            e.slot = len(self.dec_serving)
-            self.dec_serving.append(e)
-            self.dec_res.append(e.reserved)
-            self._try_admit(t)
-
-    def _order(self, role: str, t: float) -> Engine:
-        startup = 0.0 if t == 0.0 and not self.timeline else self.cfg.startup_s
-        rank = self.rank()
-        e: Engine
-        if role == "prefill":
-            e = Prefill(len(self.prefills), t, t + startup, rank)
-            self.prefills.append(e)
-        else:
-            e = Decode(len(self.decodes), t, t + startup, rank)
-            self.decodes.append(e)
-        if startup == 0.0:
-            self._ready(e, t)
-        else:
-            self._push(t + startup, _READY, e)
-        return e
-
-    def _scale(self, role: str, target: int, t: float) -> None:
-        engines: list[Any] = self.prefills if role == "prefill" else self.decodes
-        active = [e for e in engines if e.state in (STARTING, SERVING)]
-        plan = scale_plan(active, target, lambda e: e.state == STARTING)
-        for _ in range(plan.order):
-            self._order(role, t)
-        for e in plan.cancel:
-            e.state = GONE
-            e.end_t = t
-        for e in plan.drain:
-            if isinstance(e, Prefill):
-                if e.batch:
-                    e.state = DRAINING
-                else:
-                    self.pf_idle.remove((e.rank, e.eid, e))
-                    heapify(self.pf_idle)
-                    e.state = GONE
-                    e.end_t = t
-            else:
-                self.dec_serving.remove(e)
-                e.slot = -1
-                for i, x in enumerate(self.dec_serving):
-                    x.slot = i
-                self.dec_res[:] = [x.reserved for x in self.dec_serving]
-                if e.n or e.pending:
-                    e.state = DRAINING
-                else:
-                    e.state = GONE
-                    e.end_t = t
-                    e.version += 1
-
-    def _record(self, t: float, prefill: int, decode: int, reason: str) -> None:
-        self.timeline.append(
-            {
-                "t_s": t,
-                "prefill": prefill,
-                "decode": decode,
-                "ready_prefill": sum(e.state == SERVING for e in self.prefills),
-                "ready_decode": len(self.dec_serving),
-                "reason": reason,
-            }
-        )
+    # --- policy ticks ------------------------------------------------------------------------
 
     def _tick(self, t: float) -> None:
         obs = self._observation(t)
         self._reset_obs()
         p, d, reason = self.policy.decide(obs)
+        if not gc.isenabled():  # paused by run(): free the policy's cycles (the young ones)
+            gc.collect(0)
         self._scale("prefill", p, t)
         self._scale("decode", d, t)
         self._record(t, int(p), int(d), str(reason))
@@ -540,13 +340,31 @@ class _Sim:
     # --- main loop ---------------------------------------------------------------------------
 
     def run(self, progress: Callable[[float], None] | None) -> float:
+        """Simulate to the end (:meth:`_run`) with the cyclic garbage collector paused; returns
+        the end time (s).
+
+        The run allocates a list per request and a tuple per event, none of them in reference
+        cycles, so the collector's passes over them find nothing (about a tenth of the run's
+        time); the young generation is still collected at each interval boundary
+        (:meth:`_tick`), which frees any cycles the policy leaves. The collector's previous state
+        is restored after.
+        """
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run(progress)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _run(self, progress: Callable[[float], None] | None) -> float:
         """Simulate to the end; returns the end time (s).
 
         Between two interval boundaries the events (heap: prefill done, KV transfer done, decode
         step, engine ready) and arrivals are played in time order — a heap event before an
         arrival at the same time, the boundary before both. The frequent paths are written out
-        here on local variables (the same steps as :meth:`_start_batch`, :meth:`_admit` and
-        :meth:`_advance`, which serve the rarer callers).
+        here on local variables (the same steps as :class:`EnginePools`' ``_start_batch``,
+        ``_admit`` and ``_advance``, which serve the rarer callers).
         """
         p0, d0 = self.policy.initial()
         for _ in range(max(0, int(p0))):
@@ -562,7 +380,8 @@ class _Sim:
         dec_res = self.dec_res
         advance, try_admit, start_batch = self._advance, self._try_admit, self._start_batch
         finish = self._finish
-        step_s = self.step_s
+        itl_ms = self.dec_lat.itl_ms  # step_s(c, n) = itl_ms(c / kv_f, c / n) / 1000, inline
+        kv_f = self.dec_lat.max_kv_tokens
         memo = self.pf_memo
         kept, inflight = self.kept, self.inflight
         cap = self.max_kv
@@ -626,7 +445,8 @@ class _Sim:
                         version += 1
                         e.version = version
                         if n:
-                            e.tau = tau = step_s(e.sum_ctx, n)
+                            sum_ctx = e.sum_ctx
+                            e.tau = tau = itl_ms(sum_ctx / kv_f, sum_ctx / n) / 1000.0
                             e.sched_t = sched = t + (mem[0][0] - s0) * tau
                             heappush(heap, (sched, next(seq), _DEC_STEP, e, version))
                         else:
@@ -646,9 +466,25 @@ class _Sim:
                             continue
                         dq.append(e)
                         while serving and dq:
-                            d = choose_decode(serving, dq[0][NEED], cap, max_b, dec_res)
-                            if d is None:
-                                break
+                            need = dq[0][NEED]
+                            if max_b is None and len(dec_res) > 1:
+                                # choose_decode's least-reserved engine, inline when it is
+                                # the only one so loaded (ties: choose_decode, by rank)
+                                low = min(dec_res)
+                                if dec_res.count(low) == 1:
+                                    d = serving[dec_res.index(low)]
+                                    if low + need > cap and (d.n or d.pending):
+                                        break
+                                else:
+                                    chosen = choose_decode(serving, need, cap, max_b, dec_res)
+                                    if chosen is None:
+                                        break
+                                    d = chosen
+                            else:
+                                chosen = choose_decode(serving, need, cap, max_b, dec_res)
+                                if chosen is None:
+                                    break
+                                d = chosen
                             # _admit(d, r, t), inline
                             r = dq.popleft()
                             d.pending.append(r)
@@ -677,7 +513,7 @@ class _Sim:
                         for r in batch:
                             r[FIRST] = t
                             o_ttft += t - r[ARR]
-                            if needs_decode(r[OSL]):
+                            if r[OSL] > 1:  # needs_decode, inline
                                 heappush(heap, (t + r[KV], next(seq), _KV_DONE, r, 0))
                             else:
                                 finish(r, t)
@@ -759,16 +595,6 @@ class _Sim:
         if self.done == self.arrived and self.arrived:
             end_t = self.max_fin
         return end_t
-
-    def gpu_hours(self, end_t: float) -> float:
-        total = 0.0
-        for engines, gpus in (
-            (self.prefills, self.cfg.prefill_gpus),
-            (self.decodes, self.cfg.decode_gpus),
-        ):
-            for e in engines:
-                total += max(0.0, min(e.end_t, end_t) - e.order_t) * gpus
-        return total / 3600.0
 
     def finish_rows(self) -> None:
         """Send the rows still buffered and those of requests that never finished."""
