@@ -43,7 +43,10 @@ Observation of the interval ``[t - I, t)``: ``requests`` arrived and their mean 
 (None when none arrived), ``ttft_ms`` the mean TTFT of first tokens made in it, ``itl_ms`` the
 token-weighted mean ITL of requests finished in it (Σ decode time / Σ (osl - 1), what a frontend
 histogram gives), ``request_duration_s`` their mean arrival-to-finish time (None when none),
-``current_prefill``/``current_decode`` the engines serving at ``t`` (not starting, not draining).
+``current_prefill``/``current_decode`` the engines serving at ``t`` (not starting, not draining);
+with an SLA (:func:`simulate`), ``sla_judged`` the requests finished in it that some size could
+serve (:func:`~dynamo_plan.sim.result.unservable`) and ``sla_missed`` those of them that missed
+TTFT or ITL — what the run's summary counts, interval by interval (None without an SLA).
 
 Streaming: requests are pulled from a :class:`~dynamo_plan.sim.requests.RequestSource` a chunk at
 a time; each request of a chunk is a small list (indices ``RID`` … ``CHUNK``, built for the
@@ -155,6 +158,9 @@ class _Sim(EnginePools):
         super().__init__(config, profile, self._finish)
         self.policy = policy
         self.sla = sla
+        # the SLA's targets (ms) a finished request is judged against (:meth:`_finish`)
+        self.ttft_ms = sla.ttft_ms if sla is not None else _INF
+        self.itl_ms = sla.itl_ms if sla is not None else _INF
         self.source = source
         self.span_s = float(source.span_s)
         self._chunks: Iterator[RequestArrays] = iter(source.chunks())
@@ -207,7 +213,7 @@ class _Sim(EnginePools):
                 assert self.sla is not None
                 cannot = unservable(chunk, self.profile, self.sla, cfg)
                 beyond = out_of_profile(chunk, self.profile)
-                c = Chunk(arr, osl, s.arrivals(arr, isl, osl, cannot, beyond), cannot)
+                c = Chunk(arr, osl, s.arrivals(arr, isl, osl, cannot, beyond), cannot, rid0)
             reqs = list(
                 map(
                     list,
@@ -280,6 +286,8 @@ class _Sim(EnginePools):
         self.o_dur = 0.0
         self.o_dec_time = 0.0
         self.o_dec_tokens = 0
+        self.o_judged = 0
+        self.o_missed = 0
 
     def _observation(self, t: float) -> Observation:
         n_arr = self.o_arr
@@ -293,6 +301,8 @@ class _Sim(EnginePools):
             request_duration_s=self.o_dur / self.o_fin if self.o_fin else None,
             current_prefill=sum(e.state == SERVING for e in self.prefills),
             current_decode=len(self.dec_serving),
+            sla_judged=None if self.summ is None else float(self.o_judged),
+            sla_missed=None if self.summ is None else float(self.o_missed),
         )
 
     # --- finished requests -------------------------------------------------------------------
@@ -309,7 +319,14 @@ class _Sim(EnginePools):
         if t > self.max_fin:
             self.max_fin = t
         c = r[CHUNK]
-        if c is not None:
+        if c is not None:  # summarised, so judged against the SLA unless no size can serve it
+            if not c.cannot[r[RID] - c.rid0]:
+                self.o_judged += 1
+                first = r[FIRST]
+                if (first - r[ARR]) * 1000.0 > self.ttft_ms or (
+                    osl > 1 and (t - first) * 1000.0 / (osl - 1) > self.itl_ms
+                ):
+                    self.o_missed += 1
             c.left -= 1
             if not c.left:
                 self._chunk_done(c)

@@ -43,9 +43,12 @@ class Chunk:
     """A chunk of requests summarised once all of them have finished: the requests, how many are
     still unfinished, and the chunk's inputs and arrival intervals as arrays."""
 
-    __slots__ = ("arr", "cannot", "k", "left", "osl", "reqs")
+    __slots__ = ("arr", "cannot", "k", "left", "osl", "reqs", "rid0")
 
-    def __init__(self, arr: np.ndarray, osl: np.ndarray, k: np.ndarray, cannot: np.ndarray) -> None:
+    def __init__(
+        self, arr: np.ndarray, osl: np.ndarray, k: np.ndarray, cannot: np.ndarray, rid0: int
+    ) -> None:
+        self.rid0 = rid0  # the id of its first request
         self.reqs: list[Req] | None = None
         self.left = 0
         self.arr = arr
