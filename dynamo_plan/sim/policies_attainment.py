@@ -57,6 +57,6 @@ class AttainmentPlannerPolicy(PlannerPolicy):
         a, b = np.searchsorted(arrival, [obs.t_s - self.window_s, obs.t_s])
         self.sizer.observe(
             self.requests.isl[a:b], self.requests.osl[a:b], "the trace's last requests",
-            self.requests.arrival_s[a:b],
+            self.requests.arrival_s[a:b], min(self.window_s, obs.t_s),
         )  # fmt: skip
         return super().decide(obs)

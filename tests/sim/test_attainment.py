@@ -149,7 +149,7 @@ def test_bootstrap_keeps_bursts_and_the_planned_rate(profile: PerformanceProfile
     burst_at = np.repeat(np.arange(0.0, 60.0, 2.0), 10)  # 10 requests at once every 2 s
     n = burst_at.size
     sizer = AttainmentSizer(0.99, ENGINE)
-    sizer.observe(np.full(n, 1000), np.full(n, 50), "bursts", burst_at)
+    sizer.observe(np.full(n, 1000), np.full(n, 50), "bursts", burst_at, 60.0)
     sample = sizer._sample(100)  # 100 per 10 s interval: twice the window's 50
     gaps = np.diff(sample.arrival_s)
     assert np.mean(gaps == 0.0) > 0.8  # still in bursts (Poisson would give none)
@@ -159,7 +159,9 @@ def test_bootstrap_keeps_bursts_and_the_planned_rate(profile: PerformanceProfile
     poisson.observe(np.full(n, 1000), np.full(n, 50))
     assert np.mean(np.diff(poisson._sample(100).arrival_s) == 0.0) < 0.01
     with pytest.raises(InputError, match="non-decreasing"):
-        sizer.observe(np.full(n, 1000), np.full(n, 50), "bursts", burst_at[::-1])
+        sizer.observe(np.full(n, 1000), np.full(n, 50), "bursts", burst_at[::-1], 60.0)
+    with pytest.raises(InputError, match="window"):
+        sizer.observe(np.full(n, 1000), np.full(n, 50), "bursts", burst_at)
 
 
 def _judged(sizer: AttainmentSizer, judged: float, missed: float) -> None:
