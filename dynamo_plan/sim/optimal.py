@@ -61,6 +61,7 @@ __all__ = [
     "miss_masks",
     "optimal_needs",
     "optimal_start",
+    "played_misses",
     "replica_cap",
     "search_config",
 ]
@@ -237,6 +238,24 @@ def optimal_start(
     return int(needs[:, 0].max()), int(needs[:, 1].max())
 
 
+def played_misses(
+    requests: RequestArrays,
+    profile: PerformanceProfile,
+    sla: SLA,
+    config: SimConfig,
+    policy: SchedulePolicy,
+    cannot: np.ndarray,
+    n: int,
+) -> np.ndarray:
+    """The whole trace replayed under ``policy``: per interval of arrival (``n`` of them), its
+    servable requests that missed TTFT and those that met it but missed ITL, int array
+    ``(n, 2)``."""
+    idx = np.floor(requests.arrival_s / config.interval_s).astype(np.int64)
+    outcome = replay(requests, profile, config, policy)
+    masks = miss_masks(requests, outcome, sla, cannot)
+    return np.stack([np.bincount(idx[m], minlength=n)[:n] for m in masks], axis=1)
+
+
 def replica_cap(limits: Limits, config: SimConfig) -> int:
     """Most engines of one role the search tries: the GPU budget's worth, else 4096."""
     budget = limits.max_gpu_budget
@@ -278,16 +297,13 @@ class IntervalOptimalPolicy(SchedulePolicy):
     ) -> int:
         """Step 4 of the module docstring; returns the replays that added engines."""
         cannot = unservable(requests, profile, sla, config)
+        n = self.needs.shape[0]
         idx = np.floor(requests.arrival_s / config.interval_s).astype(np.int64)
+        servable = np.bincount(idx[~cannot], minlength=n)[:n]
+        allowed = np.floor((1.0 - attainment) * servable + 1e-9)
         cap = max(self.limits.min_endpoint, replica_cap(self.limits, config))
         for round_ in range(REPAIR_ROUNDS):
-            outcome = replay(requests, profile, config, self)
-            ttft_bad, itl_bad = miss_masks(requests, outcome, sla, cannot)
-            n = self.needs.shape[0]
-            servable = np.bincount(idx[~cannot], minlength=n)[:n]
-            t_miss = np.bincount(idx[ttft_bad], minlength=n)[:n]
-            i_miss = np.bincount(idx[itl_bad], minlength=n)[:n]
-            allowed = np.floor((1.0 - attainment) * servable + 1e-9)
+            t_miss, i_miss = played_misses(requests, profile, sla, config, self, cannot, n).T
             short = np.flatnonzero(t_miss + i_miss > allowed)
             if short.size == 0:
                 return round_
