@@ -201,6 +201,10 @@ def _row(kv: FloatArray, itl: FloatArray, thpt: FloatArray, context: float) -> D
     )
 
 
+#: Keys :meth:`DecodeSurface.best_under_itl` remembers (oldest out first).
+_BEST_MEMO_SIZE = 256
+
+
 @dataclass(frozen=True, eq=False)  # numpy fields: compare arrays explicitly
 class DecodeSurface:
     """Decode ITL (ms) and throughput (tokens/s/GPU) over (kv_usage, context length).
@@ -378,16 +382,16 @@ class DecodeSurface:
         alone could put it a hair outside). A context outside the measured rows is clamped and
         reported.
 
-        Results are memoised by ``(itl_target_ms, context, points)`` (the last few hundred
-        keys): a planner decision sizes several forecast steps, often of one shape, at one
+        Results are memoised by ``(itl_target_ms, context, points)`` (the last
+        :data:`_BEST_MEMO_SIZE` keys): a planner decision sizes several forecast steps, often of one shape, at one
         target, and a context between two rows asks for both rows' optima.
         """
         key = (float(itl_target_ms), float(context), int(points))
         memo = self._best_memo
         if key in memo:
             return memo[key]
-        if len(memo) >= 256:
-            memo.clear()
+        if len(memo) >= _BEST_MEMO_SIZE:  # the oldest goes: a steady size, not a saw-tooth
+            del memo[next(iter(memo))]
         best = memo[key] = self._best_under_itl(itl_target_ms, context, points)
         return best
 
