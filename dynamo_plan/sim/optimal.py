@@ -164,17 +164,20 @@ def optimal_needs(
     attainment: float = DEFAULT_SLA_ATTAINMENT,
     limits: Limits | None = None,
     progress: Callable[[float], None] | None = None,
+    cannot: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per-interval replicas of the ``optimal`` schedule before repair (module docstring, steps
-    1–2): int array ``(intervals, 2)``; an empty interval needs ``min_endpoint`` of each."""
+    1–2): int array ``(intervals, 2)``; an empty interval needs ``min_endpoint`` of each.
+    ``cannot``: the :func:`~dynamo_plan.sim.result.unservable` mask, when already known."""
     limits = limits if limits is not None else Limits()
     floor = max(1, limits.min_endpoint)
     interval = config.interval_s
     search = search_config(config)
-    cannot_all = unservable(requests, profile, sla, config)
+    if cannot is None:
+        cannot = unservable(requests, profile, sla, config)
     n = interval_count(requests, interval)
     needs = np.full((n, 2), limits.min_endpoint, dtype=np.int64)
-    for j, sub, skip in interval_slices(requests, cannot_all, interval):
+    for j, sub, skip in interval_slices(requests, cannot, interval):
         needs[j] = cheapest_for_interval(
             sub, profile, sla, search, skip, attainment, floor, limits, config
         )
@@ -283,9 +286,10 @@ class IntervalOptimalPolicy(SchedulePolicy):
         progress: Callable[[float], None] | None = None,
     ) -> None:
         limits = limits if limits is not None else Limits()
-        needs = optimal_needs(requests, profile, sla, config, attainment, limits, progress)
+        cannot = unservable(requests, profile, sla, config)
+        needs = optimal_needs(requests, profile, sla, config, attainment, limits, progress, cannot)
         super().__init__(needs, config, limits)
-        self.repairs = self._repair(requests, profile, sla, config, attainment)
+        self.repairs = self._repair(requests, profile, sla, config, attainment, cannot)
 
     def _repair(
         self,
@@ -294,9 +298,9 @@ class IntervalOptimalPolicy(SchedulePolicy):
         sla: SLA,
         config: SimConfig,
         attainment: float,
+        cannot: np.ndarray,
     ) -> int:
         """Step 4 of the module docstring; returns the replays that added engines."""
-        cannot = unservable(requests, profile, sla, config)
         n = self.needs.shape[0]
         idx = np.floor(requests.arrival_s / config.interval_s).astype(np.int64)
         servable = np.bincount(idx[~cannot], minlength=n)[:n]

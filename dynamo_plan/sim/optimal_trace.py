@@ -172,15 +172,18 @@ def trace_needs(
     attainment: float = DEFAULT_SLA_ATTAINMENT,
     limits: Limits | None = None,
     progress: Callable[[float], None] | None = None,
+    cannot: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Per-interval replicas of the ``optimal`` schedule before repair (module docstring, steps
     1–3), the misses its model expects (int arrays ``(intervals, 2)``; per role: TTFT misses,
-    ITL-only misses) and the trace's budget of misses, ``floor((1 - A) · servable)``."""
+    ITL-only misses) and the trace's budget of misses, ``floor((1 - A) · servable)``.
+    ``cannot``: the :func:`~dynamo_plan.sim.result.unservable` mask, when already known."""
     limits = limits if limits is not None else Limits()
-    cannot = unservable(requests, profile, sla, config)
+    if cannot is None:
+        cannot = unservable(requests, profile, sla, config)
     budget = math.floor((1.0 - attainment) * int(np.count_nonzero(~cannot)) + 1e-9)
     half = None if progress is None else (lambda f: progress(0.5 * f))
-    own = optimal_needs(requests, profile, sla, config, attainment, limits, half)
+    own = optimal_needs(requests, profile, sla, config, attainment, limits, half, cannot)
     rest = None if progress is None else (lambda f: progress(0.5 + 0.5 * f))
     fronts = frontiers(requests, profile, sla, config, own, cannot, budget, limits, rest)
     pick = choose(fronts, budget)
@@ -210,17 +213,22 @@ class OptimalPolicy(SchedulePolicy):
         progress: Callable[[float], None] | None = None,
     ) -> None:
         limits = limits if limits is not None else Limits()
+        cannot = unservable(requests, profile, sla, config)
         needs, self.expected_misses, self.budget = trace_needs(
-            requests, profile, sla, config, attainment, limits, progress
+            requests, profile, sla, config, attainment, limits, progress, cannot
         )
         super().__init__(needs, config, limits)
-        self.repairs = self._repair(requests, profile, sla, config)
+        self.repairs = self._repair(requests, profile, sla, config, cannot)
 
     def _repair(
-        self, requests: RequestArrays, profile: PerformanceProfile, sla: SLA, config: SimConfig
+        self,
+        requests: RequestArrays,
+        profile: PerformanceProfile,
+        sla: SLA,
+        config: SimConfig,
+        cannot: np.ndarray,
     ) -> int:
         """Step 4 of the module docstring; returns the replays that added engines."""
-        cannot = unservable(requests, profile, sla, config)
         n = interval_count(requests, config.interval_s)
         cap = max(self.limits.min_endpoint, replica_cap(self.limits, config))
         for round_ in range(REPAIR_ROUNDS):
