@@ -100,3 +100,37 @@ def test_run_pauses_the_collector_and_restores_it(
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_cycles_a_policy_leaves_are_collected_during_the_run(profile: PerformanceProfile) -> None:
+    """With the collector paused, the young generation is still collected every
+    ``_GC_EVERY_TICKS`` boundaries: a policy that leaves a reference cycle at every tick does not
+    keep them all until the run ends."""
+    import weakref
+
+    from dynamo_plan.sim import engine as engine_mod
+
+    class Node:
+        def __init__(self) -> None:
+            self.me = self  # a cycle: only the collector frees it
+
+    freed = [0]
+    alive_at_tick: list[int] = []
+    made = [0]
+
+    class Leaky(StaticPolicy):
+        def decide(self, obs):  # type: ignore[no-untyped-def]
+            node = Node()
+            weakref.finalize(node, lambda: freed.__setitem__(0, freed[0] + 1))
+            made[0] += 1
+            alive_at_tick.append(made[0] - freed[0])
+            return super().decide(obs)
+
+    every = engine_mod._GC_EVERY_TICKS
+    ticks = 2 * every + 10
+    reqs = RequestArrays(np.array([0.0, float(ticks)]), np.array([100, 100]), np.array([2, 2]))
+    cfg = SimConfig(interval_s=1.0, startup_s=1.0)
+    res = simulate(reqs, profile, SLA(1000.0, 50.0), cfg, Leaky(1, 1))
+    assert res.completed == 2 and len(alive_at_tick) >= ticks
+    assert max(alive_at_tick) <= every + 1  # never more than one period's cycles alive
+    assert alive_at_tick[every + 5] < alive_at_tick[every - 1]  # a collection happened between
