@@ -24,11 +24,17 @@ issue-15 goal per row: planner-A ≥ 99 % at ≤ 1.10 × optimal's GPU-hours, ah
 reactive.
 
     .venv/bin/python benchmarks/simulate.py [--data ../shared/data] [--only azure-conv]
+
+``--stream 0.1,1,8.64`` runs instead the streaming benchmark (``benchmarks/simulate_stream.py``):
+0.1 M, 1 M and 8.64 M requests (a day at 100 req/s), CPU time per request and peak RSS, each
+size in its own process.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +128,16 @@ def main() -> None:
         "--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
     )
     ap.add_argument("--only", default="", help="run the scenarios whose label starts with this")
+    ap.add_argument(
+        "--stream",
+        metavar="SIZES",
+        help="millions of requests per run, e.g. 0.1,1,8.64: run benchmarks/simulate_stream.py",
+    )
     args = ap.parse_args()
+    if args.stream:
+        stream = Path(__file__).with_name("simulate_stream.py")
+        cmd = [sys.executable, str(stream), "--data", str(args.data), "--sizes", args.stream]
+        raise SystemExit(subprocess.run(cmd, check=False).returncode)
     profile = load_profile(args.data / PROFILE)
     for sc in SCENARIOS:
         if not sc.label.startswith(args.only):
