@@ -23,13 +23,14 @@ silently.
 from __future__ import annotations
 
 import dataclasses
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from dynamo_plan.core.profile_interp import FloatArray, Pchip
+from dynamo_plan.core.profile_interp import FloatArray, Pchip, PchipStack
 from dynamo_plan.errors import InputError
 
 __all__ = [
@@ -201,6 +202,70 @@ def _row(kv: FloatArray, itl: FloatArray, thpt: FloatArray, context: float) -> D
     )
 
 
+#: Relative margin for "row ``r`` is below row ``j`` on a stretch of ``m``" (:func:`_near_rows`):
+#: far above the rounding of a PCHIP evaluation (a few ulp of the row's values).
+_BELOW_MARGIN = 1e-9
+#: Refinement of that test: rounds, and pieces per split.
+_NEAR_ROUNDS, _NEAR_SPLIT, _NEAR_MAX_PIECES = 6, 16, 4096
+
+
+def _near_rows(lower: DecodeRow, upper: DecodeRow, m_cap: float) -> list[tuple[float, float]]:
+    """Closed intervals of ``m`` outside which ``lower.own_itl(m) < upper.own_itl(m)`` (computed
+    values) for certain, so ``lower`` cannot be the maximum of an envelope containing ``upper``.
+
+    Each row's curve is non-decreasing in ``m`` (PCHIP through non-decreasing values, held below
+    its first point, continued with a slope >= 0), so on a piece ``[a, b]`` the lower row is at
+    most its value at ``b`` and the upper row at least its value at ``a``; with ``tol`` =
+    ``_BELOW_MARGIN·(scale + |those four end values|)`` covering the rounding of both evaluations,
+    ``lower(b) + 2·tol < upper(a)`` proves the piece clear. Pieces are the intervals between both
+    rows' knots up to ``m_cap``; an undecided piece with both ends clearly below is split into
+    :data:`_NEAR_SPLIT` and tried again (:data:`_NEAR_ROUNDS` times); everything else is returned
+    (conservative: returning too much only costs evaluations). Below both rows' first knots both
+    are held exactly at their first values; above ``m_cap`` nothing is claimed.
+    """
+    inf = float("inf")
+    out: list[tuple[float, float]] = [(m_cap, inf)]
+    first = min(lower.itl.lo, upper.itl.lo)
+    if lower.itl.y[0] >= upper.itl.y[0]:
+        out.append((-inf, first))
+    knots = np.unique(np.concatenate([lower.itl.x, upper.itl.x, [m_cap]]))
+    knots = knots[knots <= m_cap]
+    a, b = knots[:-1], knots[1:]
+    scale = 1.0 + float(max(np.abs(lower.itl.y).max(), np.abs(upper.itl.y).max()))
+    split = np.arange(_NEAR_SPLIT + 1) / _NEAR_SPLIT
+    for round_ in range(_NEAR_ROUNDS + 1):
+        if a.size == 0:
+            break
+        ends, n = np.concatenate([a, b]), a.size
+        lows, ups = lower.own_itl(ends), upper.own_itl(ends)
+        lo_a, lo_b, up_a, up_b = lows[:n], lows[n:], ups[:n], ups[n:]
+        tol = _BELOW_MARGIN * (scale + np.abs(lo_a) + np.abs(lo_b) + np.abs(up_a) + np.abs(up_b))
+        clear = lo_b + 2.0 * tol < up_a
+        below_ends = (lo_a + 2.0 * tol < up_a) & (lo_b + 2.0 * tol < up_b)
+        split_it = ~clear & below_ends
+        last = round_ == _NEAR_ROUNDS or np.count_nonzero(split_it) * _NEAR_SPLIT > _NEAR_MAX_PIECES
+        keep = ~clear if last else ~clear & ~below_ends
+        out.extend(zip(a[keep].tolist(), b[keep].tolist(), strict=True))
+        if last:
+            break
+        sa, sb = a[split_it], b[split_it]
+        pts = sa[:, None] + (sb - sa)[:, None] * split
+        pts[:, 0], pts[:, -1] = sa, sb
+        pts = np.minimum(np.maximum.accumulate(pts, axis=1), sb[:, None])  # ordered, within
+        a, b = pts[:, :-1].reshape(-1), pts[:, 1:].reshape(-1)
+    out.sort()
+    merged: list[tuple[float, float]] = []
+    for lo, hi in out:
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+#: ``DecodeSurface._bracket``: lower row, upper row, weight of the upper one, clamped, note.
+_Bracket = tuple[int, int, float, bool, str]
+
 #: Keys :meth:`DecodeSurface.best_under_itl` remembers (oldest out first).
 _BEST_MEMO_SIZE = 256
 
@@ -241,6 +306,12 @@ class DecodeSurface:
     points whose ITL needed no lifting (:attr:`lifted_points` counts the others, where ITL is the
     lifted value and throughput follows it). The measured kv range at an intermediate context is
     the linear blend of the two rows' ranges.
+
+    **Evaluation.** All rows' ITL and capacity curves are evaluated in one pass
+    (:class:`~dynamo_plan.core.profile_interp.PchipStack`; capacity shares the ITL's Hermite basis,
+    the two have the same knots), and ``R_j`` evaluates a row ``r < j`` only where it may reach
+    ``E_j`` (:func:`_near_rows`, from the monotonicity of each row): the values are bit-for-bit
+    those of evaluating every row with :meth:`DecodeRow.own_itl` and taking the maximum.
     """
 
     kv_usage: FloatArray
@@ -250,6 +321,14 @@ class DecodeSurface:
     _rows: tuple[DecodeRow, ...] = field(init=False, repr=False, compare=False)
     _lifted: int = field(init=False, repr=False, compare=False)
     _best_memo: dict[tuple[float, float, int], DecodeBest | None] = field(
+        init=False, repr=False, compare=False
+    )
+    _ctx: list[float] = field(init=False, repr=False, compare=False)
+    # all rows' ITL and capacity curves evaluated together (None if a row has a single point)
+    _stack: tuple[PchipStack, FloatArray] | None = field(init=False, repr=False, compare=False)
+    # per row j (filled on first use): intervals (lo, hi, r) of m where a row r < j may reach
+    # row j's ITL (:func:`_near_rows`), by lo
+    _near: dict[int, tuple[tuple[float, float, int], ...]] = field(
         init=False, repr=False, compare=False
     )
 
@@ -281,8 +360,17 @@ class DecodeSurface:
             rows.append(_row(kv[order], itl[order], thpt[order], float(c)))
             measured.append(itl[order])
         object.__setattr__(self, "_rows", tuple(rows))
+        object.__setattr__(self, "_ctx", [r.context for r in rows])
+        stack = None
+        if all(r.itl.x.size >= 2 for r in rows):
+            stack = (
+                PchipStack([r.itl for r in rows], twins=[r.capacity for r in rows]),
+                np.array([[r.slope] for r in rows]),
+            )
+        object.__setattr__(self, "_stack", stack)
+        object.__setattr__(self, "_near", {})
         lifted = sum(
-            int(np.count_nonzero(self._envelope(j, row.itl.x) > raw))
+            int(np.count_nonzero(self._envelope(j, row.itl.x, every_row=True) > raw))
             for j, (row, raw) in enumerate(zip(rows, measured, strict=True))
         )
         object.__setattr__(self, "_lifted", lifted)
@@ -305,12 +393,11 @@ class DecodeSurface:
         batch of a shorter-context row, see above)."""
         return self._lifted
 
-    def _bracket(self, context: float) -> tuple[int, int, float, bool, str]:
+    def _bracket(self, context: float) -> _Bracket:
         """Indices of the neighbouring rows and the blend weight of the upper one, clamped."""
-        lo, hi = self._rows[0].context, self._rows[-1].context
-        c, clamped, note = _clamp_note("context", float(context), lo, hi)
-        ctxs = self.contexts
-        j = int(np.clip(np.searchsorted(ctxs, c, side="right") - 1, 0, len(ctxs) - 1))
+        ctxs = self._ctx
+        c, clamped, note = _clamp_note("context", float(context), ctxs[0], ctxs[-1])
+        j = min(max(bisect_right(ctxs, c) - 1, 0), len(ctxs) - 1)
         if j == len(ctxs) - 1 or ctxs[j] == c:
             return j, j, 0.0, clamped, note
         w = (c - ctxs[j]) / (ctxs[j + 1] - ctxs[j])
@@ -322,34 +409,138 @@ class DecodeSurface:
         a, b = self._rows[i], self._rows[k]
         return (1 - w) * a.kv_lo + w * b.kv_lo, (1 - w) * a.kv_hi + w * b.kv_hi
 
-    def _envelope(self, j: int, m: FloatArray) -> FloatArray:
-        """``R_j(m)``: the highest of rows ``0..j``'s own ITL curves at batch ``m``."""
-        out = self._rows[0].own_itl(m)
-        for row in self._rows[1 : j + 1]:
-            out = np.maximum(out, row.own_itl(m))
+    def _own_rows(
+        self, m: FloatArray, r0: int, r1: int, cap: bool = False
+    ) -> tuple[FloatArray, FloatArray | None]:
+        """Rows ``r0..r1-1``'s own ITL curves at the 1-D ``m``, shape ``(r1 - r0, m.size)``, each
+        bit-for-bit :meth:`DecodeRow.own_itl`, and with ``cap`` their capacity curves there (needs
+        :attr:`_stack`)."""
+        assert self._stack is not None
+        curves, slope = self._stack
+        hi = curves.hi[r0:r1]
+        caps = None
+        if cap:
+            out, caps = curves.both(m, r0, r1)
+        else:
+            out = curves(m, r0, r1)
+        own = np.where(m > hi, curves.y_hi[r0:r1] + slope[r0:r1] * (m - hi), out)
+        return own, caps
+
+    def _envelope(self, j: int, m: FloatArray, every_row: bool = False) -> FloatArray:
+        """``R_j(m)``: the highest of rows ``0..j``'s own ITL curves at batch ``m``; with
+        ``every_row`` every row is evaluated everywhere (the same values, see :meth:`_lift`)."""
+        if self._stack is None:
+            out = self._rows[0].own_itl(m)
+            for row in self._rows[1 : j + 1]:
+                out = np.maximum(out, row.own_itl(m))
+            return out
+        flat = m.reshape(-1)
+        if every_row:
+            every: FloatArray = np.max(self._own_rows(flat, 0, j + 1)[0], axis=0)
+            return every.reshape(m.shape)
+        return self._lift(j, flat, self._own_rows(flat, j, j + 1)[0][0]).reshape(m.shape)
+
+    def _lift(self, j: int, m: FloatArray, own: FloatArray) -> FloatArray:
+        """``R_j(m)`` from row ``j``'s own ``E_j(m)`` (1-D): the maximum with rows ``0..j-1``,
+        each evaluated only where it may reach ``E_j`` (:func:`_near_rows`; elsewhere it is below
+        ``E_j`` and cannot change the maximum, so the values equal the maximum over all rows)."""
+        spans = self._near.get(j)
+        if spans is None:
+            rows = self._rows
+            m_cap = 2.0 * max(1.0, max(r.kv_hi for r in rows)) / rows[0].context
+            found = [(a, b, r) for r in range(j) for a, b in _near_rows(rows[r], rows[j], m_cap)]
+            spans = self._near[j] = tuple(sorted(found))
+        if not spans or m.size == 0:
+            return own
+        hi = float(m.max())
+        if hi < spans[0][0]:  # below every interval (False for NaN)
+            return own
+        lo = float(m.min())
+        if lo != lo or hi != hi:  # NaN among the inputs: every row everywhere
+            every: FloatArray = np.max(self._own_rows(m, 0, j + 1)[0], axis=0)
+            return every
+        hits: dict[int, list[tuple[float, float]]] = {}
+        for a, b, r in spans:
+            if a > hi:
+                break
+            if b >= lo:
+                hits.setdefault(r, []).append((a, b))
+        out = own
+        for r, where in hits.items():
+            mask = (m >= where[0][0]) & (m <= where[0][1])
+            for a, b in where[1:]:
+                mask |= (m >= a) & (m <= b)
+            idx = np.flatnonzero(mask)
+            if out is own:
+                out = own.copy()
+            out[idx] = np.maximum(out[idx], self._own_rows(m[idx], r, r + 1)[0][0])
         return out
 
-    def _eval(
-        self, which: str, kv: FloatArray, context: float, itl: FloatArray | None = None
-    ) -> tuple[FloatArray, bool, str]:
-        """ITL or throughput at ``kv`` and ``context``; ``itl``, if given, is this ITL at ``kv``
-        (already evaluated: throughput reuses it). ``R_k = max(R_i, E_{i+1}, …, E_k)``, so the
-        upper row's envelope extends the lower one's (the same values as evaluating it whole)."""
-        i, k, w, c_clamped, c_note = self._bracket(context)
-        a, b = self._rows[i], self._rows[k]
-        ctx = (1 - w) * a.context + w * b.context
-        m = kv / ctx
-        if itl is None:
-            itl = self._envelope(i, m)
+    def _itl_many(
+        self, ms: list[FloatArray], brackets: list[_Bracket], cap: bool = False
+    ) -> tuple[list[FloatArray], list[FloatArray]]:
+        """ITL (ms) ``(1-w)·R_i(m) + w·R_k(m)`` at each 1-D ``m`` of ``ms`` between the rows of
+        its bracket (``self._bracket(context)``), and with ``cap`` the capacity term
+        ``C = (1-w)·C_i(m) + w·C_k(m)`` there too (else an empty list). ``R_k = max(R_i, E_{i+1},
+        …, E_k)``, so the upper row's envelope extends the lower one's (the same values as
+        evaluating it whole). All the rows' curves are evaluated in one pass over all of ``ms``
+        (elementwise, so each value is the one a separate evaluation would give)."""
+        if not ms:
+            return [], []
+        if self._stack is None:
+            itls, caps = [], []
+            for m, (i, k, w, _, _) in zip(ms, brackets, strict=True):
+                itls.append(self._itl_rows(m, i, k, w))
+                if cap:
+                    a, b = self._rows[i].capacity, self._rows[k].capacity
+                    caps.append(a(m) if w == 0.0 else (1 - w) * a(m) + w * b(m))
+            return itls, caps
+        r0 = min(b[0] for b in brackets)
+        r1 = max(b[1] for b in brackets) + 1
+        own, both = self._own_rows(ms[0] if len(ms) == 1 else np.concatenate(ms), r0, r1, cap)
+        itls, caps, start = [], [], 0
+        for m, (i, k, w, _, _) in zip(ms, brackets, strict=True):
+            seg = slice(start, start + m.size)
+            start += m.size
+            lower = self._lift(i, m, own[i - r0, seg])
             if w != 0.0:
-                upper = itl
-                for row in self._rows[i + 1 : k + 1]:
-                    upper = np.maximum(upper, row.own_itl(m))
-                itl = (1 - w) * itl + w * upper
-        if which == "itl":
-            return itl, c_clamped, c_note
-        cap = a.capacity(m) if w == 0.0 else (1 - w) * a.capacity(m) + w * b.capacity(m)
-        return cap * m / itl, c_clamped, c_note
+                upper = lower
+                for r in range(i + 1, k + 1):
+                    upper = np.maximum(upper, own[r - r0, seg])
+                lower = (1 - w) * lower + w * upper
+            itls.append(lower)
+            if both is not None:
+                c = both[i - r0, seg]
+                caps.append(c if w == 0.0 else (1 - w) * c + w * both[k - r0, seg])
+        return itls, caps
+
+    def _itl_rows(self, m: FloatArray, i: int, k: int, w: float) -> FloatArray:
+        """The ITL of :meth:`_itl_many` for one ``m``, row by row (a profile with a single-point
+        row)."""
+        itl = self._envelope(i, m)
+        if w != 0.0:
+            upper = itl
+            for row in self._rows[i + 1 : k + 1]:
+                upper = np.maximum(upper, row.own_itl(m))
+            itl = (1 - w) * itl + w * upper
+        return itl
+
+    def _m(self, kv: FloatArray, bracket: _Bracket) -> FloatArray:
+        """``m = kv/context`` at the bracket's (clamped) context."""
+        i, k, w, _, _ = bracket
+        ctx = (1 - w) * self._rows[i].context + w * self._rows[k].context
+        m: FloatArray = kv / ctx
+        return m
+
+    def _eval(self, which: str, kv: FloatArray, context: float) -> tuple[FloatArray, bool, str]:
+        """ITL or throughput at ``kv`` and ``context`` (and whether/why the context was
+        clamped); throughput is ``C·m/ITL``."""
+        bracket = self._bracket(context)
+        m = self._m(kv, bracket)
+        flat = m.reshape(-1)
+        itls, caps = self._itl_many([flat], [bracket], cap=which != "itl")
+        out = itls[0] if which == "itl" else caps[0] * flat / itls[0]
+        return out.reshape(m.shape), bracket[3], bracket[4]
 
     def values(
         self, which: Literal["itl", "thpt"], kv_usage: npt.ArrayLike, context: float
@@ -398,43 +589,115 @@ class DecodeSurface:
     def _best_under_itl(
         self, itl_target_ms: float, context: float, points: int
     ) -> DecodeBest | None:
-        """:meth:`best_under_itl`, computed."""
-        lo, hi = self.kv_range(context)
+        """:meth:`best_under_itl`, computed; between two rows together with the rows' own optima
+        that are not memoised yet (one pass over all their points, see :meth:`_best_many`)."""
         i, k, w, _, _ = self._bracket(context)
-        c = min(max(float(context), self._rows[0].context), self._rows[-1].context)
-        knots = np.concatenate([self._rows[i].itl.x, self._rows[k].itl.x]) * c
-        grid = np.unique(np.concatenate([np.linspace(lo, hi, max(2, points)), knots]))
-        grid = grid[(grid >= lo) & (grid <= hi)]
-        itl, clamped, note = self._eval("itl", grid, context)
-        ok = np.flatnonzero(itl <= itl_target_ms)
-        if ok.size == 0:
+        if w == 0.0:
+            return self._best_many(itl_target_ms, [context], points)[0]
+        keys = [(float(itl_target_ms), self._rows[r].context, int(points)) for r in (i, k)]
+        rows = {key: self._best_memo[key] for key in keys if key in self._best_memo}
+        missing = [key for key in keys if key not in rows]
+        found = self._best_many(itl_target_ms, [context] + [key[1] for key in missing], points)
+        for key, got in zip(missing, found[1:], strict=True):
+            rows[key] = self._remember(key, got)
+        best = found[0]
+        if best is None:
             return None
-        last = int(ok[-1])
-        if last + 1 < grid.size:
-            edge = self._feasible_end(grid[last], grid[last + 1], itl_target_ms, context)
-            grid = np.append(grid[: last + 1], edge)
-            itl = np.append(itl[: last + 1], self._eval("itl", np.array([edge]), context)[0])
-        thpt, _, _ = self._eval("thpt", grid, context, itl)
-        ok = np.flatnonzero(itl <= itl_target_ms)
-        j = ok[int(np.argmax(thpt[ok]))]
-        best = float(thpt[j])
-        if w != 0.0:
-            rows = [
-                self.best_under_itl(itl_target_ms, self._rows[r].context, points) for r in (i, k)
-            ]
-            best = min(best, rows[0].thpt_per_gpu) if rows[0] is not None else best
-            best = max(best, rows[1].thpt_per_gpu) if rows[1] is not None else best
-        return DecodeBest(best, float(itl[j]), float(grid[j]), clamped=clamped, note=note)
+        low, high = rows[keys[0]], rows[keys[1]]
+        thpt = best.thpt_per_gpu
+        thpt = min(thpt, low.thpt_per_gpu) if low is not None else thpt
+        thpt = max(thpt, high.thpt_per_gpu) if high is not None else thpt
+        return dataclasses.replace(best, thpt_per_gpu=thpt)
 
-    def _feasible_end(self, ok_kv: float, bad_kv: float, target: float, context: float) -> float:
-        """The largest kv_usage in ``[ok_kv, bad_kv)`` whose ITL ≤ ``target`` (ITL is monotone
-        in kv_usage): three rounds of 32 evenly spaced points."""
-        for _ in range(3):
-            probe = np.linspace(ok_kv, bad_kv, 33)
-            itl, _, _ = self._eval("itl", probe, context)
-            good = int(np.flatnonzero(itl <= target)[-1])
-            ok_kv, bad_kv = float(probe[good]), float(probe[min(good + 1, 32)])
-        return ok_kv
+    def _remember(
+        self, key: tuple[float, float, int], best: DecodeBest | None
+    ) -> DecodeBest | None:
+        """Memoise ``best`` under ``key`` as :meth:`best_under_itl` does."""
+        memo = self._best_memo
+        if key not in memo and len(memo) >= _BEST_MEMO_SIZE:
+            del memo[next(iter(memo))]
+        memo[key] = best
+        return best
+
+    def _best_many(
+        self, itl_target_ms: float, contexts: list[float], points: int
+    ) -> list[DecodeBest | None]:
+        """The search of :meth:`best_under_itl` at each of ``contexts`` (without the hold between
+        two rows' optima). Every step evaluates all contexts together (:meth:`_itl_many`); the
+        values are those of separate searches."""
+        brackets = [self._bracket(c) for c in contexts]
+        grids = []
+        for context, (i, k, w, _, _) in zip(contexts, brackets, strict=True):
+            a, b = self._rows[i], self._rows[k]
+            lo, hi = (1 - w) * a.kv_lo + w * b.kv_lo, (1 - w) * a.kv_hi + w * b.kv_hi
+            c = min(max(float(context), self._ctx[0]), self._ctx[-1])
+            knots = np.concatenate([a.itl.x, b.itl.x]) * c
+            grid = np.unique(np.concatenate([np.linspace(lo, hi, max(2, points)), knots]))
+            grids.append(grid[(grid >= lo) & (grid <= hi)])
+        ms = [self._m(g, br) for g, br in zip(grids, brackets, strict=True)]
+        itls, caps = self._itl_many(ms, brackets, cap=True)
+        live: list[int] = []  # searches with a feasible point
+        refine: dict[int, tuple[float, float]] = {}  # [ok, bad) kv_usage around a feasible end
+        for p, itl in enumerate(itls):
+            ok = np.flatnonzero(itl <= itl_target_ms)
+            if ok.size == 0:
+                continue
+            live.append(p)
+            end = int(ok[-1]) + 1
+            if end < grids[p].size:
+                refine[p] = (grids[p][end - 1], grids[p][end])
+            grids[p], itls[p], caps[p], ms[p] = (
+                grids[p][:end],
+                itl[:end],
+                caps[p][:end],
+                ms[p][:end],
+            )
+        for p, edge in self._feasible_ends(refine, itl_target_ms, brackets).items():
+            grids[p], itls[p], caps[p], ms[p] = (
+                np.append(a, v)
+                for a, v in zip((grids[p], itls[p], caps[p], ms[p]), edge, strict=True)
+            )
+        found: list[DecodeBest | None] = [None] * len(contexts)
+        for p in live:
+            itl = itls[p]
+            thpt = caps[p] * ms[p] / itl
+            ok = np.flatnonzero(itl <= itl_target_ms)
+            j = ok[int(np.argmax(thpt[ok]))]
+            _, _, _, clamped, note = brackets[p]
+            found[p] = DecodeBest(
+                float(thpt[j]), float(itl[j]), float(grids[p][j]), clamped=clamped, note=note
+            )
+        return found
+
+    def _feasible_ends(
+        self, refine: dict[int, tuple[float, float]], target: float, brackets: list[_Bracket]
+    ) -> dict[int, tuple[float, float, float, float]]:
+        """For each search ``p`` of ``refine`` (kv_usage ``[ok, bad)``, the ITL meeting ``target``
+        at ``ok`` and not at ``bad``): the largest kv_usage in ``[ok, bad)`` whose ITL ≤ ``target``
+        (ITL is monotone in kv_usage) by three rounds of 32 evenly spaced points, with its ITL
+        (ms), capacity term and ``m`` at the context of ``brackets[p]``. Each round evaluates all
+        searches together."""
+        if not refine:
+            return {}
+        ps = list(refine)
+        sub = [brackets[p] for p in ps]
+        bounds = [refine[p] for p in ps]
+        ends: dict[int, tuple[float, float, float, float]] = {}
+        for last in (False, False, True):
+            probes = [np.linspace(ok, bad, 33) for ok, bad in bounds]
+            ms = [self._m(pr, br) for pr, br in zip(probes, sub, strict=True)]
+            itls, caps = self._itl_many(ms, sub, cap=last)
+            for n, (probe, itl) in enumerate(zip(probes, itls, strict=True)):
+                good = int(np.flatnonzero(itl <= target)[-1])
+                bounds[n] = (float(probe[good]), float(probe[min(good + 1, 32)]))
+                if last:
+                    ends[ps[n]] = (
+                        bounds[n][0],
+                        float(itl[good]),
+                        float(caps[n][good]),
+                        float(ms[n][good]),
+                    )
+        return ends
 
     def itl(self, kv_usage: float, context: float) -> Lookup:
         """ITL (ms) at ``kv_usage`` (0..1) and ``context`` (tokens)."""
