@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import math
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -166,23 +170,221 @@ def unservable(
     tokens is slower than the ITL target. More replicas cannot help such a request (one request
     runs on one engine); the simulator's own latency models decide (evaluated on arrays:
     :func:`prefill_batch_s`, :func:`decode_step1_s`), so the mask agrees with what a run
-    measures on an idle deployment."""
+    measures on an idle deployment.
+
+    Element by element the mask is exactly
+
+        ``prefill_batch_s(isl)·1000 > ttft_ms``
+        or ``osl > 1`` and ``(decode_step1_s(isl + osl/2) + kv_s/(osl - 1))·1000 > itl_ms``
+
+    (``kv_s = kv_transfer_latency_ms/1000 + isl·kv_bytes_per_token·8/(kv_transfer_gbps·1e9)``,
+    seconds), but each latency model is evaluated only where a cheap bound cannot decide
+    (:func:`_exceeds`): both are non-decreasing in their argument, so a request's latency lies
+    between the model's values at the edges of its bin of a small grid (64 bins per octave),
+    widened by a slack that covers float rounding and any certified defect of monotonicity
+    (:class:`_Bounds`). A request whose upper bound passes the test, or whose lower bound fails
+    it, is decided; the others (typically a few percent) get the exact latency, the same
+    elementwise arithmetic on the same numbers as on the whole array.
+    """
     isl = requests.isl.astype(np.float64)
     osl = requests.osl
-    slow_prefill = prefill_batch_s(profile, isl) * 1000.0 > sla.ttft_ms
+    bounds = _Bounds.of(profile)
+    slow_prefill = _exceeds(
+        lambda t: prefill_batch_s(profile, t),
+        isl,
+        sla.ttft_ms,
+        bounds.prefill_defect_s,
+    )
     kv_s = config.kv_transfer_latency_ms / 1000.0 + isl * config.kv_bytes_per_token * 8.0 / (
         config.kv_transfer_gbps * 1e9
     )
     steps = np.maximum(osl - 1, 1).astype(np.float64)
-    itl_s = decode_step1_s(profile, isl + osl / 2.0) + kv_s / steps
-    out: np.ndarray = slow_prefill | ((osl > 1) & (itl_s * 1000.0 > sla.itl_ms))
+    long = osl > 1
+    slow_decode = _exceeds(
+        lambda c: decode_step1_s(profile, c),
+        isl + osl / 2.0,
+        sla.itl_ms,
+        bounds.decode_defect_s,
+        extra=kv_s / steps,
+        candidates=long & ~slow_prefill,
+    )
+    out: np.ndarray = slow_prefill | (long & slow_decode)
     return out
+
+
+#: Relative slack (of the largest latency on a chunk's grid) added to the bin bounds of
+#: :func:`_exceeds`: far above the rounding of the latency models (a few ulps of the largest
+#: term of a PCHIP segment or context blend), far below any difference that matters.
+_REL_SLACK = 1e-8
+
+#: Bins per octave of :func:`_bins` (2**_SUB_BITS) and the most bins a chunk gets.
+_SUB_BITS = 6
+_MAX_BINS = 2048
+
+
+def _bins(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """A grid ``edges`` and each element's bin ``b`` with ``edges[b] <= x <= edges[b+1]``
+    exactly; None when ``x`` is empty or not finite.
+
+    Bins come from the bits of ``max(x, 1)``: a positive float64's bit pattern read as an
+    int64 increases with its value, so dropping its low ``52 - 6`` bits gives 64 bins per
+    octave (coarser when the range would need more than :data:`_MAX_BINS`), with edges that are
+    exact floats. The first edge is replaced by ``min(x)`` and the last by ``max(x)`` (every
+    element lies between them), so values below 1 and the range's ends are covered.
+    """
+    if x.size == 0:
+        return None
+    x_min, x_max = float(x.min()), float(x.max())
+    if not (math.isfinite(x_min) and math.isfinite(x_max)):
+        return None
+    key = np.maximum(x, 1.0).view(np.int64)
+    lo_bits = int(np.float64(max(x_min, 1.0)).view(np.int64))
+    hi_bits = int(np.float64(max(x_max, 1.0)).view(np.int64))
+    shift = 52 - _SUB_BITS
+    while (hi_bits >> shift) - (lo_bits >> shift) > _MAX_BINS:
+        shift += 1
+    k_lo, k_hi = lo_bits >> shift, hi_bits >> shift
+    b = (key >> shift) - k_lo
+    edges = (np.arange(k_lo, k_hi + 2, dtype=np.int64) << shift).view(np.float64).copy()
+    edges[0], edges[-1] = x_min, x_max
+    return edges, b
+
+
+def _exceeds(
+    latency_s: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    limit_ms: float,
+    defect_s: float | None,
+    extra: np.ndarray | None = None,
+    candidates: np.ndarray | None = None,
+) -> np.ndarray:
+    """``(latency_s(x) + extra)·1000 > limit_ms`` elementwise (``extra`` 0 when None), exact
+    wherever ``candidates`` (all when None) holds; elsewhere it may be False where the exact
+    test is True (the caller masks those elements out).
+
+    ``latency_s`` must be elementwise and, in exact arithmetic, satisfy ``f(x') >= f(x) -
+    defect_s`` for every ``x' >= x`` (``defect_s`` None: no such bound, every candidate is
+    evaluated). On the grid of :func:`_bins`, an element of bin ``b`` then has
+    ``fe[b] - s <= f(x) <= fe[b+1] + s`` for the computed values too, with ``fe`` the computed
+    latencies at the edges and ``s = defect_s + 1e-8·max|fe|`` (the models' rounding is a few
+    ulps; the tests see no fall at all on dense grids). Rounding to nearest is monotone, so ``((fe[b+1] + s) + extra)·1000 <=
+    limit_ms`` implies the exact test is False and ``((fe[b] - s) + extra)·1000 > limit_ms``
+    that it is True; only the candidates neither decides are evaluated exactly.
+    """
+    grid = _bins(x) if defect_s is not None else None
+    if grid is None:
+        maybe = np.ones(x.shape, dtype=bool) if candidates is None else candidates
+        sure = np.zeros(x.shape, dtype=bool)
+    else:
+        edges, b = grid
+        fe = latency_s(edges)
+        slack = float(defect_s or 0.0) + _REL_SLACK * float(np.max(np.abs(fe)))
+        low, high = (fe - slack)[b], (fe + slack)[b + 1]
+        if extra is not None:
+            low += extra
+            high += extra
+        sure = low * 1000.0 > limit_ms
+        maybe = (high * 1000.0 > limit_ms) & ~sure
+        if candidates is not None:
+            maybe &= candidates
+    idx = np.flatnonzero(maybe)
+    if idx.size:
+        exact = latency_s(x[idx])
+        if extra is not None:
+            exact = exact + extra[idx]
+        sure[idx] = exact * 1000.0 > limit_ms
+    return sure
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """How far a profile's latency models may fall when their argument grows (seconds; None:
+    not known to be monotone), for :func:`_exceeds`; one per profile object (:meth:`of`).
+
+    * ``prefill_defect_s`` — 0 when the prefill TTFT curve's PCHIP is non-decreasing
+      (:func:`_pchip_nondecreasing`); :func:`prefill_batch_s` is then non-decreasing: the PCHIP
+      clamps to its first value below its first ISL and continues as ``y[-1]·t/hi`` (> 0,
+      increasing, equal to ``y[-1]`` at ``hi``) past its last.
+    * ``decode_defect_s`` — :func:`decode_step1_s` is ``g(c) = (1-w)·R_j(m) + w·R_{j+1}(m)``
+      between rows ``c_j <= c <= c_{j+1}`` (``w`` the context weight, ``R_j`` the envelope of
+      rows ``0..j``, each non-decreasing in ``m`` when every row's PCHIP is and its slope past
+      the end is >= 0, and ``R_{j+1} >= R_j``), with ``m = min(max(k, L(c)), H(c))``,
+      ``k = 1/max_kv_tokens``, ``L(c) = kv_lo(c)/c`` and ``H(c) = kv_hi(c)/c`` (kv bounds
+      linear in ``c``, so ``L`` and ``H`` have the form ``A/c + B`` and are monotone between
+      their values at the rows). Where ``m`` is non-decreasing on a segment, so is ``g``
+      (``dg = (R_{j+1} - R_j)·dw + ((1-w)·R_j' + w·R_{j+1}')·dm >= 0``); elsewhere ``g`` falls
+      by at most ``D = max(R_j(m_hi) - R_j(m_lo), R_{j+1}(m_hi) - R_{j+1}(m_lo))`` over the
+      segment's range ``[m_lo, m_hi]`` of ``m``. Outside the rows' contexts ``c`` is clamped
+      and ``m = clamp(context·k, kv_lo, kv_hi)/c`` grows with the context. ``g`` is
+      continuous, so ``g(c') >= g(c) - ΣD`` for ``c' >= c``; ``decode_defect_s = ΣD/1000``.
+      The conditions on ``L``, ``H`` and ``k`` are checked in exact rational arithmetic; they
+      hold on the shared H200 profile and on the estimator's profiles (``D = 0``: rows measured
+      from batch 1, ``kv_lo/c = k``), so there the bound costs nothing.
+    """
+
+    prefill_curve: Pchip
+    prefill_defect_s: float | None
+    decode_defect_s: float | None
+
+    @classmethod
+    def of(cls, profile: PerformanceProfile) -> _Bounds:
+        """The bounds of ``profile`` (computed once per profile object)."""
+        got = _BOUNDS.get(profile)
+        if got is None:
+            curve = Pchip.fit(profile.prefill.isl, profile.prefill.ttft_ms)
+            prefill = 0.0 if _pchip_nondecreasing(curve) else None
+            got = _BOUNDS[profile] = cls(curve, prefill, _decode_defect_s(profile))
+        return got
+
+
+_BOUNDS: weakref.WeakKeyDictionary[PerformanceProfile, _Bounds] = weakref.WeakKeyDictionary()
+
+
+def _pchip_nondecreasing(curve: Pchip) -> bool:
+    """Whether ``curve`` is non-decreasing on its knots' range (it is held constant outside):
+    on every segment ``y[k+1] >= y[k]`` and both end slopes in ``[0, 3·δ]`` (``δ`` the secant),
+    the square that Fritsch & Carlson (1980) show keeps a cubic Hermite segment monotone; checked
+    in exact rational arithmetic on the stored floats."""
+    x = [Fraction(v) for v in curve.x.tolist()]
+    y = [Fraction(v) for v in curve.y.tolist()]
+    d = [Fraction(v) for v in curve.d.tolist()]
+    for k in range(len(x) - 1):
+        dx, dy = x[k + 1] - x[k], y[k + 1] - y[k]
+        if dy < 0 or any(s < 0 or s * dx > 3 * dy for s in (d[k], d[k + 1])):
+            return False
+    return True
+
+
+def _decode_defect_s(profile: PerformanceProfile) -> float | None:
+    """``decode_defect_s`` of :class:`_Bounds` (None when a row's curve is not monotone)."""
+    rows = profile.decode.rows
+    if not all(_pchip_nondecreasing(r.itl) and r.slope >= 0.0 for r in rows):
+        return None
+    k = Fraction(1, int(profile.max_kv_tokens))
+    defect_ms = 0.0
+    for j, (a, b) in enumerate(pairwise(rows)):
+        ca, cb = Fraction(a.context), Fraction(b.context)
+        l0, l1 = Fraction(a.kv_lo) / ca, Fraction(b.kv_lo) / cb
+        h0, h1 = Fraction(a.kv_hi) / ca, Fraction(b.kv_hi) / cb
+        x_up = l0 <= l1 or l0 <= k  # max(k, L) non-decreasing on the segment
+        if x_up and (h0 <= h1 or h1 >= max(k, l0, l1)):  # min(., H) too
+            continue
+        m_lo = min(max(k, min(l0, l1)), min(h0, h1))
+        m_hi = min(max(k, max(l0, l1)), max(h0, h1))
+        m = np.array([float(m_lo), float(m_hi)])
+        m = np.array([np.nextafter(m[0], -np.inf), np.nextafter(m[1], np.inf)])
+        env = np.maximum.accumulate(
+            np.maximum(np.stack([r.own_itl(m) for r in rows[: j + 2]]), 0.0), axis=0
+        )
+        defect_ms += float(np.max(env[-2:, 1] - env[-2:, 0]))
+    return defect_ms / 1000.0
 
 
 def prefill_batch_s(profile: PerformanceProfile, tokens: np.ndarray) -> np.ndarray:
     """:meth:`PrefillLatency.batch_s <dynamo_plan.sim.latency.PrefillLatency.batch_s>` on an
-    array of prompt token counts (seconds)."""
-    curve = Pchip.fit(profile.prefill.isl, profile.prefill.ttft_ms)
+    array of prompt token counts (seconds): the PCHIP of the prefill TTFT (ms) at ``t``, and
+    ``ttft[-1]·t/isl[-1]`` past the last ISL; the PCHIP is fitted once per profile object."""
+    curve = _Bounds.of(profile).prefill_curve
     t = np.asarray(tokens, dtype=np.float64)
     hi = curve.hi
     out: np.ndarray = np.where(t > hi, curve.y[-1] * (t / hi) / 1000.0, curve(t) / 1000.0)
