@@ -15,6 +15,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -141,14 +142,7 @@ class Pchip:
             return float(self._y_hi)
         if qa == x0:
             return y0
-        t = (qa - x0) / h
-        t2 = t * t
-        t3 = t2 * t
-        h00 = 2.0 * t3 - 3.0 * t2 + 1.0
-        h10 = t3 - 2.0 * t2 + t
-        h01 = -2.0 * t3 + 3.0 * t2
-        h11 = t3 - t2
-        return h00 * y0 + h10 * h * d0 + h01 * y1 + h11 * h * d1
+        return _combine(_basis(qa, x0, h), y0, y1, d0, d1)
 
 
 def _hermite(
@@ -168,10 +162,11 @@ def _hermite(
     return _exact(_combine(basis, y0, y1, d0, d1), qa == x0, qa == x_hi, y0, y_hi)
 
 
-_Basis = tuple[FloatArray, FloatArray, FloatArray, FloatArray]
+#: Arrays, or Python floats (:meth:`Pchip._at`): the same operations either way.
+_Num = TypeVar("_Num", FloatArray, float)
 
 
-def _basis(qa: FloatArray, x0: FloatArray, h: FloatArray) -> _Basis:
+def _basis(qa: _Num, x0: _Num, h: _Num) -> tuple[_Num, _Num, _Num, _Num]:
     """``(h00, h10·h, h01, h11·h)`` at ``t = (qa - x0)/h``: the cubic Hermite basis."""
     t = (qa - x0) / h
     t2 = t * t
@@ -183,12 +178,10 @@ def _basis(qa: FloatArray, x0: FloatArray, h: FloatArray) -> _Basis:
     return h00, h10 * h, h01, h11 * h
 
 
-def _combine(
-    basis: _Basis, y0: FloatArray, y1: FloatArray, d0: FloatArray, d1: FloatArray
-) -> FloatArray:
+def _combine(basis: tuple[_Num, _Num, _Num, _Num], y0: _Num, y1: _Num, d0: _Num, d1: _Num) -> _Num:
     """``h00·y0 + (h10·h)·d0 + h01·y1 + (h11·h)·d1``, summed left to right."""
     h00, h10h, h01, h11h = basis
-    out: FloatArray = h00 * y0 + h10h * d0 + h01 * y1 + h11h * d1
+    out: _Num = h00 * y0 + h10h * d0 + h01 * y1 + h11h * d1
     return out
 
 

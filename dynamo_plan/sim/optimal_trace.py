@@ -256,11 +256,13 @@ class OptimalPolicy(SchedulePolicy):
         did)."""
         n = interval_count(requests, config.interval_s)
         cap = max(self.limits.min_endpoint, replica_cap(self.limits, config))
-        for round_ in range(REPAIR_ROUNDS):
+        for round_ in range(REPAIR_ROUNDS + 1):
             missed = played_misses(requests, profile, sla, config, self, cannot, n)
             over = int(missed.sum()) - self.budget
             if over <= 0:
                 return round_, missed
+            if round_ == REPAIR_ROUNDS:
+                break
             excess = missed - self.expected_misses
             worst = np.argsort(-excess.sum(axis=1), kind="stable")
             covered = 0
@@ -271,8 +273,7 @@ class OptimalPolicy(SchedulePolicy):
                 covered += max(1, int(excess[j].sum()))
                 if covered >= over:
                     break
-        missed = played_misses(requests, profile, sla, config, self, cannot, n)
-        return REPAIR_ROUNDS, missed if int(missed.sum()) <= self.budget else None
+        return REPAIR_ROUNDS, None
 
     def _played(self) -> np.ndarray:
         """The replicas asked for at each interval boundary (``(intervals, 2)``)."""
