@@ -238,26 +238,26 @@ class OptimalPolicy(SchedulePolicy):
             requests, profile, sla, config, attainment, limits, progress, cannot
         )
         super().__init__(needs, config, limits)
-        self.repairs, missed = self._repair(requests, profile, sla, config, cannot)
+        n = interval_count(requests, config.interval_s)
+
+        def replayed() -> np.ndarray:  # this schedule's played misses (interval, role)
+            return played_misses(requests, profile, sla, config, self, cannot, n)
+
+        cap = max(limits.min_endpoint, replica_cap(limits, config))
+        self.repairs, missed = self._repair(replayed, cap)
         self.trimmed = 0
         if missed is not None:
-            self.trimmed = self._trim(requests, profile, sla, config, cannot, missed)
+            gpus = (config.prefill_gpus, config.decode_gpus)
+            self.trimmed = self._trim(replayed, missed, gpus)
 
     def _repair(
-        self,
-        requests: RequestArrays,
-        profile: PerformanceProfile,
-        sla: SLA,
-        config: SimConfig,
-        cannot: np.ndarray,
+        self, replayed: Callable[[], np.ndarray], cap: int
     ) -> tuple[int, np.ndarray | None]:
-        """Step 4 of the module docstring; returns the replays that added engines and the
-        played misses per interval and role once the trace fits the budget (None if it never
-        did)."""
-        n = interval_count(requests, config.interval_s)
-        cap = max(self.limits.min_endpoint, replica_cap(self.limits, config))
+        """Step 4 of the module docstring (``replayed``: the schedule's played misses per
+        interval and role; ``cap``: most engines of a role); returns the replays that added
+        engines and the played misses once the trace fits the budget (None if it never did)."""
         for round_ in range(REPAIR_ROUNDS + 1):
-            missed = played_misses(requests, profile, sla, config, self, cannot, n)
+            missed = replayed()
             over = int(missed.sum()) - self.budget
             if over <= 0:
                 return round_, missed
@@ -280,18 +280,11 @@ class OptimalPolicy(SchedulePolicy):
         return np.array([self._target(k) for k in range(self.needs.shape[0])])
 
     def _trim(
-        self,
-        requests: RequestArrays,
-        profile: PerformanceProfile,
-        sla: SLA,
-        config: SimConfig,
-        cannot: np.ndarray,
-        missed: np.ndarray,
+        self, replayed: Callable[[], np.ndarray], missed: np.ndarray, gpus: tuple[int, int]
     ) -> int:
         """Step 5 of the module docstring, from the played misses ``missed`` of a schedule
-        that fits the budget; returns the engines taken back."""
-        n = interval_count(requests, config.interval_s)
-        gpus = (config.prefill_gpus, config.decode_gpus)
+        that fits the budget (``gpus``: per prefill and decode engine); returns the engines
+        taken back."""
         order = sorted(
             ((j, role) for j in range(self.needs.shape[0]) for role in (0, 1)),
             key=lambda c: (int(missed[c[0], c[1]]), -gpus[c[1]], c[0], c[1]),
@@ -309,9 +302,7 @@ class OptimalPolicy(SchedulePolicy):
                 self.needs[j, role] += 1
                 continue
             tries += 1
-            if int(played_misses(requests, profile, sla, config, self, cannot, n).sum()) > (
-                self.budget
-            ):
+            if int(replayed().sum()) > self.budget:
                 self.needs[j, role] += 1
             else:
                 played = trial
