@@ -9,6 +9,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dynamo_plan.core.correction import Corrections
 from dynamo_plan.core.defaults import DEFAULT_SCALE_DOWN_PATIENCE
@@ -19,12 +21,14 @@ from dynamo_plan.errors import InputError
 from dynamo_plan.sim import RequestArrays, SimConfig, StaticPolicy
 from dynamo_plan.sim.attainment import (
     BUDGET_SPREAD,
+    HOLD_ERRORS,
     SAMPLE_REQUESTS,
     SCALE_DOWN_PATIENCE,
     SHARE_BOUNDS,
     AttainmentSizer,
     counted_intervals,
     default_patience,
+    sampling_error,
 )
 from dynamo_plan.sim.compare import PolicyOptions
 from dynamo_plan.sim.engine import replay
@@ -204,3 +208,60 @@ def test_a_run_behind_its_target_sizes_for_more(profile: PerformanceProfile) -> 
     p_behind, d_behind, _ = _size(behind, profile, 300)
     assert p_behind + d_behind > p_ahead + d_ahead
     assert "run so far 100.00% of 20000 judged" in notes[-1]
+
+
+@given(
+    share=st.floats(0.0, 0.5),
+    requests=st.integers(1, 10**6),
+    block=st.integers(1, 64),
+)
+def test_sampling_error_is_the_binomial_error_of_the_blocks(
+    share: float, requests: int, block: int
+) -> None:
+    e = sampling_error(share, requests, block)
+    assert e == pytest.approx(math.sqrt(share * (1.0 - share) * block / requests))
+    assert (
+        sampling_error(share, requests + 1, block)
+        <= e
+        <= sampling_error(share, requests, block + 1)
+    )
+    assert sampling_error(share, 0, block) == math.inf
+
+
+def _hold_case(
+    profile: PerformanceProfile, seed: int, count: int, last: tuple[int, int]
+) -> tuple[bool, tuple[int, int]]:
+    """Whether the sizer's rule holds ``last`` against the size found for the sample it draws
+    (recomputed here from a same-seeded sizer), and the size found."""
+    probe = _shaped(0.99, seed)
+    found = _size(_shaped(0.99, seed), profile, count)[:2]
+    sample = probe._sample(count)  # the same draws as the sizer's own
+    skip = unservable(sample, profile, SLA_, ENGINE) | (sample.arrival_s < ENGINE.interval_s)
+    share = probe.miss_share(count)
+    met = probe._replayed(sample, profile, _config(), skip, *last)[0]
+    cheaper = last[0] + last[1] > found[0] + found[1]
+    error = sampling_error(share, int(np.count_nonzero(~skip)))
+    return not cheaper and met >= 1.0 - share - HOLD_ERRORS * error, found
+
+
+def test_the_last_size_is_kept_when_its_sample_is_within_the_sampling_error(
+    profile: PerformanceProfile,
+) -> None:
+    """A size that costs no fewer GPUs than the last one asked for replaces it only when the
+    last one's replay of this sample misses the target by more than the sampling error; a
+    cheaper one always does."""
+    seen = set()
+    for seed, count in ((0, 300), (3, 200), (4, 100)):
+        p, d = _size(_shaped(0.99, seed), profile, count)[:2]
+        for last in ((p, d - 1), (p - 1, d), (p + 1, d - 1), (p - 1, d + 1), (p + 2, d + 2)):
+            if min(last) < 1:
+                continue
+            held, found = _hold_case(profile, seed, count, last)
+            sizer = _shaped(0.99, seed)
+            sizer.last = last
+            got_p, got_d, notes = _size(sizer, profile, count)
+            assert (got_p, got_d) == (last if held else found)
+            assert ("kept from the last decision" in notes[-1]) == (held and last != found)
+            assert sizer.last == (got_p, got_d)
+            seen.add(held and last != found)
+    assert seen == {True, False}  # both branches ran
