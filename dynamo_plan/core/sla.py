@@ -172,6 +172,10 @@ class EngineGpus:
         object.__setattr__(self, "prefill", _int("engine GPUs", "prefill", self.prefill, low=1))
         object.__setattr__(self, "decode", _int("engine GPUs", "decode", self.decode, low=1))
 
+    def total(self, prefill: int, decode: int) -> int:
+        """GPUs of ``prefill`` prefill and ``decode`` decode engines."""
+        return prefill * self.prefill + decode * self.decode
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -220,7 +224,7 @@ class ReplicaPlan:
 
     def gpus(self, engines: EngineGpus) -> int:
         """GPUs this plan occupies."""
-        return self.prefill * engines.prefill + self.decode * engines.decode
+        return engines.total(self.prefill, self.decode)
 
 
 # --- queueing (M/D/c) ---------------------------------------------------------------------------

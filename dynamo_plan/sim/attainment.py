@@ -297,24 +297,26 @@ class AttainmentSizer:
         mean_itl = float(np.mean(itl_ms[itl_ok])) if itl_ok.any() else math.nan
         return met, mean_ttft, mean_itl
 
-    def _holds(
+    def _held(
         self,
-        last: tuple[int, int],
         found: tuple[int, int],
         sample: RequestArrays,
         profile: PerformanceProfile,
         config: PlannerConfig,
         skip: np.ndarray,
         share: float,
-    ) -> bool:
-        """Whether ``last``, the size asked for last, is kept instead of ``found`` (module
-        docstring, step 4)."""
-        if last == found or _gpus(found, config) < _gpus(last, config):
-            return False
+    ) -> tuple[int, int]:
+        """The size to ask for: ``found`` (the cheapest the search found), or the size asked
+        for last when step 4 of the module docstring keeps it."""
+        last = self.last
+        if last is None or last == found:
+            return found
+        if config.engines.total(*found) < config.engines.total(*last):
+            return found
         servable = int(np.count_nonzero(~skip))
         error = sampling_error(share, servable, BLOCK if self.gaps is not None else 1)
         met = self._replayed(sample, profile, config, skip, *last)[0]
-        return met >= 1.0 - share - HOLD_ERRORS * error
+        return last if met >= 1.0 - share - HOLD_ERRORS * error else found
 
     def __call__(
         self,
@@ -346,9 +348,8 @@ class AttainmentSizer:
             self.engine,
         )  # fmt: skip
         found = (p_need, d_need)
-        last = self.last
-        kept = last is not None and self._holds(last, found, sample, profile, config, skip, share)
-        p_need, d_need = self.last = last if last is not None and kept else found
+        p_need, d_need = self.last = self._held(found, sample, profile, config, skip, share)
+        kept = self.last != found
         p, d, clamped = apply_limits(p_need, d_need, config.engines, config.limits)
         met, mean_ttft, mean_itl = self._replayed(sample, profile, config, skip, p, d)
         unserved = int(np.count_nonzero(cannot & counted))
@@ -384,8 +385,3 @@ class AttainmentSizer:
             expected_itl_ms=mean_itl,
             notes=(*base.notes, note),
         )
-
-
-def _gpus(size: tuple[int, int], config: PlannerConfig) -> int:
-    """GPUs of ``size`` = (prefill, decode) engines."""
-    return size[0] * config.engines.prefill + size[1] * config.engines.decode
