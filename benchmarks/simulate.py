@@ -33,19 +33,27 @@ size in its own process.
 from __future__ import annotations
 
 import argparse
+import math
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from dynamo_plan.adapters.profile_files import load_profile
 from dynamo_plan.core.profile import PerformanceProfile
-from dynamo_plan.core.sla import SLA
+from dynamo_plan.core.sla import SLA, Limits
 from dynamo_plan.sim import RequestArrays, SimConfig, StaticPolicy, simulate
 from dynamo_plan.sim.compare import POLICY_NAMES, PolicyOptions, compare_json, run_policies
-from dynamo_plan.sim.optimal import IntervalOptimalPolicy
-from dynamo_plan.sim.result import SimResult
+from dynamo_plan.sim.optimal import (
+    IntervalOptimalPolicy,
+    cheapest_for_interval,
+    interval_slices,
+    search_config,
+)
+from dynamo_plan.sim.result import SimResult, blind_intervals, unservable
 from dynamo_plan.trace import load_trace
 
 PROFILE = Path("profiles") / "h200_llama3.1-8b-fp8_tp1p_tp1d"
@@ -97,6 +105,38 @@ def goal(results: list[SimResult]) -> str:
         f"goal {'MET' if met else 'MISSED'}: planner-A {100 * p.sla_attainment:.2f} % at "
         f"{p.gpu_hours / o.gpu_hours:.3f}× optimal "
         f"({p.gpu_hours / by['optimal-each'].gpu_hours:.3f}× optimal-each)"
+    )
+
+
+def blind_bursts(req: RequestArrays, profile: PerformanceProfile, sla: SLA, cfg: SimConfig) -> str:
+    """The requests of the intervals whose engines are ordered while the interval seen last had
+    none (:func:`~dynamo_plan.sim.result.blind_intervals`: no planner that follows the load
+    orders engines for them). Those of more requests than the trace's allowance of misses are
+    listed, with the fewest prefill engines that keep their own misses within it (replayed
+    alone on idle engines) and the busiest interval seen before that decision: when even that
+    one is small, not even holding the capacity of past bursts would have served them."""
+    interval = cfg.interval_s
+    counts = np.bincount(np.floor(req.arrival_s / interval).astype(np.int64))
+    blind = blind_intervals(counts, interval, cfg.startup_s)
+    cannot = unservable(req, profile, sla, cfg)
+    allowance = math.floor((1.0 - TARGET) * int(np.count_nonzero(~cannot)) + 1e-9)
+    over = []
+    for j, sub, skip in interval_slices(req, cannot, interval):
+        n = int(np.count_nonzero(~skip))
+        if not blind[j] or n <= allowance:
+            continue
+        p, _ = cheapest_for_interval(
+            sub, profile, sla, search_config(cfg), skip, 1.0 - allowance / n, 1, Limits(), cfg
+        )
+        seen = math.floor((j * interval - cfg.startup_s) / interval + 1e-9)  # intervals seen
+        over.append(
+            f"interval {j}: {n} requests, >= {p} prefill engines (the busiest interval seen by "
+            f"then: {int(counts[:seen].max())} requests)"
+        )
+    total = int(counts[blind].sum())
+    return (
+        f"after an idle interval: {total} requests ({100.0 * total / max(1, len(req)):.1f} % of "
+        f"the trace; the target allows {allowance} misses)" + "".join(f"; {o}" for o in over)
     )
 
 
@@ -177,6 +217,7 @@ def main() -> None:
         )
         table(results)
         print(goal(results))
+        print(blind_bursts(req, profile, sc.sla, cfg))
 
 
 if __name__ == "__main__":

@@ -182,7 +182,21 @@ def compare_table(docs: list[dict[str, Any]], sla: SLA, title: str) -> Any:
             "max decode replicas",
         ],
         rows,
-        caption=RANKING_RULE[0].upper() + RANKING_RULE[1:] + ".",
+        caption=RANKING_RULE[0].upper() + RANKING_RULE[1:] + "." + _blind_caption(docs),
+    )
+
+
+def _blind_caption(docs: list[dict[str, Any]]) -> str:
+    """A sentence on the ``unforeseeable`` requests (the same for every run), when there are
+    any."""
+    blind = max((d.get("unforeseeable", 0) for d in docs), default=0)
+    if not blind:
+        return ""
+    total = max(d["requests"] for d in docs)
+    return (
+        f" {blind} of {total} requests ({100.0 * blind / total:.1f} %) arrive in intervals whose "
+        "engines are ordered while the interval seen last had none: a planner that follows "
+        "the load orders no engines for them."
     )
 
 
@@ -200,6 +214,7 @@ def _single_table(doc: dict[str, Any], sla: SLA, title: str) -> Any:
         ["decisions", len(doc["replica_timeline"])],
         ["out-of-profile requests", doc["out_of_profile_requests"]],
         ["unservable requests", doc.get("unservable", 0)],
+        ["unforeseeable requests", doc.get("unforeseeable", 0)],
         ["wall s", doc["wall_s"]],
     ]
     return simple_table(_heading(sla, title), ["field", "value"], rows)

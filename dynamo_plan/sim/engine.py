@@ -122,6 +122,7 @@ from dynamo_plan.sim.result import (
     SimResult,
     out_of_profile,
     percentiles,
+    unforeseeable,
     unservable,
 )
 from dynamo_plan.sim.summary import RunSummary
@@ -689,6 +690,7 @@ def simulate(
     summ.finalize()
     ttft, itl = summ.percentiles("ttft"), summ.percentiles("itl")
     table = None
+    intervals = summ.interval_table(sim.timeline)
     if per_request:
         req, outcome = sim.outcome()
         table = per_request_frame(req, outcome, sla)
@@ -708,9 +710,12 @@ def simulate(
         out_of_profile_requests=summ.out_of_profile,
         wall_s=0.0,
         per_request=table,
-        interval_stats=summ.interval_table(sim.timeline),
+        interval_stats=intervals,
         sim_end_s=end_t,
         output_tokens=summ.output_tokens,
+        unforeseeable=unforeseeable(
+            intervals["requests"].to_numpy(), config.interval_s, config.startup_s
+        ),
     )
     result.wall_s = time.perf_counter() - started
     return result

@@ -25,12 +25,14 @@ __all__ = [
     "RequestOutcome",
     "SimResult",
     "attainment",
+    "blind_intervals",
     "decode_step1_s",
     "out_of_profile",
     "percentiles",
     "prefill_batch_s",
     "request_latencies",
     "sla_met",
+    "unforeseeable",
     "unservable",
 ]
 
@@ -99,6 +101,10 @@ class SimResult:
       token, ITL of the completed ones; attainment over all its requests), and
       the replicas asked for (``prefill``, ``decode``) and serving (``ready_prefill``,
       ``ready_decode``) at the interval's start.
+    * ``unforeseeable`` — requests no planner that follows the load can have engines ready for
+      (:func:`unforeseeable`): they arrive in intervals whose engines are ordered while the
+      interval seen last had no requests. When they exceed the misses an attainment target
+      allows, only capacity held through idle intervals meets it.
     * ``sim_end_s`` — simulated seconds from t = 0 to the last completion; ``wall_s`` — seconds
       the run took.
     """
@@ -118,6 +124,7 @@ class SimResult:
     sim_end_s: float = 0.0
     output_tokens: int = 0
     unservable: int = 0
+    unforeseeable: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The ``simulate -o json`` document (non-finite numbers become null)."""
@@ -135,6 +142,7 @@ class SimResult:
             ],
             "out_of_profile_requests": self.out_of_profile_requests,
             "unservable": self.unservable,
+            "unforeseeable": self.unforeseeable,
             "wall_s": _plain(self.wall_s),
         }
 
@@ -159,6 +167,29 @@ def sla_met(requests: RequestArrays, outcome: RequestOutcome, sla: SLA) -> np.nd
     itl_ok = (requests.osl <= 1) | (itl_ms <= sla.itl_ms)
     met: np.ndarray = np.isfinite(outcome.finish_s) & (ttft_ms <= sla.ttft_ms) & itl_ok
     return met
+
+
+def blind_intervals(counts: np.ndarray, interval_s: float, startup_s: float) -> np.ndarray:
+    """Boolean mask of the intervals whose engines are ordered while the interval seen last had
+    no requests. ``counts[j]``: arrivals in interval ``[j·I, (j+1)·I)``. Decisions come at each
+    boundary ``k·I`` (``k >= 1``) and see interval ``k - 1``; engines ordered at ``k·I`` serve
+    from ``k·I + startup_s``, so the last decision whose engines serve from the start of
+    interval ``j`` is ``k = floor((j·I - startup_s) / I)``. Interval ``j`` is blind when
+    ``k >= 1`` and ``counts[k - 1] == 0``: a planner that sizes for the load it sees orders
+    nothing for it (the replicas at t = 0 are set before any decision and are not counted)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    j = np.arange(counts.size)
+    seen = np.floor((j * interval_s - startup_s) / interval_s + 1e-9).astype(np.int64) - 1
+    blind: np.ndarray = seen >= 0
+    blind[blind] = counts[seen[blind]] == 0
+    return blind
+
+
+def unforeseeable(counts: np.ndarray, interval_s: float, startup_s: float) -> int:
+    """Requests arriving in the :func:`blind_intervals` (the ``unforeseeable`` of
+    :class:`SimResult`)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    return int(counts[blind_intervals(counts, interval_s, startup_s)].sum())
 
 
 def unservable(

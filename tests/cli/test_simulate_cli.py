@@ -25,6 +25,7 @@ KEYS = {
     "replica_timeline",
     "out_of_profile_requests",
     "unservable",
+    "unforeseeable",
     "wall_s",
 }
 
@@ -289,3 +290,25 @@ def test_sizing_dynamo_is_dynamos_formula(shared_data: Path, trace: Path) -> Non
     assert ours.json()["replica_timeline"] != theirs.json()["replica_timeline"]
     bad = sim(shared_data, trace, "--sizing", "neither")
     assert bad.exit_code == 2
+
+
+def test_compare_says_which_requests_no_load_following_planner_is_ready_for(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """Requests after an idle interval: counted in every row and stated under the table."""
+    rows = ["TIMESTAMP,ContextTokens,GeneratedTokens"]
+    for second in [*range(0, 60, 2), *range(120, 180, 2)]:  # a busy minute, an idle one, busy
+        rows.append(f"2023-11-16 18:{second // 60:02d}:{second % 60:02d}.0,800,40")
+    trace = tmp_path / "gap.csv"
+    trace.write_text("\n".join(rows) + "\n")
+    args = ("--profile", shared_data / H200, "--ttft", "300", "--itl", "20", "--interval", "60")
+    as_json = run_cli("simulate", trace, *args, "--startup-s", "0", "--compare", "-o", "json")
+    assert as_json.exit_code == 0, as_json.stderr
+    assert {d["unforeseeable"] for d in as_json.json()} == {30}  # the third minute's requests
+    table = run_cli("simulate", trace, *args, "--startup-s", "0", "--compare")
+    assert table.exit_code == 0, table.stderr
+    text = " ".join(table.stdout.split())
+    assert "30 of 60 requests (50.0 %) arrive in intervals whose engines are ordered" in text
+    quiet = run_cli("simulate", trace, *args, "--startup-s", "60", "--compare")
+    assert quiet.exit_code == 0, quiet.stderr
+    assert "arrive in intervals whose engines" not in quiet.stdout  # ordered at 60 s: busy seen

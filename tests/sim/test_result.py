@@ -7,12 +7,14 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dynamo_plan.core.profile import PerformanceProfile
 from dynamo_plan.core.sla import SLA
 from dynamo_plan.errors import InputError
 from dynamo_plan.sim import RequestArrays, SimConfig, StaticPolicy, simulate
-from dynamo_plan.sim.result import percentiles
+from dynamo_plan.sim.result import percentiles, unforeseeable
 
 
 def test_to_json_has_exactly_the_documented_keys(profile: PerformanceProfile, sla: SLA) -> None:
@@ -21,7 +23,7 @@ def test_to_json_has_exactly_the_documented_keys(profile: PerformanceProfile, sl
     doc = json.loads(json.dumps(res.to_json()))
     assert list(doc) == [
         "policy", "requests", "completed", "sla_attainment", "ttft_ms", "itl_ms", "gpu_hours",
-        "replica_timeline", "out_of_profile_requests", "unservable", "wall_s",
+        "replica_timeline", "out_of_profile_requests", "unservable", "unforeseeable", "wall_s",
     ]  # fmt: skip
     assert list(doc["ttft_ms"]) == list(doc["itl_ms"]) == ["p50", "p90", "p99"]
     assert all(list(e) == ["t_s", "prefill", "decode"] for e in doc["replica_timeline"])
@@ -77,3 +79,66 @@ def test_config_validation(kwargs: dict[str, float], match: str) -> None:
 def test_kv_transfer_time() -> None:
     cfg = SimConfig(kv_transfer_latency_ms=2.0, kv_transfer_gbps=100.0, kv_bytes_per_token=1e5)
     assert cfg.kv_transfer_s(1000) == pytest.approx(0.002 + 1000 * 1e5 * 8 / 100e9)
+
+
+@pytest.mark.parametrize(
+    ("startup_s", "expected"),
+    [
+        # decisions at 6, 12, ... s see the interval before; engines serve startup_s later
+        (6.0, 7 + 3),  # intervals 3 and 4: ordered at 12 s and 18 s, having seen 0 and 0
+        (0.0, 0 + 7 + 4),  # intervals 2, 3 and 6: ordered at their start, after an empty one
+        (12.0, 3 + 0),  # intervals 4 and 5: ordered at 12 s and 18 s
+        (3.0, 7 + 3),  # the last order ready by interval j's start is at floor(j - 1/2)·6 s
+    ],
+)
+def test_unforeseeable_counts_intervals_ordered_after_an_empty_one(
+    startup_s: float, expected: int
+) -> None:
+    counts = np.array([5, 0, 0, 7, 3, 0, 4])
+    assert unforeseeable(counts, 6.0, startup_s) == expected
+
+
+def _unforeseeable_by_decisions(counts: list[int], interval: int, startup: int) -> int:
+    """Reference: walk the decisions; each interval takes the last order ready at its start."""
+    total = 0
+    for j, n in enumerate(counts):
+        orders = [k for k in range(1, len(counts) + 1) if k * interval + startup <= j * interval]
+        if orders and counts[orders[-1] - 1] == 0:
+            total += n
+    return total
+
+
+@given(
+    st.lists(st.integers(0, 5), max_size=30),
+    st.integers(1, 60),
+    st.integers(0, 200),
+)
+def test_unforeseeable_matches_walking_the_decisions(
+    counts: list[int], interval: int, startup: int
+) -> None:
+    got = unforeseeable(np.array(counts, dtype=np.int64), float(interval), float(startup))
+    assert got == _unforeseeable_by_decisions(counts, interval, startup)
+    assert 0 <= got <= sum(counts)
+    if 0 not in counts:
+        assert got == 0
+
+
+def test_a_run_counts_the_requests_after_an_idle_interval(
+    profile: PerformanceProfile, sla: SLA
+) -> None:
+    busy = RequestArrays.poisson(5, 10, (100, 1000), (10, 50), seed=2)  # 0-10 s
+    late = RequestArrays.poisson(5, 10, (100, 1000), (10, 50), seed=3)  # 20-30 s after a gap
+    req = RequestArrays(
+        np.concatenate([busy.arrival_s, late.arrival_s + 20.0]),
+        np.concatenate([busy.isl, late.isl]),
+        np.concatenate([busy.osl, late.osl]),
+    )
+    res = simulate(req, profile, sla, SimConfig(interval_s=10, startup_s=10), StaticPolicy(1, 1))
+    # interval 2 (20-30 s) is served by the order at 10 s, which saw interval 0: busy
+    assert res.unforeseeable == 0
+    res = simulate(req, profile, sla, SimConfig(interval_s=10, startup_s=0), StaticPolicy(1, 1))
+    # without start-up time, by the order at 20 s, which saw interval 1: empty
+    counts = res.interval_stats["requests"].to_numpy()
+    assert list(counts) == [busy.arrival_s.size, 0, late.arrival_s.size]
+    assert res.unforeseeable == late.arrival_s.size
+    assert res.to_json()["unforeseeable"] == late.arrival_s.size
