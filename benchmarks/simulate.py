@@ -53,7 +53,7 @@ from dynamo_plan.sim.optimal import (
     interval_slices,
     search_config,
 )
-from dynamo_plan.sim.result import SimResult, blind_intervals, unservable
+from dynamo_plan.sim.result import SimResult, blind_intervals, ordering_decisions, unservable
 from dynamo_plan.trace import load_trace
 
 PROFILE = Path("profiles") / "h200_llama3.1-8b-fp8_tp1p_tp1d"
@@ -118,6 +118,7 @@ def blind_bursts(req: RequestArrays, profile: PerformanceProfile, sla: SLA, cfg:
     interval = cfg.interval_s
     counts = np.bincount(np.floor(req.arrival_s / interval).astype(np.int64))
     blind = blind_intervals(counts, interval, cfg.startup_s)
+    decision = ordering_decisions(counts.size, interval, cfg.startup_s)
     cannot = unservable(req, profile, sla, cfg)
     allowance = math.floor((1.0 - TARGET) * int(np.count_nonzero(~cannot)) + 1e-9)
     over = []
@@ -128,10 +129,9 @@ def blind_bursts(req: RequestArrays, profile: PerformanceProfile, sla: SLA, cfg:
         p, _ = cheapest_for_interval(
             sub, profile, sla, search_config(cfg), skip, 1.0 - allowance / n, 1, Limits(), cfg
         )
-        seen = math.floor((j * interval - cfg.startup_s) / interval + 1e-9)  # intervals seen
         over.append(
             f"interval {j}: {n} requests, >= {p} prefill engines (the busiest interval seen by "
-            f"then: {int(counts[:seen].max())} requests)"
+            f"then: {int(counts[: decision[j]].max())} requests)"
         )
     total = int(counts[blind].sum())
     return (

@@ -27,6 +27,7 @@ __all__ = [
     "attainment",
     "blind_intervals",
     "decode_step1_s",
+    "ordering_decisions",
     "out_of_profile",
     "percentiles",
     "prefill_batch_s",
@@ -169,17 +170,24 @@ def sla_met(requests: RequestArrays, outcome: RequestOutcome, sla: SLA) -> np.nd
     return met
 
 
+def ordering_decisions(intervals: int, interval_s: float, startup_s: float) -> np.ndarray:
+    """Per interval ``j < intervals``, the last decision whose engines serve from its start:
+    ``k = floor((j·I - startup_s) / I)``. Decisions come at each boundary ``k·I`` (``k >= 1``)
+    and see interval ``k - 1``; engines ordered at ``k·I`` serve from ``k·I + startup_s``.
+    ``k < 1``: only the replicas at t = 0, set before any decision."""
+    j = np.arange(intervals)
+    k: np.ndarray = np.floor((j * interval_s - startup_s) / interval_s + 1e-9).astype(np.int64)
+    return k
+
+
 def blind_intervals(counts: np.ndarray, interval_s: float, startup_s: float) -> np.ndarray:
     """Boolean mask of the intervals whose engines are ordered while the interval seen last had
-    no requests. ``counts[j]``: arrivals in interval ``[j·I, (j+1)·I)``. Decisions come at each
-    boundary ``k·I`` (``k >= 1``) and see interval ``k - 1``; engines ordered at ``k·I`` serve
-    from ``k·I + startup_s``, so the last decision whose engines serve from the start of
-    interval ``j`` is ``k = floor((j·I - startup_s) / I)``. Interval ``j`` is blind when
-    ``k >= 1`` and ``counts[k - 1] == 0``: a planner that sizes for the load it sees orders
-    nothing for it (the replicas at t = 0 are set before any decision and are not counted)."""
+    no requests. ``counts[j]``: arrivals in interval ``[j·I, (j+1)·I)``. Interval ``j`` is
+    blind when its :func:`ordering_decisions` ``k >= 1`` and ``counts[k - 1] == 0``: a planner
+    that sizes for the load it sees orders nothing for it (the replicas at t = 0 are not
+    counted)."""
     counts = np.asarray(counts, dtype=np.int64)
-    j = np.arange(counts.size)
-    seen = np.floor((j * interval_s - startup_s) / interval_s + 1e-9).astype(np.int64) - 1
+    seen = ordering_decisions(counts.size, interval_s, startup_s) - 1
     blind: np.ndarray = seen >= 0
     blind[blind] = counts[seen[blind]] == 0
     return blind
