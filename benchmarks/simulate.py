@@ -33,7 +33,6 @@ size in its own process.
 from __future__ import annotations
 
 import argparse
-import math
 import subprocess
 import sys
 import time
@@ -49,6 +48,7 @@ from dynamo_plan.sim import RequestArrays, SimConfig, StaticPolicy, simulate
 from dynamo_plan.sim.compare import POLICY_NAMES, PolicyOptions, compare_json, run_policies
 from dynamo_plan.sim.optimal import (
     IntervalOptimalPolicy,
+    allowed_misses,
     cheapest_for_interval,
     interval_slices,
     search_config,
@@ -120,7 +120,7 @@ def blind_bursts(req: RequestArrays, profile: PerformanceProfile, sla: SLA, cfg:
     blind = blind_intervals(counts, interval, cfg.startup_s)
     decision = ordering_decisions(counts.size, interval, cfg.startup_s)
     cannot = unservable(req, profile, sla, cfg)
-    allowance = math.floor((1.0 - TARGET) * int(np.count_nonzero(~cannot)) + 1e-9)
+    allowance = allowed_misses(TARGET, int(np.count_nonzero(~cannot)))
     over = []
     for j, sub, skip in interval_slices(req, cannot, interval):
         n = int(np.count_nonzero(~skip))

@@ -3,7 +3,6 @@ scaling policy in the loop (or all of them with ``--compare``)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from contextlib import ExitStack
 from enum import StrEnum
@@ -193,12 +192,13 @@ def _blind_caption(docs: list[dict[str, Any]], attainment: float) -> str:
     """A sentence on the ``unforeseeable`` requests (the same for every run), when there are
     any; when they are more than the misses the target allows (``(1 - attainment)`` of the
     servable requests), it says that only capacity held through idle intervals meets it."""
-    blind = max((d.get("unforeseeable", 0) for d in docs), default=0)
+    from dynamo_plan.sim.optimal import allowed_misses
+
+    doc = docs[0]
+    blind, total = doc.get("unforeseeable", 0), doc["requests"]
     if not blind:
         return ""
-    doc = docs[0]
-    total = doc["requests"]
-    allowed = math.floor((1.0 - attainment) * (total - doc.get("unservable", 0)) + 1e-9)
+    allowed = allowed_misses(attainment, total - doc.get("unservable", 0))
     text = (
         f" {blind} of {total} requests ({100.0 * blind / total:.1f} %) arrive in intervals whose "
         "engines are ordered while the interval seen last had none: a planner that follows "

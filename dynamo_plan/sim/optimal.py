@@ -54,6 +54,7 @@ __all__ = [
     "DEFAULT_SLA_ATTAINMENT",
     "REPAIR_ROUNDS",
     "IntervalOptimalPolicy",
+    "allowed_misses",
     "cheapest_for_interval",
     "interval_count",
     "interval_misses",
@@ -100,6 +101,13 @@ def miss_masks(
     return ttft_bad, itl_bad
 
 
+def allowed_misses(attainment: float, servable: int) -> int:
+    """Misses an attainment target ``attainment`` allows among ``servable`` requests:
+    ``floor((1 - A)·servable)``, with a hair of slack for float rounding (``(1 - 0.99)·100``
+    is 0.99999…, and means 1)."""
+    return math.floor((1.0 - attainment) * servable + 1e-9)
+
+
 def _fewest(ok: Callable[[int], bool], start: int, cap: int) -> int:
     """Smallest ``n`` in ``[start, cap]`` with ``ok(n)`` (``ok`` monotone); ``cap`` if none."""
     if ok(start):
@@ -137,7 +145,7 @@ def cheapest_for_interval(
     """Cheapest (P, D) for one interval's requests replayed alone on ``search``'s idle engines
     (module docstring, step 2); ``cannot`` marks the unservable requests (not counted)."""
     cap = max(floor, replica_cap(limits, config))
-    allowed = math.floor((1.0 - attainment) * int(np.count_nonzero(~cannot)) + 1e-9)
+    allowed = allowed_misses(attainment, int(np.count_nonzero(~cannot)))
 
     def ttft_ok(p: int) -> bool:
         return interval_misses(req, profile, sla, search, cannot, p, 1)[0] <= allowed
@@ -304,7 +312,7 @@ class IntervalOptimalPolicy(SchedulePolicy):
         n = self.needs.shape[0]
         idx = np.floor(requests.arrival_s / config.interval_s).astype(np.int64)
         servable = np.bincount(idx[~cannot], minlength=n)[:n]
-        allowed = np.floor((1.0 - attainment) * servable + 1e-9)
+        allowed = np.array([allowed_misses(attainment, int(s)) for s in servable])
         cap = max(self.limits.min_endpoint, replica_cap(self.limits, config))
         for round_ in range(REPAIR_ROUNDS):
             t_miss, i_miss = played_misses(requests, profile, sla, config, self, cannot, n).T

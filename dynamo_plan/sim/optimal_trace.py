@@ -58,6 +58,7 @@ from dynamo_plan.sim.config import SimConfig
 from dynamo_plan.sim.optimal import (
     DEFAULT_SLA_ATTAINMENT,
     REPAIR_ROUNDS,
+    allowed_misses,
     interval_count,
     interval_misses,
     interval_slices,
@@ -200,7 +201,7 @@ def trace_needs(
     limits = limits if limits is not None else Limits()
     if cannot is None:
         cannot = unservable(requests, profile, sla, config)
-    budget = math.floor((1.0 - attainment) * int(np.count_nonzero(~cannot)) + 1e-9)
+    budget = allowed_misses(attainment, int(np.count_nonzero(~cannot)))
     half = None if progress is None else (lambda f: progress(0.5 * f))
     own = optimal_needs(requests, profile, sla, config, attainment, limits, half, cannot)
     rest = None if progress is None else (lambda f: progress(0.5 + 0.5 * f))
